@@ -1,0 +1,112 @@
+"""Turn one HTTP answer from the Feishu Open Platform into its JSON payload or a FeishuApiError."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_feishu_workplace.exceptions import (
+    FeishuApiError,
+    FeishuCredentialsError,
+    FeishuPermissionError,
+    FeishuQuotaError,
+    FeishuRateLimitError,
+    FeishuTokenInvalidError,
+)
+
+REQUIRED_SCOPE = "workplace:workplace_using_data:read"
+RATE_LIMITED = 99991400
+TOKEN_REJECTED = frozenset({99991661, 99991663, 99991664, 99991665, 99991671})
+# Server-side codes, including each search endpoint's "internal error, retry".
+TRANSIENT_CODES = frozenset({1500, 5000, 10101, 10500, 1628003, 1621003, 1629004})
+
+_CHECK_CREDENTIALS = "check the connection's App ID (login) and App Secret (password), and that the app is enabled"
+_NOT_INSTALLED = "the app is not installed or not enabled in this tenant: ask a tenant admin to install and enable it"
+
+# code -> (exception class, what to do)
+_KNOWN_CODES: dict[int, tuple[type[FeishuApiError], str]] = {
+    10003: (FeishuCredentialsError, f"Feishu rejected the app credentials: {_CHECK_CREDENTIALS}"),
+    10014: (FeishuCredentialsError, f"Feishu rejected the app credentials: {_CHECK_CREDENTIALS}"),
+    10015: (FeishuCredentialsError, f"Feishu rejected the app secret: {_CHECK_CREDENTIALS}"),
+    99991543: (FeishuCredentialsError, f"Feishu does not know this app id/secret: {_CHECK_CREDENTIALS}"),
+    10012: (
+        FeishuCredentialsError,
+        "Feishu rejected the store app's app_ticket (bad or stale): update the connection's app_ticket extra "
+        "with the latest ticket pushed to the app (POST /open-apis/auth/v3/app_ticket/resend asks for a new push)",
+    ),
+    10013: (FeishuCredentialsError, "Feishu could not issue a tenant token for the store app: check tenant_key"),
+    99992500: (FeishuCredentialsError, "Feishu does not know the store app's tenant_key: fix the tenant_key extra"),
+    99992501: (FeishuCredentialsError, "Feishu does not know the store app's tenant_key: fix the tenant_key extra"),
+    99991672: (
+        FeishuPermissionError,
+        f"the app lacks the scope {REQUIRED_SCOPE}: add it in the developer console and publish a new app version",
+    ),
+    99991673: (FeishuPermissionError, _NOT_INSTALLED),
+    11210: (FeishuPermissionError, _NOT_INSTALLED),
+    20009: (FeishuPermissionError, _NOT_INSTALLED),
+    99991401: (FeishuPermissionError, "this machine's IP is not on the app's IP allow-list: add it in the console"),
+    99991403: (FeishuQuotaError, "the app's monthly API call quota is used up: wait for next month or raise the quota"),
+}
+
+
+def payload_or_error(status: int, headers: Mapping[str, str], body: bytes, *, where: str) -> dict[str, Any]:
+    """Return the JSON payload of a successful answer, or raise the matching FeishuApiError.
+
+    :param status: the HTTP status.
+    :param headers: the answer's headers (case-insensitive mapping).
+    :param body: the raw body.
+    :param where: the request path, named in error messages.
+    """
+    log_id = headers.get("X-Tt-Logid")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise _not_json_error(status, headers, body, where=where, log_id=log_id)
+    code = payload.get("code")
+    error_block = payload.get("error")
+    if isinstance(error_block, dict) and error_block.get("log_id"):
+        log_id = str(error_block["log_id"])
+    if status == 200 and code == 0:
+        return payload
+    msg = str(payload.get("msg") or "")
+    code = code if isinstance(code, int) else None
+    common = {"code": code, "msg": msg, "log_id": log_id, "http_status": status}
+    if status == 429 or code == RATE_LIMITED:
+        retry_after = _retry_after(headers)
+        raise FeishuRateLimitError(f"Feishu rate-limited {where}", retry_after=retry_after, **common)
+    if code in TOKEN_REJECTED:
+        raise FeishuTokenInvalidError(f"Feishu rejected the tenant access token on {where}", **common)
+    if code in _KNOWN_CODES:
+        error_class, advice = _KNOWN_CODES[code]
+        raise error_class(f"{where}: {advice}", **common)
+    if code in TRANSIENT_CODES or status >= 500:
+        raise FeishuApiError(f"Feishu had a server-side error on {where}", retryable=True, **common)
+    raise FeishuApiError(f"Feishu refused {where}", **common)
+
+
+def _not_json_error(
+    status: int, headers: Mapping[str, str], body: bytes, *, where: str, log_id: str | None
+) -> FeishuApiError:
+    content_type = headers.get("Content-Type", "no content type")
+    snippet = " ".join(body[:120].decode("utf-8", "replace").split())
+    common = {"http_status": status, "log_id": log_id, "msg": f"{content_type}: {snippet!r}"}
+    if status == 404:
+        return FeishuApiError(
+            f"{where} was not found (not JSON, so not the Feishu API): check the connection's Base URL", **common
+        )
+    if status == 429:
+        return FeishuRateLimitError(f"Feishu rate-limited {where}", retry_after=_retry_after(headers), **common)
+    # Gateways answer HTML error pages, and a dropped connection can cut a JSON body short.
+    retryable = status >= 500 or status == 200
+    return FeishuApiError(f"Feishu answered {where} with a body that is not JSON", retryable=retryable, **common)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("x-ogw-ratelimit-reset") or headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

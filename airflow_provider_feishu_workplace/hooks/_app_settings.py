@@ -1,0 +1,118 @@
+"""Read and check a Feishu connection's fields: base URL, app credentials and app type."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
+
+FEISHU_BASE_URL = "https://open.feishu.cn"
+LARK_BASE_URL = "https://open.larksuite.com"
+APP_TYPES = ("self_built", "store")
+
+
+@dataclass(frozen=True)
+class FeishuAppSettings:
+    """What the hook needs from a connection, checked; secrets are kept out of ``repr``."""
+
+    base_url: str
+    app_id: str
+    app_secret: str = field(repr=False)
+    app_type: str = "self_built"
+    app_ticket: str | None = field(default=None, repr=False)
+    tenant_key: str | None = None
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> FeishuAppSettings:
+        """Build settings from an Airflow connection, or raise naming the field to fix.
+
+        :param conn: an Airflow ``Connection`` (only ``conn_id``, ``host``, ``port``, ``login``,
+            ``password`` and ``extra_dejson`` are read).
+        """
+        conn_id = conn.conn_id
+        extras = conn.extra_dejson or {}
+        app_id = (conn.login or "").strip()
+        app_secret = conn.password or ""
+        if not app_id:
+            raise FeishuConfigError(
+                f"Connection {conn_id!r} has no App ID: put the app's id (cli_...) in the connection's login field."
+            )
+        if not app_secret:
+            raise FeishuConfigError(
+                f"Connection {conn_id!r} has no App Secret: put the app's secret in the connection's password field."
+            )
+        app_type = str(extras.get("app_type") or "self_built").strip()
+        if app_type not in APP_TYPES:
+            raise FeishuConfigError(
+                f"Connection {conn_id!r} has app_type={app_type!r}: use 'self_built' or 'store' in its extras."
+            )
+        app_ticket = _optional_text(extras.get("app_ticket"))
+        tenant_key = _optional_text(extras.get("tenant_key"))
+        if app_type == "store":
+            missing = [name for name, value in (("app_ticket", app_ticket), ("tenant_key", tenant_key)) if not value]
+            if missing:
+                raise FeishuConfigError(
+                    f"Connection {conn_id!r} is a store app but has no {' and no '.join(missing)}: "
+                    "set them in the connection's extras (the app ticket the platform pushes to the app, "
+                    "and the tenant key of the tenant whose data is read)."
+                )
+        return cls(
+            base_url=normalize_base_url(conn.host, conn.port, conn_id=conn_id),
+            app_id=app_id,
+            app_secret=app_secret,
+            app_type=app_type,
+            app_ticket=app_ticket,
+            tenant_key=tenant_key,
+        )
+
+
+def normalize_base_url(host: str | None, port: int | None = None, *, conn_id: str = "?") -> str:
+    """Return the origin (and optional path prefix) requests go to, without a trailing slash.
+
+    An empty host means Feishu's public host; a bare host name implies https. Plain http is only
+    accepted for loopback addresses, so TLS verification cannot be dropped by accident.
+    """
+    text = (host or "").strip()
+    if not text:
+        return FEISHU_BASE_URL
+    if "://" not in text:
+        text = f"https://{text}"
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    hostname = parts.hostname or ""
+    if scheme not in ("https", "http") or not hostname:
+        raise FeishuConfigError(
+            f"Connection {conn_id!r} has host={host!r}: use an https origin such as "
+            f"{FEISHU_BASE_URL!r} or {LARK_BASE_URL!r}."
+        )
+    if scheme == "http" and not _is_loopback(hostname):
+        raise FeishuConfigError(
+            f"Connection {conn_id!r} has host={host!r}: plain http is only allowed for loopback test servers; "
+            "use https for real hosts."
+        )
+    if parts.query or parts.fragment or parts.username:
+        raise FeishuConfigError(
+            f"Connection {conn_id!r} has host={host!r}: give only scheme://host[:port][/prefix], "
+            "with no credentials, query or fragment."
+        )
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _optional_text(value: Any) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None

@@ -1,0 +1,398 @@
+"""Hook for the Feishu (Lark) Workplace v1 access-data search endpoints."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+
+from airflow_provider_feishu_workplace import __version__
+from airflow_provider_feishu_workplace._dates import DateLike, to_day_range
+from airflow_provider_feishu_workplace.exceptions import (
+    FeishuApiError,
+    FeishuConfigError,
+    FeishuProtocolError,
+    FeishuRateLimitError,
+    FeishuTokenInvalidError,
+)
+from airflow_provider_feishu_workplace.hooks._answers import payload_or_error
+from airflow_provider_feishu_workplace.hooks._app_settings import FeishuAppSettings
+from airflow_provider_feishu_workplace.hooks._pacing import shared_pacer
+
+if TYPE_CHECKING:
+    import requests
+
+SELF_BUILT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
+STORE_APP_TOKEN_PATH = "/open-apis/auth/v3/app_access_token"
+STORE_TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token"
+
+# The SDK drops a token 10 minutes before it expires; so do we.
+TOKEN_SAFETY_MARGIN_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class SearchEndpoint:
+    """One of the access-data search endpoints."""
+
+    dataset: str
+    path: str
+    max_page_size: int
+    filter_param: str | None
+
+
+WORKPLACE = SearchEndpoint("workplace", "/open-apis/workplace/v1/workplace_access_data/search", 200, None)
+# One Lark page documents 1-100 for this endpoint, so stay within it.
+CUSTOM_WORKPLACE = SearchEndpoint(
+    "custom_workplace",
+    "/open-apis/workplace/v1/custom_workplace_access_data/search",
+    100,
+    "custom_workplace_id",
+)
+BLOCK = SearchEndpoint("block", "/open-apis/workplace/v1/workplace_block_access_data/search", 200, "block_id")
+SEARCH_ENDPOINTS = {endpoint.dataset: endpoint for endpoint in (WORKPLACE, CUSTOM_WORKPLACE, BLOCK)}
+
+
+class FeishuWorkplaceHook(BaseHook):
+    """Read Feishu Workplace access data with the app's tenant access token.
+
+    The connection holds the app: ``login`` is the app id, ``password`` the app secret, ``host`` the
+    base URL (empty means ``https://open.feishu.cn``; ``https://open.larksuite.com`` for Lark) and the
+    extras ``app_type`` (``self_built`` or ``store``), ``app_ticket`` and ``tenant_key`` (store apps).
+    Nothing is read or sent until the first call.
+
+    :param feishu_conn_id: the Airflow connection id.
+    :param timeout: seconds to wait for each answer.
+    :param max_attempts: attempts per request, the first included, for transient failures.
+    :param retry_deadline: seconds after which a request is no longer retried.
+    :param backoff_base: the first retry's wait in seconds; each further retry doubles it (with jitter).
+    :param backoff_max: the longest wait between two attempts, unless the platform asks for longer.
+    :param requests_per_second: the pace per search endpoint for every hook of this app in the
+        process (the platform allows 20); ``None`` turns pacing off.
+    """
+
+    conn_name_attr = "feishu_conn_id"
+    default_conn_name = "feishu_default"
+    conn_type = "feishu"
+    hook_name = "Feishu"
+
+    def __init__(
+        self,
+        feishu_conn_id: str = default_conn_name,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 6,
+        retry_deadline: float = 120.0,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        requests_per_second: float | None = 20.0,
+    ) -> None:
+        super().__init__()
+        for name, value in (("timeout", timeout), ("retry_deadline", retry_deadline), ("backoff_max", backoff_max)):
+            _require_positive(name, value)
+        _require_positive("backoff_base", backoff_base, allow_zero=True)
+        if requests_per_second is not None:
+            _require_positive("requests_per_second", requests_per_second)
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise FeishuConfigError(f"max_attempts={max_attempts!r} must be a whole number of at least 1.")
+        self.feishu_conn_id = feishu_conn_id
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.retry_deadline = retry_deadline
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.requests_per_second = requests_per_second
+        self._token: str | None = None
+        self._token_refresh_at = 0.0
+        self._token_lock = threading.Lock()
+
+    @cached_property
+    def settings(self) -> FeishuAppSettings:
+        """The connection's checked fields (read once, on first use)."""
+        return FeishuAppSettings.from_connection(self.get_connection(self.feishu_conn_id))
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """The pooled HTTP session every request of this hook goes through."""
+        import requests  # imported here: DAG files import this module at every parse
+
+        session = requests.Session()
+        session.headers["User-Agent"] = f"airflow-provider-feishu-workplace/{__version__}"
+        return session
+
+    def close(self) -> None:
+        """Close the pooled HTTP connections (the hook opens new ones if used again)."""
+        session = self.__dict__.pop("session", None)
+        if session is not None:
+            session.close()
+
+    # Tokens
+
+    def get_tenant_access_token(self) -> str:
+        """Return a tenant access token, fetching a new one when the cached one nears expiry."""
+        with self._token_lock:
+            if self._token is None or time.monotonic() >= self._token_refresh_at:
+                token, expires_in = self._fetch_tenant_access_token()
+                mask_secret(token)
+                margin = min(TOKEN_SAFETY_MARGIN_SECONDS, expires_in / 2)
+                self._token = token
+                self._token_refresh_at = time.monotonic() + expires_in - margin
+            return self._token
+
+    def _drop_token(self, rejected: str | None = None) -> None:
+        with self._token_lock:
+            if rejected is None or self._token == rejected:
+                self._token = None
+
+    def _fetch_tenant_access_token(self) -> tuple[str, float]:
+        settings = self.settings
+        if settings.app_type == "store":
+            app_answer = self._post(
+                STORE_APP_TOKEN_PATH,
+                json_body={
+                    "app_id": settings.app_id,
+                    "app_secret": settings.app_secret,
+                    "app_ticket": settings.app_ticket,
+                },
+                authenticated=False,
+            )
+            app_token = _required_field(app_answer, "app_access_token", str, STORE_APP_TOKEN_PATH)
+            mask_secret(app_token)
+            answer = self._post(
+                STORE_TENANT_TOKEN_PATH,
+                json_body={"app_access_token": app_token, "tenant_key": settings.tenant_key},
+                authenticated=False,
+            )
+            where = STORE_TENANT_TOKEN_PATH
+        else:
+            answer = self._post(
+                SELF_BUILT_TOKEN_PATH,
+                json_body={"app_id": settings.app_id, "app_secret": settings.app_secret},
+                authenticated=False,
+            )
+            where = SELF_BUILT_TOKEN_PATH
+        token = _required_field(answer, "tenant_access_token", str, where)
+        expires_in = _required_field(answer, "expire", int, where)
+        return token, float(expires_in)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Ask for a fresh tenant access token; return whether it worked and a message without secrets."""
+        try:
+            self._drop_token()
+            self.get_tenant_access_token()
+        except (FeishuApiError, FeishuConfigError) as error:
+            return False, str(error)
+        settings = self.settings
+        return True, f"Feishu issued a tenant access token to app {settings.app_id} at {settings.base_url}."
+
+    # Access data
+
+    def iter_workplace_access_data(
+        self, from_date: DateLike, to_date: DateLike, *, page_size: int = 200
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every workplace access item (``date``, ``all_workplace``, ``default_workplace``) in the range.
+
+        :param from_date: first day, ``YYYY-MM-DD``, a date or a datetime.
+        :param to_date: last day, included.
+        :param page_size: items per request, 1 to 200.
+        """
+        return self.iter_access_data("workplace", from_date, to_date, page_size=page_size)
+
+    def iter_custom_workplace_access_data(
+        self,
+        from_date: DateLike,
+        to_date: DateLike,
+        *,
+        custom_workplace_id: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every custom workplace access item in the range, optionally for one custom workplace.
+
+        :param from_date: first day, ``YYYY-MM-DD``, a date or a datetime.
+        :param to_date: last day, included.
+        :param custom_workplace_id: only this custom workplace's items.
+        :param page_size: items per request, 1 to 100.
+        """
+        return self.iter_access_data(
+            "custom_workplace", from_date, to_date, page_size=page_size, item_id=custom_workplace_id
+        )
+
+    def iter_workplace_block_access_data(
+        self,
+        from_date: DateLike,
+        to_date: DateLike,
+        *,
+        block_id: str | None = None,
+        page_size: int = 200,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every workplace block access item in the range, optionally for one block.
+
+        :param from_date: first day, ``YYYY-MM-DD``, a date or a datetime.
+        :param to_date: last day, included.
+        :param block_id: only this block's items.
+        :param page_size: items per request, 1 to 200.
+        """
+        return self.iter_access_data("block", from_date, to_date, page_size=page_size, item_id=block_id)
+
+    def iter_access_data(
+        self,
+        dataset: str,
+        from_date: DateLike,
+        to_date: DateLike,
+        *,
+        page_size: int | None = None,
+        item_id: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the items of one data set, following pages; arguments are checked before any request.
+
+        :param dataset: ``workplace``, ``custom_workplace`` or ``block``.
+        :param from_date: first day, ``YYYY-MM-DD``, a date or a datetime.
+        :param to_date: last day, included.
+        :param page_size: items per request; defaults to the endpoint's maximum.
+        :param item_id: the custom workplace id or block id to filter on (not for ``workplace``).
+        """
+        endpoint = SEARCH_ENDPOINTS.get(dataset)
+        if endpoint is None:
+            raise FeishuConfigError(f"dataset={dataset!r} is unknown: use one of {sorted(SEARCH_ENDPOINTS)}.")
+        first_day, last_day = to_day_range(from_date, to_date)
+        page_size = endpoint.max_page_size if page_size is None else page_size
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= endpoint.max_page_size:
+            raise FeishuConfigError(
+                f"page_size={page_size!r} is out of range for {dataset}: use a whole number from 1 to "
+                f"{endpoint.max_page_size}."
+            )
+        query = {"from_date": first_day.isoformat(), "to_date": last_day.isoformat(), "page_size": str(page_size)}
+        if item_id is not None:
+            if endpoint.filter_param is None:
+                raise FeishuConfigError(f"The {dataset} data set takes no item id filter (got {item_id!r}).")
+            if not isinstance(item_id, str) or not item_id.strip():
+                raise FeishuConfigError(f"{endpoint.filter_param}={item_id!r} must be a non-empty string.")
+            query[endpoint.filter_param] = item_id.strip()
+        self.settings  # noqa: B018 - read the connection now, so a bad one fails before iteration starts
+        return self._follow_pages(endpoint, query)
+
+    def _follow_pages(self, endpoint: SearchEndpoint, query: dict[str, str]) -> Iterator[dict[str, Any]]:
+        seen_page_tokens: set[str] = set()
+        pages = items = 0
+        while True:
+            answer = self._post(endpoint.path, params=query)
+            data = answer.get("data") or {}
+            page_items = data.get("items") or []
+            if not isinstance(page_items, list):
+                raise FeishuProtocolError(f"{endpoint.path} answered items that are not a list")
+            pages += 1
+            items += len(page_items)
+            yield from page_items
+            if not data.get("has_more"):
+                break
+            page_token = data.get("page_token")
+            if not page_token or not isinstance(page_token, str):
+                raise FeishuProtocolError(f"{endpoint.path} said has_more but gave no page_token (page {pages})")
+            if page_token in seen_page_tokens:
+                raise FeishuProtocolError(f"{endpoint.path} repeated a page_token (page {pages}): paging would loop")
+            seen_page_tokens.add(page_token)
+            query = {**query, "page_token": page_token}
+        self.log.info(
+            "Read %d %s items for %s..%s in %d pages",
+            items,
+            endpoint.dataset,
+            query["from_date"],
+            query["to_date"],
+            pages,
+        )
+
+    # The one request funnel
+
+    def _post(
+        self,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: dict[str, Any] | None = None,
+        authenticated: bool = True,
+    ) -> dict[str, Any]:
+        """POST to ``path`` with pacing, retries of transient failures and one token renewal."""
+        started = time.monotonic()
+        token_renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._post_once(path, params=params, json_body=json_body, authenticated=authenticated)
+            except FeishuTokenInvalidError:
+                if not authenticated or token_renewed:
+                    raise
+                token_renewed = True
+                self.log.info("Feishu rejected the tenant access token on %s; fetching a new one", path)
+                self._drop_token()
+                attempt -= 1  # a renewed token is a fresh start, not a failed attempt
+                continue
+            except FeishuApiError as error:
+                if not error.retryable:
+                    raise
+                elapsed = time.monotonic() - started
+                delay = self._retry_delay(attempt, error)
+                if attempt >= self.max_attempts or elapsed + delay > self.retry_deadline:
+                    error.annotate(f"gave up after {attempt} attempts in {elapsed:.1f}s")
+                    raise
+                self.log.warning("%s; attempt %d of %d, retrying in %.2fs", error, attempt, self.max_attempts, delay)
+                time.sleep(delay)
+
+    def _post_once(
+        self,
+        path: str,
+        *,
+        params: dict[str, str] | None,
+        json_body: dict[str, Any] | None,
+        authenticated: bool,
+    ) -> dict[str, Any]:
+        import requests
+
+        settings = self.settings
+        headers = {}
+        if authenticated:
+            headers["Authorization"] = f"Bearer {self.get_tenant_access_token()}"
+            if self.requests_per_second:
+                shared_pacer((settings.base_url, settings.app_id, path), self.requests_per_second).wait()
+        try:
+            response = self.session.post(
+                settings.base_url + path, params=params, json=json_body, headers=headers, timeout=self.timeout
+            )
+        except requests.exceptions.SSLError as error:
+            raise FeishuApiError(f"TLS verification failed for {settings.base_url}: {error}") from error
+        except requests.Timeout as error:
+            raise FeishuApiError(f"{path} got no answer within {self.timeout}s", retryable=True) from error
+        except (
+            requests.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as error:
+            raise FeishuApiError(
+                f"{path} failed before an answer arrived ({type(error).__name__})", retryable=True
+            ) from error
+        return payload_or_error(response.status_code, response.headers, response.content, where=path)
+
+    def _retry_delay(self, attempt: int, error: FeishuApiError) -> float:
+        backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        delay = random.uniform(backoff / 2, backoff)
+        if isinstance(error, FeishuRateLimitError) and error.retry_after:
+            delay = max(delay, error.retry_after + random.uniform(0, self.backoff_base))
+        return delay
+
+
+def _required_field(answer: dict[str, Any], name: str, kind: type, where: str) -> Any:
+    value = answer.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool) or not value:
+        raise FeishuProtocolError(f"{where} answered code 0 without a usable {name!r}")
+    return value
+
+
+def _require_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 or (allow_zero and value == 0))
+    if not ok:
+        raise FeishuConfigError(f"{name}={value!r} must be a {'non-negative' if allow_zero else 'positive'} number.")

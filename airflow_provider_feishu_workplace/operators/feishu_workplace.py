@@ -1,0 +1,275 @@
+"""Operators that pull one run's days of Feishu Workplace access data into XCom or object storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    Asset,
+    BaseOperator,
+)
+
+from airflow_provider_feishu_workplace._dates import to_day
+from airflow_provider_feishu_workplace._item_checks import ItemGate
+from airflow_provider_feishu_workplace._run_days import days_covered, first_unfinished_day
+from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+EMPTY_DAY_POLICIES = ("fail", "skip", "allow")
+DATASET_ID_FIELDS = {"workplace": None, "custom_workplace": "custom_workplace_id", "block": "block_id"}
+
+
+def feishu_access_asset(dataset: str, feishu_conn_id: str = "feishu_default") -> Asset:
+    """Return the Asset the access operators update: one per data set and connection.
+
+    Downstream DAGs schedule on it; each asset event's ``extra`` says which days were pulled and
+    where they were written (``from_date``, ``to_date``, ``path``, ``items``).
+
+    :param dataset: ``workplace``, ``custom_workplace`` or ``block``.
+    :param feishu_conn_id: the Feishu connection the data comes from.
+    """
+    if dataset not in DATASET_ID_FIELDS:
+        raise FeishuConfigError(f"dataset={dataset!r} is unknown: use one of {sorted(DATASET_ID_FIELDS)}.")
+    return Asset(
+        name=f"feishu_workplace.{feishu_conn_id}.{dataset}",
+        uri=f"feishu-workplace://{feishu_conn_id}/{dataset}",
+        group="feishu_workplace",
+    )
+
+
+class FeishuWorkplaceAccessOperator(BaseOperator):
+    """Pull a run's days of workplace access data into XCom, or into a JSON Lines file.
+
+    Without ``date`` the operator pulls the full calendar days (in ``timezone``) that the run's data
+    interval covers: from the day of its start to the day before its end, or the single day before
+    the end for an empty interval. So a daily DAG pulls yesterday.
+
+    :param feishu_conn_id: the Feishu connection (templated).
+    :param date: pull exactly this day, ``YYYY-MM-DD`` (templated).
+    :param output_path: an object storage URI (``file:///...``, ``s3://conn@bucket/key``) to write
+        JSON Lines to; the return value is then the written path. Without it the items themselves
+        are returned (XCom). (Templated.)
+    :param output_conn_id: the connection of the output filesystem, if not given in the URI.
+    :param timezone: the time zone days are counted in; defaults to the DAG's.
+    :param on_empty_day: what to do when a requested day has no item: ``fail`` (the data is not
+        published yet; Airflow's retries try again later), ``skip`` or ``allow``.
+    :param allow_partial_day: pull a day that has not ended yet (its data is incomplete).
+    :param max_xcom_records: the most items returned through XCom; beyond it use ``output_path``.
+    :param page_size: items per request; defaults to the endpoint's maximum.
+    :param hook_params: extra keyword arguments for ``FeishuWorkplaceHook`` (timeouts, retries, pacing).
+    """
+
+    dataset: ClassVar[str] = "workplace"
+    template_fields: Sequence[str] = ("feishu_conn_id", "date", "output_path", "output_conn_id")
+    ui_color = "#3370ff"
+
+    def __init__(
+        self,
+        *,
+        feishu_conn_id: str = "feishu_default",
+        date: str | dt.date | None = None,
+        output_path: str | None = None,
+        output_conn_id: str | None = None,
+        timezone: str | None = None,
+        on_empty_day: str = "fail",
+        allow_partial_day: bool = False,
+        max_xcom_records: int = 5000,
+        page_size: int | None = None,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if "outlets" not in kwargs and "{{" not in feishu_conn_id:
+            kwargs["outlets"] = [feishu_access_asset(self.dataset, feishu_conn_id)]
+        super().__init__(**kwargs)
+        if on_empty_day not in EMPTY_DAY_POLICIES:
+            raise FeishuConfigError(f"on_empty_day={on_empty_day!r} is unknown: use one of {EMPTY_DAY_POLICIES}.")
+        if isinstance(max_xcom_records, bool) or not isinstance(max_xcom_records, int) or max_xcom_records < 1:
+            raise FeishuConfigError(f"max_xcom_records={max_xcom_records!r} must be a whole number of at least 1.")
+        self.feishu_conn_id = feishu_conn_id
+        self.date = date
+        self.output_path = output_path
+        self.output_conn_id = output_conn_id
+        if timezone is not None:
+            _checked_timezone(timezone)
+        self.timezone = timezone
+        self.on_empty_day = on_empty_day
+        self.allow_partial_day = allow_partial_day
+        self.max_xcom_records = max_xcom_records
+        self.page_size = page_size
+        self.hook_params = hook_params or {}
+
+    def item_filters(self) -> dict[str, str | None]:
+        """Return the endpoint's item id filter (none for the workplace data set)."""
+        return {}
+
+    def execute(self, context: Context) -> list[dict[str, Any]] | str:
+        """Pull the days, write or return them, and record the pull on the operator's Asset."""
+        from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+
+        first_day, last_day = self.resolve_days(context)
+        output = self._output_path() if self.output_path else None
+        hook = FeishuWorkplaceHook(self.feishu_conn_id, **self.hook_params)
+        items = hook.iter_access_data(
+            self.dataset, first_day, last_day, page_size=self.page_size, **self.item_filters()
+        )
+        gate = ItemGate(first_day, last_day, DATASET_ID_FIELDS[self.dataset])
+        try:
+            if output is not None:
+                from airflow_provider_feishu_workplace._jsonl_output import write_jsonl_atomically
+
+                # The empty-day check runs before the move, so a refused day never replaces a file.
+                count = write_jsonl_atomically(output, self._checked(gate.filter(items), gate))
+                result: list[dict[str, Any]] | str = str(output)
+            else:
+                result = self._collect_for_xcom(self._checked(gate.filter(items), gate))
+                count = len(result)
+        finally:
+            hook.close()
+        where = result if isinstance(result, str) else "XCom"
+        self.log.info(
+            "Pulled %d %s items for %s..%s into %s", count, self.dataset, first_day, last_day, where
+        )
+        if gate.repeated or gate.out_of_range:
+            self.log.warning(
+                "Dropped %d repeated items and %d items for days outside %s..%s",
+                gate.repeated,
+                gate.out_of_range,
+                first_day,
+                last_day,
+            )
+        self._record_asset_event(context, first_day, last_day, count, where)
+        return result
+
+    def resolve_days(self, context: Context) -> tuple[dt.date, dt.date]:
+        """Return the first and last day this run pulls; refuse days that have not ended."""
+        import pendulum
+
+        tz = _checked_timezone(self.timezone or getattr(context.get("dag"), "timezone", None) or "UTC")
+        if self.date:
+            first_day = last_day = to_day(self.date, name="date")
+        else:
+            dag_run = context.get("dag_run")
+            first_day, last_day = days_covered(
+                data_interval_start=context.get("data_interval_start"),
+                data_interval_end=context.get("data_interval_end"),
+                run_start=getattr(dag_run, "start_date", None) or pendulum.now("UTC"),
+                tz=tz,
+            )
+        today = first_unfinished_day(pendulum.now("UTC"), tz)
+        if last_day >= today and not self.allow_partial_day:
+            raise AirflowFailException(
+                f"{last_day} has not ended yet in {tz.name} (today is {today} there), so its data would be "
+                "incomplete: pull an earlier date, or pass allow_partial_day=True to accept a partial day."
+            )
+        return first_day, last_day
+
+    def _output_path(self):
+        from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+        try:
+            path = ObjectStoragePath(self.output_path, conn_id=self.output_conn_id)
+            path.fs  # noqa: B018 - resolve the filesystem now, so an unknown scheme fails before any request
+        except (ValueError, ImportError) as error:
+            raise FeishuConfigError(
+                f"output_path={self.output_path!r} cannot be opened ({error}): use file:///..., or a scheme whose "
+                "filesystem is installed (s3:// needs apache-airflow-providers-amazon[s3fs])."
+            ) from error
+        if not path.name or str(self.output_path).endswith("/"):
+            raise FeishuConfigError(f"output_path={self.output_path!r} names a folder: give a file name.")
+        return path
+
+    def _checked(self, items: Iterable[dict[str, Any]], gate: ItemGate) -> Iterator[dict[str, Any]]:
+        yield from items
+        missing = gate.days_without_items()
+        if not missing or self.on_empty_day == "allow":
+            if missing:
+                self.log.warning("No %s items for %s; continuing (on_empty_day='allow')", self.dataset, missing)
+            return
+        message = (
+            f"Feishu returned no {self.dataset} items for {', '.join(missing)}: the day's data is published "
+            "after the day ends (the hour is not documented), so it may not be available yet."
+        )
+        if self.on_empty_day == "skip":
+            raise AirflowSkipException(message)
+        raise AirflowException(f"{message} Airflow's retries will try again; set on_empty_day='allow' to accept it.")
+
+    def _collect_for_xcom(self, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        collected = []
+        for item in items:
+            if len(collected) == self.max_xcom_records:
+                raise AirflowFailException(
+                    f"More than max_xcom_records={self.max_xcom_records} items: XCom is no place for this much "
+                    "data. Set output_path to write them to object storage instead."
+                )
+            collected.append(item)
+        return collected
+
+    def _record_asset_event(self, context: Context, first_day: dt.date, last_day: dt.date, count: int, where: str):
+        events = context.get("outlet_events")
+        if events is None:
+            return
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset):
+                events[outlet].extra = {
+                    "dataset": self.dataset,
+                    "from_date": first_day.isoformat(),
+                    "to_date": last_day.isoformat(),
+                    "items": count,
+                    "path": where if where != "XCom" else None,
+                }
+
+
+class FeishuCustomWorkplaceAccessOperator(FeishuWorkplaceAccessOperator):
+    """Pull a run's days of custom workplace access data; see :class:`FeishuWorkplaceAccessOperator`.
+
+    :param custom_workplace_id: only this custom workplace's items (templated).
+    """
+
+    dataset: ClassVar[str] = "custom_workplace"
+    template_fields: Sequence[str] = (*FeishuWorkplaceAccessOperator.template_fields, "custom_workplace_id")
+
+    def __init__(self, *, custom_workplace_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.custom_workplace_id = custom_workplace_id
+
+    def item_filters(self) -> dict[str, str | None]:
+        """Return the custom workplace id filter."""
+        return {"item_id": self.custom_workplace_id or None}
+
+
+class FeishuWorkplaceBlockAccessOperator(FeishuWorkplaceAccessOperator):
+    """Pull a run's days of workplace block access data; see :class:`FeishuWorkplaceAccessOperator`.
+
+    :param block_id: only this block's items (templated).
+    """
+
+    dataset: ClassVar[str] = "block"
+    template_fields: Sequence[str] = (*FeishuWorkplaceAccessOperator.template_fields, "block_id")
+
+    def __init__(self, *, block_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.block_id = block_id
+
+    def item_filters(self) -> dict[str, str | None]:
+        """Return the block id filter."""
+        return {"item_id": self.block_id or None}
+
+
+def _checked_timezone(name: Any):
+    import pendulum
+
+    if not isinstance(name, str):  # already a time zone object (for example the DAG's)
+        return name
+    try:
+        return pendulum.timezone(name)
+    except Exception as error:
+        raise FeishuConfigError(
+            f"timezone={name!r} is not a known time zone: use an IANA name such as 'Asia/Shanghai' or 'UTC'."
+        ) from error

@@ -1,0 +1,108 @@
+"""Test setup shared by every test: an isolated AIRFLOW_HOME and Feishu connections to the bundled double."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+# Airflow reads its configuration when first imported: isolate it before any test module imports it.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="feishu-provider-tests-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+# dag.test() syncs DAGs from the configured folder, and Airflow keeps that path once read: one folder per session.
+_DAGS_FOLDER = os.path.join(_AIRFLOW_HOME, "dags")
+os.makedirs(_DAGS_FOLDER)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = _DAGS_FOLDER
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+
+import pytest  # noqa: E402
+
+
+
+def connection_json(double, *, app_type: str = "self_built", **overrides) -> str:
+    """Return an Airflow connection (JSON form) for the double's self-built or store app."""
+    if app_type == "store":
+        conn = {
+            "conn_type": "feishu",
+            "host": double.url,
+            "login": double.store_app_id,
+            "password": double.store_app_secret,
+            "extra": {"app_type": "store", "app_ticket": double.app_ticket, "tenant_key": double.tenant_key},
+        }
+    else:
+        conn = {"conn_type": "feishu", "host": double.url, "login": double.app_id, "password": double.app_secret}
+    conn.update(overrides)
+    return json.dumps(conn)
+
+
+@pytest.fixture
+def feishu_conn(feishu_double, monkeypatch):
+    """Point the ``feishu_default`` connection at the running double; return the double."""
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection_json(feishu_double))
+    return feishu_double
+
+
+@pytest.fixture
+def make_hook(feishu_conn):
+    """Build hooks on ``feishu_default`` with short retry waits, and close them after the test."""
+    from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+
+    hooks = []
+
+    def make(**kwargs):
+        kwargs.setdefault("backoff_base", 0.01)
+        kwargs.setdefault("backoff_max", 0.05)
+        kwargs.setdefault("timeout", 2.0)
+        hook = FeishuWorkplaceHook(**kwargs)
+        hooks.append(hook)
+        return hook
+
+    yield make
+    for hook in hooks:
+        hook.close()
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """Create Airflow's metadata database (SQLite in the test AIRFLOW_HOME) once per session."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, timeout=300)
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def dag_folder(airflow_db):
+    """Airflow's DAGs folder, emptied after the test.
+
+    ``load(source, dag_id)`` writes a DAG file there and parses the folder with a DagBag.
+    """
+    import shutil
+    from pathlib import Path
+
+    folder = Path(_DAGS_FOLDER)
+
+    class Folder:
+        path = folder
+
+        @staticmethod
+        def load(source: str, dag_id: str, file_name: str | None = None):
+            from airflow.dag_processing.dagbag import DagBag
+
+            (folder / (file_name or f"{dag_id}.py")).write_text(source)
+            bag = DagBag(dag_folder=str(folder))
+            assert bag.import_errors == {}, bag.import_errors
+            return bag.get_dag(dag_id)
+
+    yield Folder
+    for child in folder.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+def task_states(dag_run) -> dict[str, str]:
+    """Return ``{task_id: state}`` for a finished ``dag.test()`` run."""
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}

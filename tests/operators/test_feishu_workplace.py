@@ -1,0 +1,317 @@
+"""The access operators run through real Airflow: DAG files parsed by a DagBag, runs by ``dag.test()``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import textwrap
+
+import pendulum
+import pytest
+
+from tests.conftest import task_states
+
+SHANGHAI = "Asia/Shanghai"
+
+
+def dag_source(
+    dag_id: str,
+    *,
+    received_file,
+    operator: str = "FeishuWorkplaceAccessOperator",
+    operator_args: str = "",
+    schedule: str = '"@daily"',
+    tz: str = "UTC",
+) -> str:
+    """A DAG: one access operator, and a downstream task that saves the XCom it receives."""
+    return textwrap.dedent(
+        f"""
+        import json
+        import pendulum
+        from airflow.sdk import DAG, task
+        from airflow.timetables.interval import CronDataIntervalTimetable
+        from airflow_provider_feishu_workplace.operators.feishu_workplace import {operator}
+
+        with DAG(
+            {dag_id!r},
+            schedule={schedule},
+            start_date=pendulum.datetime(2026, 1, 1, tz={tz!r}),
+            catchup=False,
+        ):
+            pull = {operator}(task_id="pull", hook_params={{"backoff_base": 0.01}}, {operator_args})
+
+            @task
+            def receive(value):
+                with open({str(received_file)!r}, "w", encoding="utf-8") as handle:
+                    json.dump(value, handle, ensure_ascii=False)
+
+            receive(pull.output)
+        """
+    )
+
+
+@pytest.fixture
+def run_dag(dag_folder, feishu_conn, tmp_path):
+    """Parse a generated DAG and run it with ``dag.test()``; return (dag_run, what the downstream task received)."""
+    received_file = tmp_path / "received.json"
+
+    def run(dag_id: str, logical_date, **source_args):
+        received_file.unlink(missing_ok=True)
+        dag = dag_folder.load(dag_source(dag_id, received_file=received_file, **source_args), dag_id)
+        dag_run = dag.test(logical_date=logical_date)
+        received = json.loads(received_file.read_text(encoding="utf-8")) if received_file.exists() else None
+        return dag_run, received
+
+    return run
+
+
+def requested_days(double) -> list[tuple[str, str]]:
+    return [(r.query["from_date"], r.query["to_date"]) for r in double.requests if r.endpoint in ("workplace", "custom_workplace", "block")]
+
+
+class TestWhichDay:
+    def test_daily_schedule_pulls_yesterday(self, run_dag, feishu_conn):
+        dag_run, received = run_dag("daily_utc", pendulum.datetime(2026, 11, 20, tz="UTC"))
+
+        assert task_states(dag_run) == {"pull": "success", "receive": "success"}
+        assert received == feishu_conn.expected_items("workplace", "2026-11-19", "2026-11-19")
+        assert requested_days(feishu_conn) == [("2026-11-19", "2026-11-19")]
+
+    def test_interval_timetable_pulls_the_interval_day(self, run_dag, feishu_conn):
+        dag_run, received = run_dag(
+            "interval_utc",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),  # a manual run then covers 11-19 00:00 .. 11-20 00:00
+            schedule='CronDataIntervalTimetable("0 0 * * *", timezone="UTC")',
+        )
+
+        assert received == feishu_conn.expected_items("workplace", "2026-11-19", "2026-11-19")
+        assert requested_days(feishu_conn) == [("2026-11-19", "2026-11-19")]
+
+    def test_shanghai_dag_pulls_the_shanghai_calendar_day(self, run_dag, feishu_conn):
+        # The interval starts 11-19 00:00 in Shanghai, 11-18 16:00 UTC: counted in UTC the run would pull 11-18.
+        run_dag(
+            "interval_shanghai",
+            pendulum.datetime(2026, 11, 20, tz=SHANGHAI),
+            schedule=f'CronDataIntervalTimetable("0 0 * * *", timezone="{SHANGHAI}")',
+            tz=SHANGHAI,
+        )
+
+        assert requested_days(feishu_conn) == [("2026-11-19", "2026-11-19")]
+
+    def test_operator_timezone_overrides_the_dags(self, run_dag, feishu_conn):
+        run_dag(
+            "daily_utc_pull_shanghai",
+            pendulum.datetime(2026, 11, 20, 18, 0, tz="UTC"),  # 11-21 02:00 in Shanghai
+            schedule='"0 18 * * *"',
+            operator_args=f"timezone={SHANGHAI!r}",
+        )
+
+        assert requested_days(feishu_conn) == [("2026-11-20", "2026-11-20")]
+
+    def test_weekly_interval_pulls_every_day_it_covers(self, run_dag, feishu_conn):
+        run_dag(
+            "weekly",
+            pendulum.datetime(2026, 11, 16, tz="UTC"),  # a Monday: the interval is the week before
+            schedule='CronDataIntervalTimetable("0 0 * * 1", timezone="UTC")',
+        )
+
+        assert requested_days(feishu_conn) == [("2026-11-09", "2026-11-15")]
+
+    def test_templated_date_pulls_exactly_that_day(self, run_dag, feishu_conn):
+        dag_run, received = run_dag(
+            "templated_date",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator_args='date="{{ macros.ds_add(ds, -3) }}"',
+        )
+
+        assert requested_days(feishu_conn) == [("2026-11-17", "2026-11-17")]
+        assert received == feishu_conn.expected_items("workplace", "2026-11-17", "2026-11-17")
+
+    def test_a_day_that_has_not_ended_is_refused_before_any_request(self, run_dag, feishu_conn):
+        today = pendulum.now("UTC").date().isoformat()
+
+        dag_run, received = run_dag(
+            "today", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=f"date={today!r}, retries=3"
+        )
+
+        assert task_states(dag_run)["pull"] == "failed"  # not up_for_retry: waiting will not end the day
+        assert feishu_conn.requests == []
+
+    def test_partial_day_is_pulled_when_asked_for(self, run_dag, feishu_conn):
+        today = pendulum.now("UTC").date().isoformat()
+
+        dag_run, _ = run_dag(
+            "today_partial",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator_args=f"date={today!r}, allow_partial_day=True",
+        )
+
+        assert task_states(dag_run)["pull"] == "success"
+        assert requested_days(feishu_conn) == [(today, today)]
+
+    @pytest.mark.parametrize(
+        "operator_args, bad_value",
+        [
+            pytest.param('date="2026-11-31"', "2026-11-31", id="impossible-date"),
+            pytest.param('date="{{ ds_nodash }}"', "20261120", id="template-renders-garbage"),
+        ],
+    )
+    def test_bad_rendered_date_fails_before_any_request(self, run_dag, feishu_conn, operator_args, bad_value, caplog):
+        dag_run, _ = run_dag("bad_date", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=operator_args)
+
+        assert task_states(dag_run)["pull"] == "failed"
+        assert feishu_conn.requests == []
+
+
+class TestEmptyDays:
+    @pytest.mark.parametrize(
+        "policy, pull_state, received",
+        [
+            pytest.param("fail", "failed", None, id="fail"),
+            pytest.param("skip", "skipped", None, id="skip"),
+            pytest.param("allow", "success", [], id="allow"),
+        ],
+    )
+    def test_empty_day_policy(self, run_dag, feishu_conn, policy, pull_state, received):
+        feishu_conn.unavailable_dates.add(dt.date(2026, 11, 19))
+
+        dag_run, got = run_dag(
+            f"empty_{policy}", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=f"on_empty_day={policy!r}"
+        )
+
+        assert task_states(dag_run)["pull"] == pull_state
+        assert got == received
+
+    def test_unknown_policy_is_refused_at_parse_time(self, dag_folder, tmp_path):
+        from airflow.dag_processing.dagbag import DagBag
+
+        (dag_folder.path / "bad.py").write_text(
+            dag_source("bad", received_file=tmp_path / "x", operator_args="on_empty_day='retry'")
+        )
+        bag = DagBag(dag_folder=str(dag_folder.path))
+
+        assert "on_empty_day='retry'" in "".join(bag.import_errors.values())
+
+
+class TestObjectStorage:
+    def test_file_output_writes_json_lines_and_returns_the_path(self, run_dag, feishu_conn, tmp_path):
+        target = tmp_path / "lake" / "custom" / "dt=2026-11-19" / "part.jsonl"
+
+        dag_run, received = run_dag(
+            "file_output",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator="FeishuCustomWorkplaceAccessOperator",
+            operator_args=f'output_path="file://{tmp_path}/lake/custom/dt={{{{ macros.ds_add(ds, -1) }}}}/part.jsonl"',
+        )
+
+        assert received == f"file://{target}"
+        lines = target.read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line) for line in lines] == feishu_conn.expected_items("custom_workplace", "2026-11-19", "2026-11-19")
+        assert "工作台" in target.read_text(encoding="utf-8")  # Chinese names as text, not \u escapes
+        assert "\\u" not in target.read_text(encoding="utf-8")
+
+    def test_rerun_rewrites_the_same_file_with_the_same_content(self, run_dag, feishu_conn, tmp_path):
+        args = f'output_path="file://{tmp_path}/lake/block/{{{{ ds }}}}.jsonl"'
+        run_dag("rerun", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator", operator_args=args)
+        first = (tmp_path / "lake/block/2026-11-20.jsonl").read_bytes()
+
+        run_dag("rerun", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator", operator_args=args)
+
+        assert sorted(p.name for p in (tmp_path / "lake/block").iterdir()) == ["2026-11-20.jsonl"]
+        assert (tmp_path / "lake/block/2026-11-20.jsonl").read_bytes() == first
+
+    def test_failed_fetch_leaves_the_previous_file_intact(self, run_dag, feishu_conn, tmp_path):
+        args = f'output_path="file://{tmp_path}/lake/block.jsonl", page_size=2'
+        run_dag("failing", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator", operator_args=args)
+        before = (tmp_path / "lake/block.jsonl").read_bytes()
+        feishu_conn.inject("quota", endpoint="block", skip=1)  # fails on the second page, after a page was written
+
+        dag_run, _ = run_dag(
+            "failing", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator", operator_args=args
+        )
+
+        assert task_states(dag_run)["pull"] == "failed"
+        assert (tmp_path / "lake/block.jsonl").read_bytes() == before
+        assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["block.jsonl"]
+
+    def test_refused_empty_day_does_not_replace_the_file(self, run_dag, feishu_conn, tmp_path):
+        args = f'output_path="file://{tmp_path}/lake/w.jsonl"'
+        run_dag("empty_keeps", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=args)
+        before = (tmp_path / "lake/w.jsonl").read_bytes()
+        feishu_conn.unavailable_dates.add(dt.date(2026, 11, 19))
+
+        dag_run, _ = run_dag("empty_keeps", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=args)
+
+        assert task_states(dag_run)["pull"] == "failed"
+        assert (tmp_path / "lake/w.jsonl").read_bytes() == before
+
+    def test_unknown_storage_scheme_fails_before_any_request(self, run_dag, feishu_conn):
+        dag_run, _ = run_dag(
+            "bad_scheme", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args='output_path="nosuchfs://bucket/x.jsonl"'
+        )
+
+        assert task_states(dag_run)["pull"] == "failed"
+        assert feishu_conn.requests == []
+
+
+class TestSiblings:
+    def test_custom_workplace_operator_filters_one_workplace(self, run_dag, feishu_conn):
+        wanted = feishu_conn.expected_items("custom_workplace", "2026-11-19", "2026-11-19")[1]["custom_workplace_id"]
+
+        _, received = run_dag(
+            "custom_one",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator="FeishuCustomWorkplaceAccessOperator",
+            operator_args=f"custom_workplace_id={wanted!r}",
+        )
+
+        assert [item["custom_workplace_id"] for item in received] == [wanted]
+
+    def test_block_operator_returns_every_block_of_the_day(self, run_dag, feishu_conn):
+        _, received = run_dag(
+            "blocks", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator"
+        )
+
+        assert received == feishu_conn.expected_items("block", "2026-11-19", "2026-11-19")
+
+    def test_xcom_cap_points_to_output_path(self, run_dag, feishu_conn, caplog):
+        dag_run, received = run_dag(
+            "capped",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator="FeishuWorkplaceBlockAccessOperator",
+            operator_args="max_xcom_records=3",
+        )
+
+        assert task_states(dag_run)["pull"] == "failed"
+        assert received is None
+
+
+class TestAssets:
+    def test_each_operator_declares_its_data_sets_asset(self):
+        from airflow_provider_feishu_workplace.operators.feishu_workplace import (
+            FeishuWorkplaceBlockAccessOperator,
+            feishu_access_asset,
+        )
+
+        operator = FeishuWorkplaceBlockAccessOperator(task_id="t", feishu_conn_id="tenant_a")
+
+        assert operator.outlets == [feishu_access_asset("block", "tenant_a")]
+        assert operator.outlets[0].uri == "feishu-workplace://tenant_a/block"
+
+    def test_run_records_an_asset_event_with_the_days_and_path(self, run_dag, feishu_conn, tmp_path):
+        from airflow.models.asset import AssetEvent
+        from airflow.utils.session import create_session
+
+        run_dag("asset_event", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=f'output_path="file://{tmp_path}/w.jsonl"')
+
+        with create_session() as session:
+            events = [e for e in session.query(AssetEvent).all() if e.source_dag_id == "asset_event"]
+        assert [e.extra for e in events] == [
+            {
+                "dataset": "workplace",
+                "from_date": "2026-11-19",
+                "to_date": "2026-11-19",
+                "items": 1,
+                "path": f"file://{tmp_path}/w.jsonl",
+            }
+        ]
