@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import textwrap
+from dataclasses import dataclass
 
 import pendulum
 import pytest
@@ -50,17 +51,27 @@ def dag_source(
     )
 
 
+@dataclass
+class Run:
+    """One ``dag.test()`` run: task states, what the downstream task received, and the run's log."""
+
+    states: dict[str, str]
+    received: object
+    log: str
+
+
 @pytest.fixture
-def run_dag(dag_folder, feishu_conn, tmp_path):
-    """Parse a generated DAG and run it with ``dag.test()``; return (dag_run, what the downstream task received)."""
+def run_dag(dag_folder, feishu_conn, tmp_path, capsys):
+    """Parse a generated DAG and run it with ``dag.test()``."""
     received_file = tmp_path / "received.json"
 
-    def run(dag_id: str, logical_date, **source_args):
+    def run(dag_id: str, logical_date, **source_args) -> Run:
         received_file.unlink(missing_ok=True)
         dag = dag_folder.load(dag_source(dag_id, received_file=received_file, **source_args), dag_id)
+        capsys.readouterr()
         dag_run = dag.test(logical_date=logical_date)
         received = json.loads(received_file.read_text(encoding="utf-8")) if received_file.exists() else None
-        return dag_run, received
+        return Run(task_states(dag_run), received, capsys.readouterr().out)
 
     return run
 
@@ -71,20 +82,20 @@ def requested_days(double) -> list[tuple[str, str]]:
 
 class TestWhichDay:
     def test_daily_schedule_pulls_yesterday(self, run_dag, feishu_conn):
-        dag_run, received = run_dag("daily_utc", pendulum.datetime(2026, 11, 20, tz="UTC"))
+        run = run_dag("daily_utc", pendulum.datetime(2026, 11, 20, tz="UTC"))
 
-        assert task_states(dag_run) == {"pull": "success", "receive": "success"}
-        assert received == feishu_conn.expected_items("workplace", "2026-11-19", "2026-11-19")
+        assert run.states == {"pull": "success", "receive": "success"}
+        assert run.received == feishu_conn.expected_items("workplace", "2026-11-19", "2026-11-19")
         assert requested_days(feishu_conn) == [("2026-11-19", "2026-11-19")]
 
     def test_interval_timetable_pulls_the_interval_day(self, run_dag, feishu_conn):
-        dag_run, received = run_dag(
+        run = run_dag(
             "interval_utc",
             pendulum.datetime(2026, 11, 20, tz="UTC"),  # a manual run then covers 11-19 00:00 .. 11-20 00:00
             schedule='CronDataIntervalTimetable("0 0 * * *", timezone="UTC")',
         )
 
-        assert received == feishu_conn.expected_items("workplace", "2026-11-19", "2026-11-19")
+        assert run.received == feishu_conn.expected_items("workplace", "2026-11-19", "2026-11-19")
         assert requested_days(feishu_conn) == [("2026-11-19", "2026-11-19")]
 
     def test_shanghai_dag_pulls_the_shanghai_calendar_day(self, run_dag, feishu_conn):
@@ -118,35 +129,37 @@ class TestWhichDay:
         assert requested_days(feishu_conn) == [("2026-11-09", "2026-11-15")]
 
     def test_templated_date_pulls_exactly_that_day(self, run_dag, feishu_conn):
-        dag_run, received = run_dag(
+        run = run_dag(
             "templated_date",
             pendulum.datetime(2026, 11, 20, tz="UTC"),
             operator_args='date="{{ macros.ds_add(ds, -3) }}"',
         )
 
         assert requested_days(feishu_conn) == [("2026-11-17", "2026-11-17")]
-        assert received == feishu_conn.expected_items("workplace", "2026-11-17", "2026-11-17")
+        assert run.received == feishu_conn.expected_items("workplace", "2026-11-17", "2026-11-17")
 
     def test_a_day_that_has_not_ended_is_refused_before_any_request(self, run_dag, feishu_conn):
         today = pendulum.now("UTC").date().isoformat()
 
-        dag_run, received = run_dag(
+        run = run_dag(
             "today", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=f"date={today!r}, retries=3"
         )
 
-        assert task_states(dag_run)["pull"] == "failed"  # not up_for_retry: waiting will not end the day
+        assert run.states["pull"] == "failed"  # not up_for_retry: waiting will not end the day
+        assert f"{today} has not ended yet in UTC" in run.log
+        assert "allow_partial_day=True" in run.log
         assert feishu_conn.requests == []
 
     def test_partial_day_is_pulled_when_asked_for(self, run_dag, feishu_conn):
         today = pendulum.now("UTC").date().isoformat()
 
-        dag_run, _ = run_dag(
+        run = run_dag(
             "today_partial",
             pendulum.datetime(2026, 11, 20, tz="UTC"),
             operator_args=f"date={today!r}, allow_partial_day=True",
         )
 
-        assert task_states(dag_run)["pull"] == "success"
+        assert run.states["pull"] == "success"
         assert requested_days(feishu_conn) == [(today, today)]
 
     @pytest.mark.parametrize(
@@ -156,10 +169,11 @@ class TestWhichDay:
             pytest.param('date="{{ ds_nodash }}"', "20261120", id="template-renders-garbage"),
         ],
     )
-    def test_bad_rendered_date_fails_before_any_request(self, run_dag, feishu_conn, operator_args, bad_value, caplog):
-        dag_run, _ = run_dag("bad_date", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=operator_args)
+    def test_bad_rendered_date_fails_before_any_request(self, run_dag, feishu_conn, operator_args, bad_value):
+        run = run_dag("bad_date", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=operator_args)
 
-        assert task_states(dag_run)["pull"] == "failed"
+        assert run.states["pull"] == "failed"
+        assert f"date='{bad_value}' is not a valid date: use 'YYYY-MM-DD'" in run.log
         assert feishu_conn.requests == []
 
 
@@ -175,12 +189,13 @@ class TestEmptyDays:
     def test_empty_day_policy(self, run_dag, feishu_conn, policy, pull_state, received):
         feishu_conn.unavailable_dates.add(dt.date(2026, 11, 19))
 
-        dag_run, got = run_dag(
+        run = run_dag(
             f"empty_{policy}", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=f"on_empty_day={policy!r}"
         )
 
-        assert task_states(dag_run)["pull"] == pull_state
-        assert got == received
+        assert run.states["pull"] == pull_state
+        assert run.received == received
+        assert "no workplace items for 2026-11-19" in run.log.replace("No workplace items for ['2026-11-19']", "no workplace items for 2026-11-19")
 
     def test_unknown_policy_is_refused_at_parse_time(self, dag_folder, tmp_path):
         from airflow.dag_processing.dagbag import DagBag
@@ -197,14 +212,14 @@ class TestObjectStorage:
     def test_file_output_writes_json_lines_and_returns_the_path(self, run_dag, feishu_conn, tmp_path):
         target = tmp_path / "lake" / "custom" / "dt=2026-11-19" / "part.jsonl"
 
-        dag_run, received = run_dag(
+        run = run_dag(
             "file_output",
             pendulum.datetime(2026, 11, 20, tz="UTC"),
             operator="FeishuCustomWorkplaceAccessOperator",
             operator_args=f'output_path="file://{tmp_path}/lake/custom/dt={{{{ macros.ds_add(ds, -1) }}}}/part.jsonl"',
         )
 
-        assert received == f"file://{target}"
+        assert run.received == f"file://{target}"
         lines = target.read_text(encoding="utf-8").splitlines()
         assert [json.loads(line) for line in lines] == feishu_conn.expected_items("custom_workplace", "2026-11-19", "2026-11-19")
         assert "工作台" in target.read_text(encoding="utf-8")  # Chinese names as text, not \u escapes
@@ -226,11 +241,12 @@ class TestObjectStorage:
         before = (tmp_path / "lake/block.jsonl").read_bytes()
         feishu_conn.inject("quota", endpoint="block", skip=1)  # fails on the second page, after a page was written
 
-        dag_run, _ = run_dag(
+        run = run_dag(
             "failing", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator", operator_args=args
         )
 
-        assert task_states(dag_run)["pull"] == "failed"
+        assert run.states["pull"] == "failed"
+        assert "monthly API call quota" in run.log
         assert (tmp_path / "lake/block.jsonl").read_bytes() == before
         assert sorted(p.name for p in (tmp_path / "lake").iterdir()) == ["block.jsonl"]
 
@@ -240,17 +256,18 @@ class TestObjectStorage:
         before = (tmp_path / "lake/w.jsonl").read_bytes()
         feishu_conn.unavailable_dates.add(dt.date(2026, 11, 19))
 
-        dag_run, _ = run_dag("empty_keeps", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=args)
+        run = run_dag("empty_keeps", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=args)
 
-        assert task_states(dag_run)["pull"] == "failed"
+        assert run.states["pull"] == "failed"
         assert (tmp_path / "lake/w.jsonl").read_bytes() == before
 
     def test_unknown_storage_scheme_fails_before_any_request(self, run_dag, feishu_conn):
-        dag_run, _ = run_dag(
+        run = run_dag(
             "bad_scheme", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args='output_path="nosuchfs://bucket/x.jsonl"'
         )
 
-        assert task_states(dag_run)["pull"] == "failed"
+        assert run.states["pull"] == "failed"
+        assert "output_path='nosuchfs://bucket/x.jsonl' cannot be opened" in run.log
         assert feishu_conn.requests == []
 
 
@@ -258,32 +275,33 @@ class TestSiblings:
     def test_custom_workplace_operator_filters_one_workplace(self, run_dag, feishu_conn):
         wanted = feishu_conn.expected_items("custom_workplace", "2026-11-19", "2026-11-19")[1]["custom_workplace_id"]
 
-        _, received = run_dag(
+        run = run_dag(
             "custom_one",
             pendulum.datetime(2026, 11, 20, tz="UTC"),
             operator="FeishuCustomWorkplaceAccessOperator",
             operator_args=f"custom_workplace_id={wanted!r}",
         )
 
-        assert [item["custom_workplace_id"] for item in received] == [wanted]
+        assert [item["custom_workplace_id"] for item in run.received] == [wanted]
 
     def test_block_operator_returns_every_block_of_the_day(self, run_dag, feishu_conn):
-        _, received = run_dag(
+        run = run_dag(
             "blocks", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator"
         )
 
-        assert received == feishu_conn.expected_items("block", "2026-11-19", "2026-11-19")
+        assert run.received == feishu_conn.expected_items("block", "2026-11-19", "2026-11-19")
 
-    def test_xcom_cap_points_to_output_path(self, run_dag, feishu_conn, caplog):
-        dag_run, received = run_dag(
+    def test_xcom_cap_points_to_output_path(self, run_dag, feishu_conn):
+        run = run_dag(
             "capped",
             pendulum.datetime(2026, 11, 20, tz="UTC"),
             operator="FeishuWorkplaceBlockAccessOperator",
             operator_args="max_xcom_records=3",
         )
 
-        assert task_states(dag_run)["pull"] == "failed"
-        assert received is None
+        assert run.states["pull"] == "failed"
+        assert "More than max_xcom_records=3 items" in run.log and "Set output_path" in run.log
+        assert run.received is None
 
 
 class TestAssets:

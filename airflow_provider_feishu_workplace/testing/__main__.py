@@ -1,0 +1,65 @@
+"""Command line: ``python -m airflow_provider_feishu_workplace.testing serve [options]``.
+
+Starts a :class:`FeishuDouble`, prints one JSON line with its URL and credentials, and serves
+until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from airflow_provider_feishu_workplace.testing import FeishuDouble
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_feishu_workplace.testing",
+        description="Run a fake Feishu Open Platform for offline tests and demos.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve until SIGINT/SIGTERM")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    limit = serve.add_mutually_exclusive_group()
+    limit.add_argument("--rate-limit", type=float, default=20, help="requests/s per app and endpoint (default: 20)")
+    limit.add_argument("--no-rate-limit", action="store_true", help="do not rate-limit")
+    serve.add_argument("--blocks-per-day", type=int, default=5, help="blocks with data each day (default: 5)")
+    serve.add_argument("--custom-workplaces", type=int, default=3, help="custom workplaces (default: 3)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    double = FeishuDouble(
+        host=args.host,
+        port=args.port,
+        rate_limit_per_second=None if args.no_rate_limit else args.rate_limit,
+        blocks_per_day=args.blocks_per_day,
+        custom_workplaces=args.custom_workplaces,
+    )
+    with double:
+        info = {
+            "url": double.url,
+            "app_id": double.app_id,
+            "app_secret": double.app_secret,
+            "store_app_id": double.store_app_id,
+            "store_app_secret": double.store_app_secret,
+            "app_ticket": double.app_ticket,
+            "tenant_key": double.tenant_key,
+        }
+        print(json.dumps(info), flush=True)
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

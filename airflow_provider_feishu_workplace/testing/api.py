@@ -1,0 +1,95 @@
+"""The platform as the double plays it: one request in, one reply out, no sockets involved."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from airflow_provider_feishu_workplace.testing import auth, endpoints, faults, replies
+from airflow_provider_feishu_workplace.testing.data import Dataset
+from airflow_provider_feishu_workplace.testing.ratelimit import RateLimiter
+from airflow_provider_feishu_workplace.testing.replies import Reply
+from airflow_provider_feishu_workplace.testing.search import search
+from airflow_provider_feishu_workplace.testing.tokens import TokenIssuer
+
+MISSING_TOKEN_MSG = "Missing access token for authorization. Please make a request with token attached."
+
+# The documented limit of the search endpoints, used in injected rate-limit answers when the
+# double's own limiter is off.
+DOCUMENTED_RATE = 20
+
+
+class Incoming(NamedTuple):
+    """A request as the platform sees it."""
+
+    endpoint: str | None  # from endpoints.endpoint_for(); None answers 404
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
+    body: dict[str, Any] | None  # the JSON object sent, if any
+
+
+class Platform:
+    """Answer requests the way the Feishu Open Platform does.
+
+    Order of checks: injected fault, route (404), token (search endpoints), rate limit,
+    parameters, then the answer.
+    """
+
+    def __init__(
+        self,
+        *,
+        credentials: auth.Credentials,
+        issuer: TokenIssuer,
+        limiter: RateLimiter,
+        fault_queue: faults.FaultQueue,
+        dataset: Dataset,
+        rate_limit_reset_seconds: float,
+    ) -> None:
+        self.credentials = credentials
+        self.issuer = issuer
+        self.limiter = limiter
+        self.faults = fault_queue
+        self.dataset = dataset
+        self.rate_limit_reset_seconds = rate_limit_reset_seconds
+
+    def handle(self, request: Incoming) -> Reply:
+        """Answer one request."""
+        fault = self.faults.take(request.endpoint)
+        if fault is None:
+            return self._answer(request)
+        if fault.kind == "connection_reset":
+            return Reply(reset=True, fault=fault.kind)
+        if fault.kind in ("slow", "truncated_json"):
+            reply = self._answer(request)
+            if fault.kind == "slow":
+                reply.delay = fault.params["delay"]
+            if fault.kind == "truncated_json":
+                reply.status, reply.content_type, reply.truncate = 200, replies.JSON_TYPE, True
+            reply.fault = fault.kind
+            return reply
+        if fault.kind == "token_expired":
+            self.issuer.expire_all("tenant")
+        rate = self.limiter.rate if self.limiter.rate is not None else DOCUMENTED_RATE
+        return faults.fault_reply(fault, request.endpoint, rate_limit=rate, app_id=self.credentials.app_id)
+
+    def _answer(self, request: Incoming) -> Reply:
+        endpoint, body = request.endpoint, request.body
+        if endpoint is None:
+            return replies.not_found()
+        if endpoint in endpoints.SEARCH_ENDPOINTS:
+            authorization = request.headers.get("authorization", "")
+            token = authorization[len("Bearer "):].strip() if authorization.startswith("Bearer ") else ""
+            if not token:
+                return replies.error(99991661, MISSING_TOKEN_MSG)
+            owner = self.issuer.owner_of(token, "tenant")
+            if owner is None:
+                return replies.error(99991663, faults.INVALID_TOKEN_MSG)
+            app = owner[0]
+        else:
+            app = body.get("app_id") if body else None
+            app = app if isinstance(app, str) else None
+        if not self.limiter.allow((app, request.path)):
+            return replies.rate_limited(limit=self.limiter.rate, reset=self.rate_limit_reset_seconds)
+        if endpoint in endpoints.SEARCH_ENDPOINTS:
+            return search(endpoint, request.query, self.dataset)
+        return auth.HANDLERS[endpoint](body or {}, self.credentials, self.issuer)

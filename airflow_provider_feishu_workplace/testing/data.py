@@ -1,0 +1,176 @@
+"""Deterministic, plausible access data for any date range, generated one page at a time.
+
+Nothing is stored: item ``n`` of a query is computed from its date and id, so a page of a
+ten-year range costs the same as a page of one day, and the same query always gives the same
+items. Items are ordered by date, then id.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import Any
+
+KINDS = ("workplace", "custom_workplace", "block")
+
+#: Names given to the custom workplaces, in creation order (cycled with a number past the end).
+WORKPLACE_NAMES = (
+    ("销售工作台", "Sales Workplace"),
+    ("研发工作台", "R&D Workplace"),
+    ("人事工作台", "HR Workplace"),
+    ("财务工作台", "Finance Workplace"),
+    ("客服工作台", "Customer Service Workplace"),
+    ("市场工作台", "Marketing Workplace"),
+    ("运营工作台", "Operations Workplace"),
+    ("行政工作台", "Administration Workplace"),
+)
+
+_MASK = (1 << 64) - 1
+_ONE_DAY = datetime.timedelta(days=1)
+
+
+def _mix(*parts: int) -> int:
+    """A cheap 64-bit hash of some integers: the source of every 'random' number here."""
+    h = 0x9E3779B97F4A7C15
+    for part in parts:
+        h = ((h ^ part) * 0xBF58476D1CE4E5B9) & _MASK
+        h ^= h >> 29
+    return h
+
+
+def _visits(h: int, base: int, spread: int, weekend: bool) -> dict[str, int]:
+    """Page views and unique visitors for one day, with ``uv <= pv`` and quiet weekends."""
+    uv = (base + h % spread) // (4 if weekend else 1) + 1
+    pv = uv * (2 + (h >> 16) % 4) + (h >> 24) % uv
+    return {"pv": pv, "uv": uv}
+
+
+def _workplace_name(index: int) -> tuple[str, str]:
+    """Chinese and English names of the ``index``-th custom workplace."""
+    zh, en = WORKPLACE_NAMES[index % len(WORKPLACE_NAMES)]
+    cycle = index // len(WORKPLACE_NAMES)
+    return (f"{zh}{cycle + 1}", f"{en} {cycle + 1}") if cycle else (zh, en)
+
+
+class Dataset:
+    """The access data a tenant has: which custom workplaces and blocks exist, which days have data.
+
+    :param custom_workplaces: number of custom workplaces with data each day.
+    :param blocks_per_day: number of blocks with data each day.
+    :param available_until: last date with data; later dates have none. ``None``: no limit.
+    :param unavailable_dates: dates without data.
+    """
+
+    def __init__(
+        self,
+        *,
+        custom_workplaces: int,
+        blocks_per_day: int,
+        available_until: datetime.date | None = None,
+        unavailable_dates: Iterable[datetime.date] = (),
+    ) -> None:
+        self.available_until = available_until
+        self.unavailable_dates: set[datetime.date] = set(unavailable_dates)
+        custom_ids = [f"tpl_{_mix(2, index):016x}" for index in range(custom_workplaces)]
+        block_ids = [f"blk_{_mix(3, index):016x}" for index in range(blocks_per_day)]
+        # An id's creation index seeds its numbers and picks its name.
+        self._seeds = {key: index for ids in (custom_ids, block_ids) for index, key in enumerate(ids)}
+        self._names = {key: _workplace_name(index) for index, key in enumerate(custom_ids)}
+        self._keys = {"workplace": [""], "custom_workplace": sorted(custom_ids), "block": sorted(block_ids)}
+        self._builders = {
+            "workplace": self._workplace_item,
+            "custom_workplace": self._custom_workplace_item,
+            "block": self._block_item,
+        }
+
+    @property
+    def custom_workplace_ids(self) -> list[str]:
+        """Ids of the custom workplaces, sorted."""
+        return list(self._keys["custom_workplace"])
+
+    @property
+    def block_ids(self) -> list[str]:
+        """Ids of the blocks, sorted."""
+        return list(self._keys["block"])
+
+    def count(
+        self, kind: str, from_date: datetime.date, to_date: datetime.date, filter_id: str | None = None
+    ) -> int:
+        """Number of items a query pages through."""
+        start, end, skipped = self._window(from_date, to_date)
+        days = max(0, (end - start).days + 1 - len(skipped))
+        return days * len(self._keys_for(kind, filter_id))
+
+    def page(
+        self,
+        kind: str,
+        from_date: datetime.date,
+        to_date: datetime.date,
+        offset: int,
+        limit: int,
+        filter_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Items ``offset`` to ``offset + limit`` of a query (fewer at the end)."""
+        keys = self._keys_for(kind, filter_id)
+        stop = min(offset + limit, self.count(kind, from_date, to_date, filter_id))
+        if offset >= stop:
+            return []
+        start, _, skipped = self._window(from_date, to_date)
+        day_index, first = divmod(offset, len(keys))
+        day = start + datetime.timedelta(days=day_index)
+        for unavailable in skipped:  # the day_index-th date in the window that has data
+            if unavailable > day:
+                break
+            day += _ONE_DAY
+        skipped_set = set(skipped)
+        build = self._builders[kind]
+        items: list[dict[str, Any]] = []
+        while len(items) < stop - offset:
+            take = min(len(keys) - first, stop - offset - len(items))
+            date = day.isoformat()
+            items.extend(build(day, date, key) for key in keys[first : first + take])
+            first = 0
+            day += _ONE_DAY
+            while day in skipped_set:
+                day += _ONE_DAY
+        return items
+
+    def _keys_for(self, kind: str, filter_id: str | None) -> list[str]:
+        keys = self._keys[kind]
+        if filter_id is None:
+            return keys
+        return [filter_id] if filter_id in keys else []
+
+    def _window(
+        self, from_date: datetime.date, to_date: datetime.date
+    ) -> tuple[datetime.date, datetime.date, list[datetime.date]]:
+        """First and last date of a query that can have data, and the sorted dates without data in between."""
+        end = to_date if self.available_until is None else min(to_date, self.available_until)
+        skipped = sorted(day for day in list(self.unavailable_dates) if from_date <= day <= end)
+        return from_date, end, skipped
+
+    @staticmethod
+    def _workplace_item(day: datetime.date, date: str, _key: str) -> dict[str, Any]:
+        h = _mix(1, day.toordinal())
+        weekend = day.weekday() >= 5
+        total = _visits(h, 800, 400, weekend)
+        share = 45 + (h >> 40) % 40  # percent of visits that land on the default workplace
+        default = {"pv": total["pv"] * share // 100, "uv": total["uv"] * share // 100}
+        return {"date": date, "all_workplace": total, "default_workplace": default}
+
+    def _custom_workplace_item(self, day: datetime.date, date: str, key: str) -> dict[str, Any]:
+        h = _mix(2, day.toordinal(), self._seeds[key])
+        zh, en = self._names[key]
+        return {
+            "custom_workplace_id": key,
+            "date": date,
+            "access_data": _visits(h, 60, 240, day.weekday() >= 5),
+            "custom_workplace_name": [
+                {"language": "zh_cn", "name": zh},
+                {"language": "en_us", "name": en},
+            ],
+        }
+
+    def _block_item(self, day: datetime.date, date: str, key: str) -> dict[str, Any]:
+        h = _mix(3, day.toordinal(), self._seeds[key])
+        return {"date": date, "block_id": key, "access_data": _visits(h, 30, 170, day.weekday() >= 5)}

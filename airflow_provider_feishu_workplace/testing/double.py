@@ -1,0 +1,322 @@
+"""``FeishuDouble``: the fake Feishu Open Platform that tests, the demo and DAG authors run."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_feishu_workplace.testing import auth, endpoints, faults, replies
+from airflow_provider_feishu_workplace.testing.api import Incoming, Platform
+from airflow_provider_feishu_workplace.testing.data import Dataset
+from airflow_provider_feishu_workplace.testing.ratelimit import RateLimiter
+from airflow_provider_feishu_workplace.testing.replies import Reply
+from airflow_provider_feishu_workplace.testing.search import SPECS, parse_date
+from airflow_provider_feishu_workplace.testing.server import DoubleServer
+from airflow_provider_feishu_workplace.testing.tokens import TokenIssuer
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the double received, and how it answered.
+
+    :param method: HTTP method.
+    :param path: path without the query string.
+    :param endpoint: endpoint name (``"workplace"``, ``"tenant_access_token_internal"``, ...), or
+        ``None`` when method and path match no API (answered 404).
+    :param query: query-string parameters.
+    :param body: the JSON body as a dict, or ``None`` when there was none or it was not a JSON object.
+    :param headers: request headers, names lower-cased.
+    :param status: HTTP status answered, or ``None`` when the connection was reset.
+    :param code: ``code`` of the JSON answer, or ``None`` for non-JSON and truncated answers.
+    :param fault: the injected fault kind applied, or ``None``.
+    :param log_id: the ``X-Tt-Logid`` sent back (also ``error.log_id`` in error answers).
+    """
+
+    method: str
+    path: str
+    endpoint: str | None
+    query: dict[str, str]
+    body: dict[str, Any] | None
+    headers: dict[str, str]
+    status: int | None
+    code: int | None
+    fault: str | None
+    log_id: str | None = None
+
+
+class FeishuDouble:
+    """A fake Feishu Open Platform on a loopback HTTP port: tokens, the three workplace
+    access-data search endpoints, rate limits and injectable faults.
+
+    :param host: interface to bind; loopback by default.
+    :param port: port to bind; 0 picks a free one (read :attr:`url`).
+    :param rate_limit_per_second: requests per second allowed per app and endpoint path (a token
+        bucket of that capacity); more answer HTTP 429 / 99991400. ``None`` disables the limit.
+    :param rate_limit_reset_seconds: ``x-ogw-ratelimit-reset`` sent with the limiter's 429s.
+    :param token_lifetime: seconds a new access token lives.
+    :param token_reuse_window: a token with this many seconds left or fewer is not handed out again.
+    :param custom_workplaces: number of custom workplaces with data each day.
+    :param blocks_per_day: number of blocks with data each day.
+    :param available_until: last date with data (later dates answer no items), ``None`` for no limit.
+    :param app_id: the self-built app's id; the other credential parameters likewise.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit_per_second: float | None = 20,
+        rate_limit_reset_seconds: float = 1,
+        token_lifetime: float = 7200,
+        token_reuse_window: float = 1800,
+        custom_workplaces: int = 3,
+        blocks_per_day: int = 5,
+        available_until: datetime.date | None = None,
+        app_id: str = "cli_double_selfbuilt",
+        app_secret: str = "double-selfbuilt-secret-0123456789",
+        store_app_id: str = "cli_double_store",
+        store_app_secret: str = "double-store-secret-0123456789",
+        app_ticket: str = "double-app-ticket-0123456789",
+        tenant_key: str = "double_tenant_key",
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.credentials = auth.Credentials(
+            app_id, app_secret, store_app_id, store_app_secret, app_ticket, tenant_key
+        )
+        self._issuer = TokenIssuer(token_lifetime, token_reuse_window)
+        self._faults = faults.FaultQueue()
+        self._dataset = Dataset(
+            custom_workplaces=custom_workplaces,
+            blocks_per_day=blocks_per_day,
+            available_until=available_until,
+        )
+        self._stopping = threading.Event()
+        self._platform = Platform(
+            credentials=self.credentials,
+            issuer=self._issuer,
+            limiter=RateLimiter(rate_limit_per_second),
+            fault_queue=self._faults,
+            dataset=self._dataset,
+            rate_limit_reset_seconds=rate_limit_reset_seconds,
+        )
+        self._requests: list[RecordedRequest] = []
+        self._requests_lock = threading.Lock()
+        self._server: DoubleServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> FeishuDouble:
+        """Bind the port and serve in a background thread; returns the double."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = DoubleServer((self.host, self.port), self._respond)
+        self._thread = threading.Thread(
+            target=self._server.serve, name=f"feishu-double-{self._server.server_port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket and every open connection; safe to repeat."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self._server = self._thread = None
+        self._stopping.set()
+        server.stop_serving()
+        thread.join(timeout=5)
+        server.server_close()
+        server.close_connections()
+
+    def __enter__(self) -> FeishuDouble:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running double, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
+        if self._server is None:
+            raise RuntimeError("the Feishu double is not running: call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    # -- credentials -----------------------------------------------------------------------
+
+    @property
+    def app_id(self) -> str:
+        """The self-built app's id."""
+        return self.credentials.app_id
+
+    @property
+    def app_secret(self) -> str:
+        """The self-built app's secret."""
+        return self.credentials.app_secret
+
+    @property
+    def store_app_id(self) -> str:
+        """The store (ISV) app's id."""
+        return self.credentials.store_app_id
+
+    @property
+    def store_app_secret(self) -> str:
+        """The store (ISV) app's secret."""
+        return self.credentials.store_app_secret
+
+    @property
+    def app_ticket(self) -> str:
+        """The app_ticket the platform pushed to the store app."""
+        return self.credentials.app_ticket
+
+    @property
+    def tenant_key(self) -> str:
+        """The tenant the store app is installed in."""
+        return self.credentials.tenant_key
+
+    # -- data ------------------------------------------------------------------------------
+
+    @property
+    def unavailable_dates(self) -> set[datetime.date]:
+        """Dates without data (a live, mutable set: add dates to it)."""
+        return self._dataset.unavailable_dates
+
+    @unavailable_dates.setter
+    def unavailable_dates(self, dates: Iterable[datetime.date]) -> None:
+        self._dataset.unavailable_dates = set(dates)
+
+    @property
+    def available_until(self) -> datetime.date | None:
+        """Last date with data; later dates answer no items. ``None``: every date has data."""
+        return self._dataset.available_until
+
+    @available_until.setter
+    def available_until(self, day: datetime.date | None) -> None:
+        self._dataset.available_until = day
+
+    @property
+    def custom_workplace_ids(self) -> list[str]:
+        """Ids of the custom workplaces that have data, sorted."""
+        return self._dataset.custom_workplace_ids
+
+    @property
+    def block_ids(self) -> list[str]:
+        """Ids of the blocks that have data, sorted."""
+        return self._dataset.block_ids
+
+    def expected_items(
+        self,
+        endpoint: str,
+        from_date: datetime.date | str,
+        to_date: datetime.date | str,
+        **filters: str,
+    ) -> list[dict[str, Any]]:
+        """Every item the API pages through for a query, in order.
+
+        :param endpoint: ``"workplace"``, ``"custom_workplace"`` or ``"block"``.
+        :param from_date: first date, a ``datetime.date`` or ``"YYYY-MM-DD"``.
+        :param to_date: last date, likewise.
+        :param filters: ``custom_workplace_id=`` (custom_workplace) or ``block_id=`` (block).
+        """
+        if endpoint not in SPECS:
+            raise ValueError(f"endpoint must be one of {sorted(SPECS)}, not {endpoint!r}")
+        allowed = {SPECS[endpoint].filter_param} - {None}
+        if set(filters) - allowed:
+            raise ValueError(f"{endpoint!r} filters on {sorted(allowed)}, not {sorted(set(filters) - allowed)}")
+        first, last = _as_date(from_date), _as_date(to_date)
+        filter_id = next(iter(filters.values()), None)
+        count = self._dataset.count(endpoint, first, last, filter_id)
+        return self._dataset.page(endpoint, first, last, 0, count, filter_id)
+
+    # -- faults, clock, audit --------------------------------------------------------------
+
+    def inject(self, kind: str, *, endpoint: str = "search", skip: int = 0, times: int = 1, **params: Any) -> None:
+        """Queue a fault for the requests that ``endpoint`` selects.
+
+        Faults are used in the order queued: a request meets the first queued fault that selects
+        it, which first lets ``skip`` requests through, then applies to ``times`` requests.
+
+        :param kind: one of :data:`FAULT_KINDS`.
+        :param endpoint: ``"search"``, ``"token"``, ``"any"`` or one endpoint's name.
+        :param skip: matching requests to let through before the fault applies.
+        :param times: matching requests the fault applies to.
+        :param params: the kind's parameters (``reset``, ``status``, ``delay``, ``code``, ...).
+        """
+        self._faults.add(faults.make_fault(kind, endpoint, skip, times, params))
+
+    def clear_faults(self) -> None:
+        """Drop every fault not used yet."""
+        self._faults.clear()
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the token clock forward, e.g. past the 30-minute reuse window or past expiry."""
+        self._issuer.advance(seconds)
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every tenant and app access token issued so far (a copy), e.g. to check none leaked."""
+        return self._issuer.issued
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """The requests received so far, in arrival order (a copy)."""
+        with self._requests_lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        """Forget the requests recorded so far."""
+        with self._requests_lock:
+            self._requests.clear()
+
+    def count(self, endpoint: str) -> int:
+        """Number of recorded requests ``endpoint`` selects (same selectors as :meth:`inject`)."""
+        endpoints.check_selector(endpoint)
+        return sum(endpoints.matches(endpoint, request.endpoint) for request in self.requests)
+
+    # -- serving ---------------------------------------------------------------------------
+
+    def _respond(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], raw_body: bytes
+    ) -> Reply:
+        """Answer one request and record it (before the client can see the answer)."""
+        endpoint = endpoints.endpoint_for(method, path)
+        body = _json_object(raw_body)
+        reply = self._platform.handle(Incoming(endpoint, path, query, headers, body))
+        reply.log_id = replies.new_log_id()
+        record = RecordedRequest(
+            method=method, path=path, endpoint=endpoint, query=query, body=body, headers=headers,
+            status=None if reply.reset else reply.status, code=reply.code, fault=reply.fault,
+            log_id=None if reply.reset else reply.log_id,
+        )
+        with self._requests_lock:
+            self._requests.append(record)
+        if reply.delay:
+            self._stopping.wait(reply.delay)  # stop() cuts the wait short
+        return reply
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _as_date(value: datetime.date | str) -> datetime.date:
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    day = parse_date(value)
+    if day is None:
+        raise ValueError(f"expected a date or 'YYYY-MM-DD', got {value!r}")
+    return day

@@ -1,0 +1,159 @@
+"""Injected faults: what each kind answers, and the queue that hands them out in order."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from airflow_provider_feishu_workplace.testing import endpoints, replies
+from airflow_provider_feishu_workplace.testing.replies import Reply
+
+_REQUIRED = object()
+
+#: Each fault kind and its parameters with their defaults.
+PARAMS: dict[str, dict[str, Any]] = {
+    "rate_limit": {"reset": 0},
+    "rate_limit_400": {"reset": 0},
+    "server_error": {"status": 500, "code": 1500, "msg": "internal error"},
+    "gateway_html": {"status": 502},
+    "internal_error": {},
+    "connection_reset": {},
+    "slow": {"delay": 2.0},
+    "truncated_json": {},
+    "token_expired": {},
+    "missing_scope": {},
+    "quota": {},
+    "app_not_installed": {},
+    "error": {"code": _REQUIRED, "http_status": 400, "msg": "error"},
+}
+
+#: The fault kinds :meth:`FeishuDouble.inject` accepts.
+FAULT_KINDS: tuple[str, ...] = tuple(PARAMS)
+
+#: The search endpoints' documented "internal error, retry" codes.
+INTERNAL_ERROR_CODES = {"workplace": 1628003, "custom_workplace": 1621003, "block": 1629004}
+
+SCOPE = "workplace:workplace_using_data:read"
+
+INVALID_TOKEN_MSG = "Invalid access token for authorization. Please make a request with token attached."
+
+_GATEWAY_PAGE = (
+    "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+@dataclass
+class Fault:
+    """A queued fault: ``kind`` hits ``times`` requests to ``endpoint`` after letting ``skip`` through."""
+
+    kind: str
+    endpoint: str = "search"
+    skip: int = 0
+    times: int = 1
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def make_fault(kind: str, endpoint: str, skip: int, times: int, params: dict[str, Any]) -> Fault:
+    """Check a fault's arguments and fill in parameter defaults; ``ValueError`` names what is wrong."""
+    if kind not in PARAMS:
+        raise ValueError(f"unknown fault kind {kind!r}; choose one of {list(FAULT_KINDS)}")
+    endpoints.check_selector(endpoint)
+    if skip < 0 or times < 1:
+        raise ValueError(f"need skip >= 0 and times >= 1, got skip={skip} times={times}")
+    unknown = set(params) - set(PARAMS[kind])
+    if unknown:
+        raise ValueError(f"fault {kind!r} takes parameters {sorted(PARAMS[kind])}, not {sorted(unknown)}")
+    merged = {**PARAMS[kind], **params}
+    missing = [name for name, value in merged.items() if value is _REQUIRED]
+    if missing:
+        raise ValueError(f"fault {kind!r} needs parameters {missing}")
+    return Fault(kind, endpoint, skip, times, merged)
+
+
+class FaultQueue:
+    """Faults in the order queued; each request meets at most the first fault that selects it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        """Queue ``fault`` behind the ones already queued."""
+        with self._lock:
+            self._faults.append(replace(fault))
+
+    def take(self, endpoint: str | None) -> Fault | None:
+        """The fault to apply to a request that reached ``endpoint``, or ``None`` to answer normally."""
+        with self._lock:
+            for index, fault in enumerate(self._faults):
+                if not endpoints.matches(fault.endpoint, endpoint):
+                    continue
+                if fault.skip:
+                    fault.skip -= 1
+                    return None
+                fault.times -= 1
+                if not fault.times:
+                    del self._faults[index]
+                return fault
+            return None
+
+    def pending(self) -> list[Fault]:
+        """Copies of the faults not used up yet, with their remaining ``skip`` and ``times``."""
+        with self._lock:
+            return [replace(fault) for fault in self._faults]
+
+    def clear(self) -> None:
+        """Drop every queued fault."""
+        with self._lock:
+            self._faults.clear()
+
+
+def fault_reply(fault: Fault, endpoint: str | None, *, rate_limit: float, app_id: str) -> Reply:
+    """The answer a fault gives in place of the normal one (for the kinds that replace it).
+
+    :param rate_limit: the value of the ``x-ogw-ratelimit-limit`` header.
+    :param app_id: the app named in the missing-scope message's link.
+    """
+    params = fault.params
+    match fault.kind:
+        case "rate_limit" | "rate_limit_400":
+            status = 429 if fault.kind == "rate_limit" else 400
+            reply = replies.rate_limited(limit=rate_limit, reset=params["reset"], status=status)
+        case "server_error":
+            reply = replies.error(params["code"], params["msg"], status=params["status"])
+        case "gateway_html":
+            page = _GATEWAY_PAGE.format(status=params["status"], phrase=replies.phrase(params["status"]))
+            reply = Reply(status=params["status"], text=page, content_type=replies.HTML_TYPE)
+        case "internal_error" if endpoint in INTERNAL_ERROR_CODES:
+            reply = replies.error(INTERNAL_ERROR_CODES[endpoint], "internal error, please retry")
+        case "internal_error":  # no documented code outside the search endpoints
+            reply = replies.error(1500, "internal error", status=500)
+        case "token_expired":
+            reply = replies.error(99991663, INVALID_TOKEN_MSG)
+        case "missing_scope":
+            reply = missing_scope(app_id)
+        case "quota":
+            reply = replies.error(99991403, "The number of API calls this month has exceeded the quota.")
+        case "app_not_installed":
+            reply = replies.error(
+                99991673, "App status unavailable: the app is disabled or not installed in this tenant."
+            )
+        case "error":
+            reply = replies.error(params["code"], params["msg"], status=params["http_status"])
+        case _:
+            raise ValueError(f"fault {fault.kind!r} does not replace the answer")
+    reply.fault = fault.kind
+    return reply
+
+
+def missing_scope(app_id: str) -> Reply:
+    """The platform's answer when the app lacks the data scope; the message names the scope."""
+    link = f"https://open.feishu.cn/app/{app_id}/auth?q={SCOPE}&op_from=openapi&token_type=tenant"
+    msg = (
+        f"Access denied. One of the following scopes is required: [{SCOPE}]."
+        f"应用尚未开通所需的应用身份权限：[{SCOPE}]，点击链接申请并开通任一权限即可：{link}"
+    )
+    violations = [{"type": "action_scope_required", "subject": SCOPE}]
+    return replies.error(99991672, msg, permission_violations=violations)
