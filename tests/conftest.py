@@ -90,13 +90,26 @@ def dag_folder(airflow_db):
         path = folder
 
         @staticmethod
-        def load(source: str, dag_id: str, file_name: str | None = None):
-            from airflow.dag_processing.dagbag import DagBag
-
-            (folder / (file_name or f"{dag_id}.py")).write_text(source)
-            bag = DagBag(dag_folder=str(folder))
+        def load(source: str | None, dag_id: str, file_name: str | None = None):
+            """Write ``source`` (unless None) as a DAG file, parse the folder, and return the DAG ``dag_id``."""
+            if source is not None:
+                (folder / (file_name or f"{dag_id}.py")).write_text(source)
+            bag = Folder.parse()
             assert bag.import_errors == {}, bag.import_errors
             return bag.get_dag(dag_id)
+
+        @staticmethod
+        def parse():
+            """Parse the folder as Airflow's DAG processor does (the folder on sys.path)."""
+            from airflow.dag_processing.dagbag import BundleDagBag
+
+            return BundleDagBag(dag_folder=str(folder), bundle_path=folder, bundle_name="dags-folder")
+
+        @staticmethod
+        def add_example_dags():
+            """Copy the project's example DAGs (dags/*.py) into the folder."""
+            for example in Path(__file__).resolve().parent.parent.joinpath("dags").glob("*.py"):
+                shutil.copy(example, folder / example.name)
 
     yield Folder
     for child in folder.iterdir():
@@ -106,3 +119,27 @@ def dag_folder(airflow_db):
 def task_states(dag_run) -> dict[str, str]:
     """Return ``{task_id: state}`` for a finished ``dag.test()`` run."""
     return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+@pytest.fixture(scope="session")
+def postgres_uri():
+    """A throwaway PostgreSQL server on 127.0.0.1 for the session (see tests/postgres_server.py).
+
+    Where the server cannot be had, the tests that need it fail in CI and are skipped elsewhere.
+    """
+    from contextlib import ExitStack
+
+    from tests.postgres_server import PostgresUnavailable, running_postgres
+
+    with ExitStack() as stack:
+        try:
+            uri = stack.enter_context(running_postgres())
+        except PostgresUnavailable as error:
+            unavailable = str(error)
+        else:
+            unavailable = None
+        if unavailable and os.environ.get("CI") in ("true", "1"):
+            pytest.fail(f"PostgreSQL is required in CI: {unavailable}")
+        if unavailable:
+            pytest.skip(f"PostgreSQL is not available here: {unavailable}")
+        yield uri

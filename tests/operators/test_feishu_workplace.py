@@ -198,12 +198,10 @@ class TestEmptyDays:
         assert "no workplace items for 2026-11-19" in run.log.replace("No workplace items for ['2026-11-19']", "no workplace items for 2026-11-19")
 
     def test_unknown_policy_is_refused_at_parse_time(self, dag_folder, tmp_path):
-        from airflow.dag_processing.dagbag import DagBag
-
         (dag_folder.path / "bad.py").write_text(
             dag_source("bad", received_file=tmp_path / "x", operator_args="on_empty_day='retry'")
         )
-        bag = DagBag(dag_folder=str(dag_folder.path))
+        bag = dag_folder.parse()
 
         assert "on_empty_day='retry'" in "".join(bag.import_errors.values())
 

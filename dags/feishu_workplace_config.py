@@ -1,0 +1,34 @@
+"""Configuration shared by the Feishu Workplace example DAGs, read from the environment at parse time.
+
+| variable | meaning | default |
+|---|---|---|
+| FEISHU_WORKPLACE_CONN_ID | the Feishu connection | feishu_default |
+| FEISHU_WORKPLACE_LAKE | base URI of the lake (file://, s3://bucket/prefix, ...) | file://$AIRFLOW_HOME/feishu_lake |
+| FEISHU_WORKPLACE_LAKE_CONN_ID | the lake filesystem's connection (for example aws_default) | none |
+| FEISHU_WORKPLACE_WAREHOUSE_CONN_ID | the SQL database the load DAG writes to (sqlite or postgres) | feishu_warehouse |
+| FEISHU_WORKPLACE_TIMEZONE | the tenant's calendar: days are counted in this time zone | Asia/Shanghai |
+
+Airflow Variables work too: Airflow reads ``AIRFLOW_VAR_*`` from the environment, and these names are
+plain environment variables so that the DAG files need no database access while they are parsed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow_provider_feishu_workplace.operators.feishu_workplace import feishu_access_asset
+
+FEISHU_CONN_ID = os.environ.get("FEISHU_WORKPLACE_CONN_ID", "feishu_default")
+_AIRFLOW_HOME = os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow"))
+LAKE = os.environ.get("FEISHU_WORKPLACE_LAKE", f"file://{_AIRFLOW_HOME}/feishu_lake").rstrip("/")
+LAKE_CONN_ID = os.environ.get("FEISHU_WORKPLACE_LAKE_CONN_ID") or None
+WAREHOUSE_CONN_ID = os.environ.get("FEISHU_WORKPLACE_WAREHOUSE_CONN_ID", "feishu_warehouse")
+TIMEZONE = os.environ.get("FEISHU_WORKPLACE_TIMEZONE", "Asia/Shanghai")
+
+DATASETS = ("workplace", "custom_workplace", "block")
+ASSETS = {dataset: feishu_access_asset(dataset, FEISHU_CONN_ID) for dataset in DATASETS}
+
+
+def lake_path(dataset: str, day: str) -> str:
+    """Return the lake file of one data set and day: ``<lake>/<dataset>_access/dt=<day>/part.jsonl``."""
+    return f"{LAKE}/{dataset}_access/dt={day}/part.jsonl"

@@ -1,0 +1,200 @@
+"""The example DAGs in dags/: parsing, and extract + load end to end through ``dag.test()``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from contextlib import closing
+
+import pendulum
+import pytest
+
+from tests.conftest import task_states
+
+TABLES = ("feishu_workplace_access", "feishu_custom_workplace_access", "feishu_block_access")
+DAY = "2026-10-01"
+
+
+@pytest.fixture
+def examples(dag_folder, feishu_conn, tmp_path, monkeypatch):
+    """The example DAGs in Airflow's DAGs folder, a lake in tmp_path, and a SQLite warehouse."""
+    lake = tmp_path / "lake"
+    monkeypatch.setenv("FEISHU_WORKPLACE_LAKE", f"file://{lake}")
+    warehouse = tmp_path / "warehouse.db"
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(warehouse)}))
+    # The shared config module reads the environment when imported: import it afresh for this test.
+    for module in ("feishu_workplace_config", "feishu_workplace_tables"):
+        sys.modules.pop(module, None)
+    dag_folder.add_example_dags()
+    bag = dag_folder.parse()
+    assert bag.import_errors == {}
+    for dag in bag.dags.values():
+        for task in dag.tasks:
+            task.retries = 0  # dag.test() would sit out the real retry delays (30 minutes and more)
+
+    class Examples:
+        extract = bag.get_dag("feishu_workplace_extract")
+        load = bag.get_dag("feishu_workplace_load")
+        lake_dir = lake
+        double = feishu_conn
+
+        @staticmethod
+        def run_extract(day: str):
+            interval_end = pendulum.parse(day, tz="Asia/Shanghai").add(days=1, hours=6)
+            return task_states(Examples.extract.test(logical_date=interval_end))
+
+        @staticmethod
+        def run_load(day: str):
+            return task_states(Examples.load.test(run_conf={"day": day}))
+
+        @staticmethod
+        def rows(table: str) -> list[tuple]:
+            with closing(sqlite3.connect(warehouse)) as db:
+                return db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+
+    return Examples
+
+
+def expected_rows(double, day: str) -> dict[str, list[tuple]]:
+    workplace = double.expected_items("workplace", day, day)
+    custom = double.expected_items("custom_workplace", day, day)
+    blocks = double.expected_items("block", day, day)
+
+    def name(item, language):
+        return next(n["name"] for n in item["custom_workplace_name"] if n["language"] == language)
+
+    return {
+        "feishu_workplace_access": [
+            (i["date"], i["all_workplace"]["pv"], i["all_workplace"]["uv"], i["default_workplace"]["pv"], i["default_workplace"]["uv"])
+            for i in workplace
+        ],
+        "feishu_custom_workplace_access": sorted(
+            (i["date"], i["custom_workplace_id"], i["access_data"]["pv"], i["access_data"]["uv"], name(i, "zh_cn"), name(i, "en_us"))
+            for i in custom
+        ),
+        "feishu_block_access": sorted(
+            (i["date"], i["block_id"], i["access_data"]["pv"], i["access_data"]["uv"]) for i in blocks
+        ),
+    }
+
+
+class TestParsing:
+    def test_every_dag_file_imports_without_errors(self, dag_folder):
+        dag_folder.add_example_dags()
+
+        bag = dag_folder.parse()
+
+        assert bag.import_errors == {}
+        assert set(bag.dag_ids) == {"feishu_workplace_extract", "feishu_workplace_load"}
+        for dag in bag.dags.values():
+            assert dag.doc_md and "feishu" in dag.tags
+            assert all(task.retries >= 1 for task in dag.tasks)
+
+    def test_load_dag_is_scheduled_on_the_extracts_assets(self, examples):
+        produced = {outlet for task in examples.extract.tasks for outlet in task.outlets}
+
+        consumed = examples.load.timetable.asset_condition.objects
+
+        assert len(produced) == 3
+        assert {asset.uri for asset in consumed} == {asset.uri for asset in produced}
+
+    def test_extract_dag_writes_one_file_per_data_set_and_day(self, examples):
+        states = examples.run_extract(DAY)
+
+        assert set(states.values()) == {"success"}
+        files = sorted(p.relative_to(examples.lake_dir).as_posix() for p in examples.lake_dir.rglob("*") if p.is_file())
+        assert files == [
+            f"block_access/dt={DAY}/part.jsonl",
+            f"custom_workplace_access/dt={DAY}/part.jsonl",
+            f"workplace_access/dt={DAY}/part.jsonl",
+        ]
+
+
+class TestSqliteLoad:
+    def test_extract_then_load_puts_the_doubles_rows_in_typed_tables(self, examples):
+        assert set(examples.run_extract(DAY).values()) == {"success"}
+        assert set(examples.run_load(DAY).values()) == {"success"}
+
+        expected = expected_rows(examples.double, DAY)
+        for table in TABLES:
+            assert examples.rows(table) == expected[table]
+
+    def test_rerunning_a_day_leaves_the_same_rows(self, examples):
+        examples.run_extract(DAY)
+        examples.run_load(DAY)
+        examples.run_extract("2026-10-02")
+        examples.run_load("2026-10-02")
+        before = {table: examples.rows(table) for table in TABLES}
+
+        examples.run_extract(DAY)
+        examples.run_load(DAY)
+
+        assert {table: examples.rows(table) for table in TABLES} == before
+        assert len(before["feishu_block_access"]) == 10
+
+    def test_failed_extract_leaves_the_files_and_the_table_as_they_were(self, examples):
+        examples.run_extract(DAY)
+        examples.run_load(DAY)
+        before = {table: examples.rows(table) for table in TABLES}
+        examples.double.inject("quota", endpoint="search", times=10)
+
+        states = examples.run_extract(DAY)
+        examples.run_load(DAY)
+
+        assert "failed" in states.values()
+        assert {table: examples.rows(table) for table in TABLES} == before
+
+    def test_failed_load_rolls_back_and_keeps_the_previous_rows(self, examples):
+        examples.run_extract(DAY)
+        examples.run_load(DAY)
+        before = examples.rows("feishu_block_access")
+        block_file = examples.lake_dir / f"block_access/dt={DAY}/part.jsonl"
+        block_file.write_text(block_file.read_text() + '{"date": "2026-10-01", "block_id": "broken"}\n')
+
+        states = examples.run_load(DAY)
+
+        assert states["load_block"] == "failed"
+        assert examples.rows("feishu_block_access") == before
+
+    def test_asset_events_of_the_extract_tell_the_load_what_to_load(self, examples):
+        from airflow.models.asset import AssetEvent
+        from airflow.utils.session import create_session
+
+        examples.run_extract(DAY)
+        with create_session() as session:
+            events = session.query(AssetEvent).filter(AssetEvent.source_dag_id == "feishu_workplace_extract").all()
+            session.expunge_all()
+        mine = [e for e in events if e.extra["path"].startswith(f"file://{examples.lake_dir}/")]  # not earlier tests'
+        by_asset = {task.outlets[0]: [e for e in mine if e.source_task_id == task.task_id] for task in examples.extract.tasks}
+        load_block = examples.load.get_task("load_block")
+
+        loaded = load_block.python_callable("block", params={"day": None}, triggering_asset_events=by_asset)
+
+        assert loaded == {f"{DAY}..{DAY}": 5}
+        assert examples.rows("feishu_block_access") == expected_rows(examples.double, DAY)["feishu_block_access"]
+
+
+class TestPostgresLoad:
+    def test_the_same_load_runs_against_postgresql(self, examples, postgres_uri, monkeypatch):
+        import psycopg2
+
+        monkeypatch.setenv("AIRFLOW_CONN_FEISHU_WAREHOUSE", postgres_uri)
+        examples.run_extract(DAY)
+
+        assert set(examples.run_load(DAY).values()) == {"success"}
+        assert set(examples.run_load(DAY).values()) == {"success"}  # a rerun replaces the day
+
+        expected = expected_rows(examples.double, DAY)
+        with closing(psycopg2.connect(postgres_uri)) as db, db.cursor() as cursor:
+            for table in TABLES:
+                cursor.execute(f"SELECT * FROM {table} ORDER BY 1, 2")
+                rows = [(row[0].isoformat(), *row[1:]) for row in cursor.fetchall()]
+                assert rows == expected[table]
+            cursor.execute(
+                "SELECT data_type FROM information_schema.columns WHERE table_name = 'feishu_block_access' ORDER BY ordinal_position"
+            )
+            assert [row[0] for row in cursor.fetchall()] == ["date", "character varying", "bigint", "bigint"]
+            for table in TABLES:
+                cursor.execute(f"DROP TABLE {table}")
+            db.commit()
