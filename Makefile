@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench reliability clean
 
 install: $(INSTALLED)
 
@@ -22,6 +22,10 @@ demo: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(PY) scripts/bench.py
+
+reliability: $(INSTALLED)
+	@bash scripts/install-postgres.sh || true
+	$(PY) scripts/reliability_report.py
 
 clean:
 	rm -rf $(VENV) .demo .bench .pytest_cache

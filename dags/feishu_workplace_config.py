@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 
+import pendulum
+
 from airflow_provider_feishu_workplace.operators.feishu_workplace import feishu_access_asset
 
 FEISHU_CONN_ID = os.environ.get("FEISHU_WORKPLACE_CONN_ID", "feishu_default")
@@ -24,6 +26,12 @@ LAKE = os.environ.get("FEISHU_WORKPLACE_LAKE", f"file://{_AIRFLOW_HOME}/feishu_l
 LAKE_CONN_ID = os.environ.get("FEISHU_WORKPLACE_LAKE_CONN_ID") or None
 WAREHOUSE_CONN_ID = os.environ.get("FEISHU_WORKPLACE_WAREHOUSE_CONN_ID", "feishu_warehouse")
 TIMEZONE = os.environ.get("FEISHU_WORKPLACE_TIMEZONE", "Asia/Shanghai")
+try:
+    pendulum.timezone(TIMEZONE)
+except Exception as error:
+    raise ValueError(
+        f"FEISHU_WORKPLACE_TIMEZONE={TIMEZONE!r} is not a known time zone: use an IANA name such as 'Asia/Shanghai'."
+    ) from error
 
 DATASETS = ("workplace", "custom_workplace", "block")
 ASSETS = {dataset: feishu_access_asset(dataset, FEISHU_CONN_ID) for dataset in DATASETS}

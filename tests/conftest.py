@@ -143,3 +143,21 @@ def postgres_uri():
         if unavailable:
             pytest.skip(f"PostgreSQL is not available here: {unavailable}")
         yield uri
+
+
+@pytest.fixture(scope="session")
+def figures():
+    """Record named figures (counts, seconds) for docs/RELIABILITY.md; written where the report script asks.
+
+    ``figures(section, name, value)``. Without ``FEISHU_RELIABILITY_FIGURES`` the figures are only kept in memory.
+    """
+    recorded: dict[str, dict[str, object]] = {}
+
+    def record(section: str, name: str, value: object) -> None:
+        recorded.setdefault(section, {})[name] = value
+
+    yield record
+    target = os.environ.get("FEISHU_RELIABILITY_FIGURES")
+    if target:
+        with open(target, "w", encoding="utf-8") as handle:
+            json.dump(recorded, handle, indent=2, sort_keys=True, default=str)

@@ -94,8 +94,9 @@ def normalize_base_url(host: str | None, port: int | None = None, *, conn_id: st
             "use https for real hosts."
         )
     if parts.query or parts.fragment or parts.username:
+        shown = text.replace(parts.netloc, f"***@{hostname}") if parts.username else text  # keep a password out
         raise FeishuConfigError(
-            f"Connection {conn_id!r} has host={host!r}: give only scheme://host[:port][/prefix], "
+            f"Connection {conn_id!r} has host={shown!r}: give only scheme://host[:port][/prefix], "
             "with no credentials, query or fragment."
         )
     netloc = parts.netloc

@@ -23,6 +23,7 @@ def dag_source(
     operator_args: str = "",
     schedule: str = '"@daily"',
     tz: str = "UTC",
+    hook_params: str = '{"backoff_base": 0.01}',
 ) -> str:
     """A DAG: one access operator, and a downstream task that saves the XCom it receives."""
     return textwrap.dedent(
@@ -39,7 +40,7 @@ def dag_source(
             start_date=pendulum.datetime(2026, 1, 1, tz={tz!r}),
             catchup=False,
         ):
-            pull = {operator}(task_id="pull", hook_params={{"backoff_base": 0.01}}, {operator_args})
+            pull = {operator}(task_id="pull", hook_params={hook_params}, {operator_args})
 
             @task
             def receive(value):
