@@ -28,6 +28,7 @@ SECTIONS = {
     "tests/reliability/test_hostile_server.py": "Hostile and malformed answers from the server",
     "tests/reliability/test_bad_input.py": "Bad input from users",
     "tests/reliability/test_secrets_audit.py": "Secrets audit",
+    "tests/reliability/test_tls.py": "TLS verification",
     "tests/reliability/test_crash_and_concurrency.py": "Crash safety and concurrency",
 }
 
