@@ -116,6 +116,12 @@ def dag_folder(airflow_db):
         shutil.rmtree(child) if child.is_dir() else child.unlink()
 
 
+def expected_jsonl(double, dataset: str, day: str) -> bytes:
+    """The file a fault-free run writes for one day: the double's items as JSON Lines."""
+    items = double.expected_items(dataset, day, day)
+    return "".join(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items).encode()
+
+
 def task_states(dag_run) -> dict[str, str]:
     """Return ``{task_id: state}`` for a finished ``dag.test()`` run."""
     return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}

@@ -20,6 +20,7 @@ from airflow_provider_feishu_workplace.exceptions import (
 )
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 from tests.conftest import connection_json
+from tests.fault_cases import CLIENT_TIMEOUT, TRANSIENT_FAULTS
 
 FROM, TO = "2025-01-01", "2026-03-26"  # 450 days
 
@@ -114,19 +115,7 @@ class TestPaging:
 
 
 class TestTransientFaults:
-    @pytest.mark.parametrize(
-        "kind, params",
-        [
-            pytest.param("rate_limit", {}, id="429"),
-            pytest.param("rate_limit_400", {}, id="400-99991400"),
-            pytest.param("server_error", {"status": 503}, id="503"),
-            pytest.param("gateway_html", {}, id="gateway-html"),
-            pytest.param("internal_error", {}, id="internal-error-code"),
-            pytest.param("connection_reset", {}, id="connection-reset"),
-            pytest.param("slow", {"delay": 0.6}, id="slow-past-timeout"),
-            pytest.param("truncated_json", {}, id="truncated-json"),
-        ],
-    )
+    @pytest.mark.parametrize("kind, params", TRANSIENT_FAULTS)
     @pytest.mark.parametrize(
         "endpoint, skip",
         [
@@ -140,7 +129,7 @@ class TestTransientFaults:
         expected = feishu_conn.expected_items("block", "2026-01-01", "2026-01-10")  # 50 items, 5 pages of 10
         feishu_conn.inject(kind, endpoint=endpoint, skip=skip, times=2, **params)
 
-        items = read_all(make_hook(timeout=0.3), "block", "2026-01-01", "2026-01-10", page_size=10)
+        items = read_all(make_hook(timeout=CLIENT_TIMEOUT), "block", "2026-01-01", "2026-01-10", page_size=10)
 
         assert items == expected
         assert feishu_conn.count("block") == 5 + (2 if endpoint == "block" else 0)

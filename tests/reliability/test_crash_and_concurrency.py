@@ -14,15 +14,11 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+from tests.conftest import expected_jsonl
 from tests.operators.test_feishu_workplace import dag_source
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 DAY = "2026-11-19"
-
-
-def reference_bytes(double) -> bytes:
-    items = double.expected_items("block", DAY, DAY)
-    return "".join(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items).encode()
 
 
 def run_task_in_its_own_process(dag_id: str) -> subprocess.Popen:
@@ -74,7 +70,7 @@ def test_sigkill_mid_write_leaves_the_previous_file_and_the_next_run_repairs_it(
     rerun = run_task_in_its_own_process("crash")
     output = rerun.communicate(timeout=120)[0].decode()
     assert rerun.returncode == 0, output
-    assert target.read_bytes() == reference_bytes(feishu_conn)
+    assert target.read_bytes() == expected_jsonl(feishu_conn, "block", DAY)
     assert sorted(p.name for p in target.parent.iterdir()) == ["part.jsonl"]
     figures("crash_safety", "sigkill mid-write", {"killed_with": killed_with, "previous file intact": True, "rerun correct": True})
 

@@ -6,26 +6,17 @@ through real Airflow (``dag.test()``) and the file it leaves must be byte-identi
 
 from __future__ import annotations
 
-import json
 import time
 
 import pendulum
 import pytest
 
+from tests.conftest import expected_jsonl
+from tests.fault_cases import CLIENT_TIMEOUT, TRANSIENT_FAULTS
 from tests.operators.test_feishu_workplace import run_dag  # noqa: F401 - the fixture
 
 DAY = "2026-11-19"
-FAULTS = [
-    pytest.param("rate_limit", {}, id="429"),
-    pytest.param("rate_limit_400", {}, id="400-99991400"),
-    pytest.param("server_error", {"status": 503}, id="503"),
-    pytest.param("gateway_html", {}, id="gateway-html"),
-    pytest.param("internal_error", {}, id="internal-error-code"),
-    pytest.param("connection_reset", {}, id="connection-reset"),
-    pytest.param("slow", {"delay": 1.0}, id="slow-past-timeout"),
-    pytest.param("truncated_json", {}, id="truncated-json"),
-    pytest.param("token_expired", {}, id="token-expiry"),
-]
+FAULTS = [*TRANSIENT_FAULTS, pytest.param("token_expired", {}, id="token-expiry")]
 # Five blocks a day, two a page: the day takes three pages.
 POSITIONS = [
     pytest.param("token", 0, id="token-call"),
@@ -34,12 +25,6 @@ POSITIONS = [
     pytest.param("block", 2, id="last-page"),
 ]
 TIMES = 2  # each fault hits twice in a row
-
-
-def fault_free_bytes(double) -> bytes:
-    """What a fault-free run writes: the day's items as JSON Lines."""
-    items = double.expected_items("block", DAY, DAY)
-    return "".join(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n" for item in items).encode()
 
 
 def test_a_fault_free_run_writes_exactly_the_reference_bytes(run_dag, feishu_conn, tmp_path):
@@ -53,7 +38,7 @@ def test_a_fault_free_run_writes_exactly_the_reference_bytes(run_dag, feishu_con
     )
 
     assert run.states["pull"] == "success"
-    assert target.read_bytes() == fault_free_bytes(feishu_conn)
+    assert target.read_bytes() == expected_jsonl(feishu_conn, "block", DAY)
     assert feishu_conn.count("block") == 3
 
 
@@ -79,12 +64,12 @@ def test_operator_output_is_byte_identical_despite_the_fault(
         pendulum.datetime(2026, 11, 20, tz="UTC"),
         operator="FeishuWorkplaceBlockAccessOperator",
         operator_args=f'output_path="file://{target}", page_size=2',
-        hook_params='{"backoff_base": 0.01, "timeout": 0.5}',
+        hook_params=f'{{"backoff_base": 0.01, "timeout": {CLIENT_TIMEOUT}}}',
     )
     elapsed = time.monotonic() - started
 
     assert run.states["pull"] == "success", run.log
-    assert target.read_bytes() == fault_free_bytes(feishu_conn)
+    assert target.read_bytes() == expected_jsonl(feishu_conn, "block", DAY)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith("jsonl") or p.name.endswith(".tmp")) == [
         "part.jsonl"
     ]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from airflow_provider_feishu_workplace.testing import FAULT_KINDS, FeishuDouble, RecordedRequest
+from airflow_provider_feishu_workplace.testing import FAULT_KINDS, HOSTILE_MODES, FeishuDouble, RecordedRequest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -575,13 +575,14 @@ def test_slow_fault_outlasts_a_short_client_timeout(feishu_double, http):
 
 
 def test_fault_kinds_lists_every_kind_inject_accepts(feishu_double):
+    required = {"error": {"code": 1}, "hostile": {"mode": "string_pv"}}
     for kind in FAULT_KINDS:
-        params = {"code": 1} if kind == "error" else {}
-        feishu_double.inject(kind, **params)
+        feishu_double.inject(kind, **required.get(kind, {}))
 
     assert set(FAULT_KINDS) == {
         "rate_limit", "rate_limit_400", "server_error", "gateway_html", "internal_error", "connection_reset",
         "slow", "truncated_json", "token_expired", "missing_scope", "quota", "app_not_installed", "error",
+        "hostile",
     }
 
 
@@ -600,6 +601,199 @@ def test_fault_kinds_lists_every_kind_inject_accepts(feishu_double):
 def test_inject_rejects_bad_arguments_with_a_clear_message(feishu_double, kwargs, message):
     with pytest.raises(ValueError, match=message):
         feishu_double.inject(**kwargs)
+
+
+# -- hostile answers ----------------------------------------------------------------------
+
+DAY = {"from_date": "2024-01-01", "to_date": "2024-01-01"}  # five blocks: pages of two take three requests
+
+
+def pages_of(double, http, endpoint="block", *, page_size=2, limit=10, **params):
+    """Follow page tokens (at most ``limit`` pages); return each page's ``data``."""
+    token = tenant_token(double, http)
+    pages, page_token = [], None
+    while len(pages) < limit:
+        extra = {"page_token": page_token} if page_token else {}
+        answer = search(double, http, endpoint, token=token, page_size=page_size, **{**DAY, **params}, **extra)
+        assert answer.status_code == 200 and answer.json()["code"] == 0
+        pages.append(answer.json()["data"])
+        if not pages[-1]["has_more"]:
+            break
+        page_token = pages[-1]["page_token"]
+    return pages
+
+
+HOSTILE_ITEM_CASES = [
+    # (mode, params, endpoint, what the changed item looks like given the expected one)
+    ("missing_field", {}, "block", lambda want, got: got == {k: v for k, v in want.items() if k != "access_data"}),
+    ("missing_field", {"field": "date"}, "block", lambda want, got: "date" not in got and got["block_id"]),
+    ("missing_field", {"field": "block_id"}, "block", lambda want, got: "block_id" not in got and got["date"]),
+    ("missing_field", {"field": "access_data.pv"}, "block", lambda want, got: got["access_data"] == {"uv": want["access_data"]["uv"]}),
+    ("missing_field", {}, "workplace", lambda want, got: "all_workplace" not in got and got["default_workplace"]),
+    ("string_pv", {}, "block", lambda want, got: got["access_data"]["pv"] == str(want["access_data"]["pv"])),
+    ("string_pv", {}, "workplace", lambda want, got: got["all_workplace"]["pv"] == str(want["all_workplace"]["pv"])),
+    ("null_access_data", {}, "custom_workplace", lambda want, got: got["access_data"] is None and got["date"]),
+    ("not_an_object", {}, "block", lambda want, got: json.loads(got) == want),
+    ("negative_pv", {}, "block", lambda want, got: got["access_data"]["pv"] == -want["access_data"]["pv"]),
+    ("negative_uv", {}, "block", lambda want, got: got["access_data"]["uv"] == -want["access_data"]["uv"]),
+    ("uv_above_pv", {}, "block", lambda want, got: got["access_data"]["uv"] == want["access_data"]["pv"] + 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "params", "endpoint", "looks_right"),
+    HOSTILE_ITEM_CASES,
+    ids=[f"{mode}-{endpoint}-{'-'.join(map(str, params.values())) or 'default'}" for mode, params, endpoint, _ in HOSTILE_ITEM_CASES],
+)
+def test_hostile_item_mode_changes_one_item_of_a_code_0_page(feishu_double, http, mode, params, endpoint, looks_right):
+    expected = feishu_double.expected_items(endpoint, "2024-01-01", "2024-01-01")
+    feishu_double.inject("hostile", endpoint=endpoint, mode=mode, **params)
+
+    items = [item for page in pages_of(feishu_double, http, endpoint, page_size=5) for item in page["items"]]
+
+    assert len(items) == len(expected)
+    assert looks_right(expected[0], items[0])
+    assert items[1:] == expected[1:]
+    assert feishu_double.requests[-1].fault == "hostile" and feishu_double.requests[-1].code == 0
+
+
+def test_hostile_item_parameter_picks_the_item(feishu_double, http):
+    expected = feishu_double.expected_items("block", "2024-01-01", "2024-01-01")
+    feishu_double.inject("hostile", mode="negative_pv", item=1)
+
+    items = pages_of(feishu_double, http, page_size=5)[0]["items"]
+
+    assert items[0] == expected[0] and items[1]["access_data"]["pv"] < 0
+
+
+@pytest.mark.parametrize("mode", ["duplicate_item", "conflicting_duplicate", "out_of_range_date"])
+def test_hostile_extra_item_comes_first_and_the_page_stays_within_page_size(feishu_double, http, mode):
+    e = feishu_double.expected_items("block", "2024-01-01", "2024-01-01")
+    feishu_double.inject("hostile", endpoint="block", skip=1, mode=mode)
+
+    pages = pages_of(feishu_double, http)
+
+    extra = pages[1]["items"][0]
+    assert [page["items"] for page in pages] == [[e[0], e[1]], [extra, e[2]], [e[3], e[4]]]
+    if mode == "duplicate_item":
+        assert extra == e[1]  # the previous page's last item, again
+    elif mode == "conflicting_duplicate":
+        assert extra == {**e[1], "access_data": {**e[1]["access_data"], "pv": e[1]["access_data"]["pv"] + 1}}
+    else:
+        assert extra == {**e[2], "date": "2023-12-31"}
+
+
+def test_hostile_duplicate_on_the_first_page_repeats_its_first_item(feishu_double, http):
+    e = feishu_double.expected_items("block", "2024-01-01", "2024-01-01")
+    feishu_double.inject("hostile", mode="duplicate_item")
+
+    assert [page["items"] for page in pages_of(feishu_double, http)] == [[e[0], e[0]], [e[1], e[2]], [e[3], e[4]]]
+
+
+def test_hostile_has_more_without_token(feishu_double, http):
+    feishu_double.inject("hostile", mode="has_more_without_token")
+
+    data = search(feishu_double, http, "block", page_size=2, **DAY).json()["data"]
+
+    assert data["has_more"] is True and "page_token" not in data and len(data["items"]) == 2
+
+
+def test_hostile_repeat_token_hands_back_the_token_the_request_carried(feishu_double, http):
+    feishu_double.inject("hostile", skip=1, times=None, mode="repeat_token")
+
+    pages = pages_of(feishu_double, http, limit=4)
+
+    tokens = [page["page_token"] for page in pages]
+    assert tokens[0] == tokens[1] == tokens[2] == tokens[3]
+    assert feishu_double.requests[-1].query["page_token"] == tokens[0]
+
+
+def test_hostile_repeat_token_on_the_first_page_points_at_the_first_page(feishu_double, http):
+    feishu_double.inject("hostile", times=2, mode="repeat_token")
+
+    first, second = pages_of(feishu_double, http, limit=2)
+
+    assert first["items"] == second["items"] and first["page_token"] == second["page_token"]
+
+
+def test_hostile_token_cycle_goes_a_b_a_b(feishu_double, http):
+    e = feishu_double.expected_items("block", "2024-01-01", "2024-01-01")
+    feishu_double.inject("hostile", times=None, mode="token_cycle")
+
+    pages = pages_of(feishu_double, http, page_size=1, limit=6)
+
+    a, b, *rest = (page["page_token"] for page in pages)
+    assert a != b and rest == [a, b, a, b]
+    assert [page["items"] for page in pages] == [[e[0]], [e[1]], [e[2]], [e[1]], [e[2]], [e[1]]]
+
+
+@pytest.mark.parametrize("mode", ["endless_pages", "empty_pages"])
+def test_hostile_endless_modes_always_have_more_with_new_tokens(feishu_double, http, mode):
+    feishu_double.inject("hostile", times=None, mode=mode)
+
+    pages = pages_of(feishu_double, http, limit=12)
+
+    assert len(pages) == 12 and all(page["has_more"] for page in pages)
+    assert len({page["page_token"] for page in pages}) == 12
+    if mode == "endless_pages":  # five blocks, two a page: pages go on past the data, never empty
+        e = feishu_double.expected_items("block", "2024-01-01", "2024-01-01")
+        assert [page["items"] for page in pages[:4]] == [[e[0], e[1]], [e[2], e[3]], [e[4], e[0]], [e[1], e[2]]]
+    else:
+        assert all(page["items"] == [] for page in pages)
+
+
+def test_hostile_oversized_page_has_one_item_more_than_page_size(feishu_double, http):
+    e = feishu_double.expected_items("block", "2024-01-01", "2024-01-01")
+    feishu_double.inject("hostile", mode="oversized_page")
+
+    first = search(feishu_double, http, "block", page_size=2, **DAY).json()["data"]
+    feishu_double.inject("hostile", mode="oversized_page")
+    whole = search(feishu_double, http, "block", page_size=5, **DAY).json()["data"]
+
+    assert first["items"] == e[:3] and first["has_more"] is True
+    assert whole["items"] == [*e, e[-1]] and whole["has_more"] is False
+
+
+@pytest.mark.parametrize("content_length", [True, False])
+def test_hostile_huge_body_is_larger_than_21_mib(feishu_double, http, content_length):
+    feishu_double.inject("hostile", mode="huge_body", content_length=content_length)
+
+    answer = search(feishu_double, http, "block", **DAY)
+
+    assert len(answer.content) > 21 * 1024 * 1024
+    assert ("Content-Length" in answer.headers) is content_length
+    assert answer.json()["data"]["items"] == feishu_double.expected_items("block", "2024-01-01", "2024-01-01")
+
+
+def test_hostile_fault_leaves_failing_requests_failing(feishu_double, http):
+    feishu_double.inject("hostile", mode="string_pv")
+
+    answer = search(feishu_double, http, "block", headers={"Authorization": "Bearer t-forged"}, **DAY)
+
+    assert answer.json()["code"] == 99991663
+    assert feishu_double.requests[-1].fault is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({}, "needs parameters", id="no-mode"),
+        pytest.param({"mode": "sneaky"}, "unknown hostile mode 'sneaky'", id="unknown-mode"),
+        pytest.param({"mode": "string_pv", "endpoint": "token"}, "changes search answers", id="token-endpoint"),
+        pytest.param({"mode": "string_pv", "times": 0}, "or None: forever", id="times-zero"),
+    ],
+)
+def test_inject_hostile_rejects_bad_arguments(feishu_double, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        feishu_double.inject("hostile", **kwargs)
+
+
+def test_hostile_modes_are_documented(feishu_double):
+    import airflow_provider_feishu_workplace.testing as testing
+
+    for mode in HOSTILE_MODES:
+        assert f"``{mode}``" in testing.__doc__
+        feishu_double.inject("hostile", mode=mode)
 
 
 # -- rate limiter -------------------------------------------------------------------------
