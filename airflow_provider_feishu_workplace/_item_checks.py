@@ -1,4 +1,4 @@
-"""Drop what should not reach the output: repeated items and items for days outside the range."""
+"""Check the items before they reach the output: malformed ones stop the pull, repeats and strays are dropped."""
 
 from __future__ import annotations
 
@@ -7,9 +7,38 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from airflow_provider_feishu_workplace.exceptions import FeishuItemError
+
+LOGGER_NAME = "airflow.task.operators.airflow_provider_feishu_workplace.ItemGate"
+# What each data set's items look like, by the field that identifies an item with its date.
+DATASETS = {None: "workplace", "custom_workplace_id": "custom_workplace", "block_id": "block"}
+COUNTS_FIELDS = {
+    None: ("all_workplace", "default_workplace"),
+    "custom_workplace_id": ("access_data",),
+    "block_id": ("access_data",),
+}
+NAMES_FIELD = "custom_workplace_name"
+# Each kind of dropped or doubtful item is logged one by one this many times, then only counted.
+DETAILED_WARNINGS = 5
+_SERVER_AT_FAULT = (
+    "The server broke the API's contract, not the request: the pull stopped so that no wrong data is kept. "
+    "Retry later; if it persists, report it to Feishu support."
+)
+_MISSING = object()
+
 
 class ItemGate:
-    """Pass each item of the requested days once, counting what it drops and which days had items.
+    """Pass each well-formed item of the requested days once, counting what it drops and which days had items.
+
+    - An item that is not an object, lacks ``date``, its id or its counts, has a value of the wrong type
+      or a negative count raises :class:`FeishuItemError` naming the date, the id and the field.
+    - The same date and id twice with different values raises :class:`FeishuItemError`: the server
+      contradicts itself and neither copy can be trusted. An exact repeat is dropped and counted.
+    - An item for a day outside the range is dropped and counted.
+    - ``uv`` greater than ``pv`` is counted and logged, and the item kept as sent: the docs do not say
+      how the two are counted, so it is doubtful, not wrong.
+
+    Memory stays flat on long ranges: per item only a hash of its key and a hash of its values are kept.
 
     :param first_day: the first requested day.
     :param last_day: the last requested day, included.
@@ -20,26 +49,61 @@ class ItemGate:
         self.first = first_day.isoformat()
         self.last = last_day.isoformat()
         self.id_field = id_field
+        self.dataset = DATASETS.get(id_field, "access")
+        self.counts_fields = COUNTS_FIELDS.get(id_field, ("access_data",))
         self.items_per_day: Counter[str] = Counter()
         self.repeated = 0
         self.out_of_range = 0
-        # Hashes, not the keys themselves, keep memory flat on long ranges.
-        self._seen: set[int] = set()
+        self.uv_above_pv = 0
+        # Hashes, not the keys and items themselves, keep memory flat on long ranges:
+        # hash((date, id)) -> hash of the item's values.
+        self._seen: dict[int, int] = {}
+        self._day_in_range: dict[str, bool] = {}  # well-formed dates met so far
+        self._warned: Counter[str] = Counter()
+        import structlog  # already loaded by Airflow's task runner; imported here to keep DAG parsing cheap
 
-    def filter(self, items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Yield the items that belong to the range and were not seen before."""
-        for item in items:
-            day = item.get("date") if isinstance(item, dict) else None
-            if not isinstance(day, str) or not self.first <= day <= self.last:
+        # A logger per gate, bound like an operator's own: it writes where the running task logs.
+        self.log = structlog.get_logger(LOGGER_NAME)
+
+    def filter(self, items: Iterable[Any]) -> Iterator[dict[str, Any]]:
+        """Yield the well-formed items that belong to the range and were not seen before."""
+        seen, day_in_range, id_field = self._seen, self._day_in_range, self.id_field
+        for position, item in enumerate(items, start=1):
+            if type(item) is not dict:
+                raise self._not_an_object(item, position)
+            day = item.get("date", _MISSING)
+            in_range = day_in_range.get(day) if type(day) is str else None
+            if in_range is None:
+                in_range = self._check_day(item, day, position)
+            item_id = item.get(id_field, _MISSING) if id_field else None
+            if id_field and (type(item_id) is not str or not item_id):
+                raise self._bad(item, position, id_field, _problem(item_id, "a non-empty string"))
+            values, doubt = self._values(item, position)
+            if not in_range:
                 self.out_of_range += 1
+                self._warn("out_of_range", "Dropped %s: its day is outside %s..%s", item, self.first, self.last)
                 continue
-            key = hash((day, item.get(self.id_field) if self.id_field else None))
-            if key in self._seen:
+            key = hash((day, item_id))
+            previous = seen.get(key)
+            if previous is not None:
+                if previous != values:
+                    raise self._conflict(item, position)
                 self.repeated += 1
+                self._warn("repeated", "Dropped %s: an exact repeat of an item already passed", item)
                 continue
-            self._seen.add(key)
+            seen[key] = values
             self.items_per_day[day] += 1
+            if doubt:
+                self.uv_above_pv += 1
+                self._warn("uv_above_pv", "Kept %s as sent, though its %s", item, doubt)
             yield item
+        if self.uv_above_pv:
+            self.log.warning(
+                "%d %s items had uv greater than pv; they were kept as Feishu sent them (the docs do not say "
+                "how pv and uv are counted)",
+                self.uv_above_pv,
+                self.dataset,
+            )
 
     def days_without_items(self) -> list[str]:
         """Return the requested days (``YYYY-MM-DD``) that got no item."""
@@ -51,3 +115,115 @@ class ItemGate:
                 missing.append(day.isoformat())
             day += dt.timedelta(days=1)
         return missing
+
+    # Checks
+
+    def _check_day(self, item: dict[str, Any], day: Any, position: int) -> bool:
+        """Check a date not met before; return whether it is in the range."""
+        if type(day) is not str or len(day) != 10 or day[4] != "-" or day[7] != "-" or not _is_date(day):
+            raise self._bad(item, position, "date", _problem(day, "a 'YYYY-MM-DD' date"))
+        in_range = self._day_in_range[day] = self.first <= day <= self.last
+        return in_range
+
+    def _values(self, item: dict[str, Any], position: int) -> tuple[int, str | None]:
+        """Check the item's counts (and names); return a hash of them, and what is doubtful about them."""
+        values: list[Any] = []
+        doubt = None
+        for field in self.counts_fields:
+            counts = item.get(field, _MISSING)
+            if type(counts) is dict:
+                pv, uv = counts.get("pv", _MISSING), counts.get("uv", _MISSING)
+                if type(pv) is int and type(uv) is int and pv >= 0 and uv >= 0:
+                    if uv > pv:
+                        doubt = f"{field} uv {uv} > pv {pv}"
+                    values += (pv, uv)
+                    continue
+                for name, count in (("pv", pv), ("uv", uv)):
+                    if type(count) is not int:
+                        raise self._bad(item, position, f"{field}.{name}", _problem(count, "a whole number"))
+                    if count < 0:
+                        raise self._bad(item, position, f"{field}.{name}", f"is {count}: a count cannot be negative")
+            raise self._bad(item, position, field, _problem(counts, "an object with pv and uv"))
+        if self.id_field == "custom_workplace_id":  # the names reach the output too; they may be absent
+            names = item.get(NAMES_FIELD)
+            if names is not None:
+                values.append(self._names(item, names, position))
+        return hash(tuple(values)), doubt
+
+    def _names(self, item: dict[str, Any], names: Any, position: int) -> tuple[Any, ...]:
+        if type(names) is not list:
+            raise self._bad(item, position, NAMES_FIELD, _problem(names, "a list of {language, name} objects"))
+        pairs = []
+        for index, entry in enumerate(names):
+            if type(entry) is not dict:
+                raise self._bad(item, position, f"{NAMES_FIELD}[{index}]", _problem(entry, "an object"))
+            for name in ("language", "name"):
+                value = entry.get(name)
+                if value is not None and type(value) is not str:
+                    raise self._bad(item, position, f"{NAMES_FIELD}[{index}].{name}", _problem(value, "a string"))
+            pairs.append((entry.get("language"), entry.get("name")))
+        return tuple(pairs)
+
+    # Messages
+
+    def _describe(self, item: dict[str, Any]) -> str:
+        """``block item (date 2026-11-19, block_id 'blk_1')``: what names the item, as far as it can be told."""
+        day = item.get("date", "missing")
+        day = day if type(day) is str else repr(day)
+        if self.id_field is None:
+            return f"{self.dataset} item (date {day})"
+        item_id = item.get(self.id_field, _MISSING)
+        item_id = "missing" if item_id is _MISSING else repr(item_id)
+        return f"{self.dataset} item (date {day}, {self.id_field} {item_id})"
+
+    def _bad(self, item: dict[str, Any], position: int, field: str, problem: str) -> FeishuItemError:
+        return FeishuItemError(
+            f"Feishu sent a malformed {self._describe(item)}, item #{position} received: "
+            f"field {field} {problem}. {_SERVER_AT_FAULT}"
+        )
+
+    def _not_an_object(self, item: Any, position: int) -> FeishuItemError:
+        shown = repr(item)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return FeishuItemError(
+            f"Feishu sent a {self.dataset} item that is not an object: item #{position} received is "
+            f"{_kind(item)} ({shown}), so it has no date, id or counts. {_SERVER_AT_FAULT}"
+        )
+
+    def _conflict(self, item: dict[str, Any], position: int) -> FeishuItemError:
+        fields = (*self.counts_fields, NAMES_FIELD) if self.id_field == "custom_workplace_id" else self.counts_fields
+        values = {field: item.get(field) for field in fields}
+        return FeishuItemError(
+            f"Feishu sent the {self._describe(item)} twice with different values (item #{position} received "
+            f"has {values}): the server contradicts itself, so neither copy can be trusted. {_SERVER_AT_FAULT}"
+        )
+
+    def _warn(self, kind: str, message: str, item: dict[str, Any], *args: Any) -> None:
+        self._warned[kind] += 1
+        if self._warned[kind] <= DETAILED_WARNINGS:
+            self.log.warning(message, self._describe(item), *args)
+        elif self._warned[kind] == DETAILED_WARNINGS + 1:
+            self.log.warning("More %s items like these (%s) are counted, not logged one by one", self.dataset, kind)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "a list"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _problem(value: Any, expected: str) -> str:
+    """``is '12' (a string), not a whole number``, or ``is missing (expected ...)``."""
+    if value is _MISSING:
+        return f"is missing (expected {expected})"
+    return f"is {value!r} ({_kind(value)}), not {expected}"

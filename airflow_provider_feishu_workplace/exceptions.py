@@ -83,3 +83,7 @@ class FeishuTokenInvalidError(FeishuApiError):
 
 class FeishuProtocolError(FeishuApiError):
     """The server's answers broke the API's contract (for example a page token that never ends)."""
+
+
+class FeishuItemError(FeishuProtocolError):
+    """An item lacked a field, had a wrong type or a negative count, or came twice with different values."""

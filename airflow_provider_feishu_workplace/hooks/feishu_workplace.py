@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import random
 import threading
 import time
@@ -34,6 +36,19 @@ STORE_TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token"
 
 # The SDK drops a token 10 minutes before it expires; so do we.
 TOKEN_SAFETY_MARGIN_SECONDS = 600
+
+# A full page of 200 items is about 60 KB; an answer this large is not a page, and is not read to its end.
+MAX_ANSWER_BYTES = 10 * 1024 * 1024
+# The default page budget of one query: its days times a generous number of items a day (tenants have
+# tens of blocks and custom workplaces, not thousands), in full pages, and never more than MAX_PAGES.
+GENEROUS_ITEMS_PER_DAY = 10_000
+MAX_PAGES = 10_000
+# Empty pages that still say has_more: one can happen at a boundary, three in a row is a server paging nowhere.
+MAX_EMPTY_PAGES_IN_A_ROW = 3
+_SERVER_AT_FAULT = (
+    "the server is at fault, not the request: the pull stopped rather than loop or keep a wrong answer. "
+    "Retry later; if it persists, report it to Feishu support"
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,8 @@ class FeishuWorkplaceHook(BaseHook):
     :param backoff_max: the longest wait between two attempts, unless the platform asks for longer.
     :param requests_per_second: the pace per search endpoint for every hook of this app in the
         process (the platform allows 20); ``None`` turns pacing off.
+    :param max_pages: the most pages one query may take before the server is deemed to page forever;
+        ``None``: the query's days times 10,000 items, in full pages, at most 10,000 pages.
     """
 
     conn_name_attr = "feishu_conn_id"
@@ -91,6 +108,7 @@ class FeishuWorkplaceHook(BaseHook):
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
         requests_per_second: float | None = 20.0,
+        max_pages: int | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("timeout", timeout), ("retry_deadline", retry_deadline), ("backoff_max", backoff_max)):
@@ -100,6 +118,8 @@ class FeishuWorkplaceHook(BaseHook):
             _require_positive("requests_per_second", requests_per_second)
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise FeishuConfigError(f"max_attempts={max_attempts!r} must be a whole number of at least 1.")
+        if max_pages is not None and (isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1):
+            raise FeishuConfigError(f"max_pages={max_pages!r} must be a whole number of at least 1, or None.")
         self.feishu_conn_id = feishu_conn_id
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -107,6 +127,7 @@ class FeishuWorkplaceHook(BaseHook):
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.requests_per_second = requests_per_second
+        self.max_pages = max_pages
         self._token: str | None = None
         self._token_refresh_at = 0.0
         self._token_lock = threading.Lock()
@@ -277,34 +298,56 @@ class FeishuWorkplaceHook(BaseHook):
         return self._follow_pages(endpoint, query)
 
     def _follow_pages(self, endpoint: SearchEndpoint, query: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """Yield the items of every page; a page that breaks the paging contract raises before its items."""
+        first_day, last_day = query["from_date"], query["to_date"]
+        page_size = int(query["page_size"])
+        max_pages = self.max_pages or _default_max_pages(first_day, last_day, page_size)
         seen_page_tokens: set[str] = set()
-        pages = items = 0
+        pages = items = empty_in_a_row = 0
+
+        def broken(what: str) -> FeishuProtocolError:
+            return FeishuProtocolError(
+                f"Feishu broke the paging contract of {endpoint.path} for {first_day}..{last_day}: {what} "
+                f"(page {pages}, {items} items before it); {_SERVER_AT_FAULT}"
+            )
+
         while True:
             answer = self._post(endpoint.path, params=query)
-            data = answer.get("data") or {}
-            page_items = data.get("items") or []
-            if not isinstance(page_items, list):
-                raise FeishuProtocolError(f"{endpoint.path} answered items that are not a list")
             pages += 1
+            data = answer.get("data")
+            data = {} if data is None else data
+            if not isinstance(data, dict):
+                raise broken(f"'data' is a {type(data).__name__}, not an object")
+            page_items = data.get("items")
+            page_items = [] if page_items is None else page_items
+            if not isinstance(page_items, list):
+                raise broken(f"'items' is a {type(page_items).__name__}, not a list")
+            if len(page_items) > page_size:
+                raise broken(f"the page has {len(page_items)} items, more than the page_size of {page_size} asked for")
+            has_more = data.get("has_more")
+            if has_more is not None and not isinstance(has_more, bool):
+                raise broken(f"has_more is {has_more!r}, not true or false")
+            if has_more:
+                page_token = data.get("page_token")
+                if not page_token or not isinstance(page_token, str):
+                    raise broken("has_more is true but there is no page_token to ask for the next page with")
+                if page_token in seen_page_tokens:
+                    raise broken("it handed out a page_token it had handed out before, so paging would loop")
+                empty_in_a_row = 0 if page_items else empty_in_a_row + 1
+                if empty_in_a_row == MAX_EMPTY_PAGES_IN_A_ROW:
+                    raise broken(f"{empty_in_a_row} empty pages in a row each said has_more")
+                if pages == max_pages:
+                    raise broken(
+                        f"it still had more after {pages} pages, more than any real answer takes "
+                        f"(max_pages={max_pages}; pass a larger max_pages to the hook if the data really is that big)"
+                    )
             items += len(page_items)
             yield from page_items
-            if not data.get("has_more"):
+            if not has_more:
                 break
-            page_token = data.get("page_token")
-            if not page_token or not isinstance(page_token, str):
-                raise FeishuProtocolError(f"{endpoint.path} said has_more but gave no page_token (page {pages})")
-            if page_token in seen_page_tokens:
-                raise FeishuProtocolError(f"{endpoint.path} repeated a page_token (page {pages}): paging would loop")
             seen_page_tokens.add(page_token)
             query = {**query, "page_token": page_token}
-        self.log.info(
-            "Read %d %s items for %s..%s in %d pages",
-            items,
-            endpoint.dataset,
-            query["from_date"],
-            query["to_date"],
-            pages,
-        )
+        self.log.info("Read %d %s items for %s..%s in %d pages", items, endpoint.dataset, first_day, last_day, pages)
 
     # The one request funnel
 
@@ -360,9 +403,17 @@ class FeishuWorkplaceHook(BaseHook):
             if self.requests_per_second:
                 shared_pacer((settings.base_url, settings.app_id, path), self.requests_per_second).wait()
         try:
+            # Streamed, so that an answer far larger than any page is refused instead of read into memory.
             response = self.session.post(
-                settings.base_url + path, params=params, json=json_body, headers=headers, timeout=self.timeout
+                settings.base_url + path,
+                params=params,
+                json=json_body,
+                headers=headers,
+                timeout=self.timeout,
+                stream=True,
             )
+            with response:
+                body = _read_body(response, path)
         except requests.exceptions.SSLError as error:
             raise FeishuApiError(f"TLS verification failed for {settings.base_url}: {error}") from error
         except requests.Timeout as error:
@@ -375,7 +426,7 @@ class FeishuWorkplaceHook(BaseHook):
             raise FeishuApiError(
                 f"{path} failed before an answer arrived ({type(error).__name__})", retryable=True
             ) from error
-        return payload_or_error(response.status_code, response.headers, response.content, where=path)
+        return payload_or_error(response.status_code, response.headers, body, where=path)
 
     def _retry_delay(self, attempt: int, error: FeishuApiError) -> float:
         backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
@@ -383,6 +434,34 @@ class FeishuWorkplaceHook(BaseHook):
         if isinstance(error, FeishuRateLimitError) and error.retry_after:
             delay = max(delay, error.retry_after + random.uniform(0, self.backoff_base))
         return delay
+
+
+def _read_body(response: requests.Response, where: str) -> bytes:
+    """Read an answer's body, refusing one larger than MAX_ANSWER_BYTES before reading past the limit."""
+
+    def too_large() -> FeishuProtocolError:
+        return FeishuProtocolError(
+            f"Feishu answered {where} with more than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB, far more than "
+            f"any page takes (a full page is under 100 KB), so the answer was not read; {_SERVER_AT_FAULT}",
+            log_id=response.headers.get("X-Tt-Logid"),
+            http_status=response.status_code,
+        )
+
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        raise too_large()
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=64 * 1024):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:  # no or a false Content-Length, or a compressed body that grew
+            raise too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _default_max_pages(first_day: str, last_day: str, page_size: int) -> int:
+    days = (dt.date.fromisoformat(last_day) - dt.date.fromisoformat(first_day)).days + 1
+    return min(MAX_PAGES, math.ceil(days * GENEROUS_ITEMS_PER_DAY / page_size))
 
 
 def _required_field(answer: dict[str, Any], name: str, kind: type, where: str) -> Any:

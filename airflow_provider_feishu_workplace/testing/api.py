@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from airflow_provider_feishu_workplace.testing import auth, endpoints, faults, replies
+from airflow_provider_feishu_workplace.testing import auth, endpoints, faults, hostile, replies
 from airflow_provider_feishu_workplace.testing.data import Dataset
 from airflow_provider_feishu_workplace.testing.ratelimit import RateLimiter
 from airflow_provider_feishu_workplace.testing.replies import Reply
-from airflow_provider_feishu_workplace.testing.search import search
+from airflow_provider_feishu_workplace.testing.search import PageRequest, parse, search
 from airflow_provider_feishu_workplace.testing.tokens import TokenIssuer
 
 MISSING_TOKEN_MSG = "Missing access token for authorization. Please make a request with token attached."
@@ -59,6 +59,8 @@ class Platform:
             return self._answer(request)
         if fault.kind == "connection_reset":
             return Reply(reset=True, fault=fault.kind)
+        if fault.kind == "hostile":
+            return self._hostile(fault, request)
         if fault.kind in ("slow", "truncated_json"):
             reply = self._answer(request)
             if fault.kind == "slow":
@@ -71,6 +73,18 @@ class Platform:
             self.issuer.expire_all("tenant")
         rate = self.limiter.rate if self.limiter.rate is not None else DOCUMENTED_RATE
         return faults.fault_reply(fault, request.endpoint, rate_limit=rate, app_id=self.credentials.app_id)
+
+    def _hostile(self, fault: faults.Fault, request: Incoming) -> Reply:
+        """A code-0 answer that breaks the contract; requests that would fail anyway get their error."""
+        reply = self._answer(request)
+        if reply.code != 0:
+            return reply
+        page = parse(request.endpoint, request.query)
+        if not isinstance(page, PageRequest):  # cannot happen: the normal answer succeeded
+            return page
+        reply = hostile.hostile_reply(fault.params["mode"], fault.params, page, self.dataset)
+        reply.fault = fault.kind
+        return reply
 
     def _answer(self, request: Incoming) -> Reply:
         endpoint, body = request.endpoint, request.body

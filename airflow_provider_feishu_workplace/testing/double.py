@@ -238,7 +238,9 @@ class FeishuDouble:
 
     # -- faults, clock, audit --------------------------------------------------------------
 
-    def inject(self, kind: str, *, endpoint: str = "search", skip: int = 0, times: int = 1, **params: Any) -> None:
+    def inject(
+        self, kind: str, *, endpoint: str = "search", skip: int = 0, times: int | None = 1, **params: Any
+    ) -> None:
         """Queue a fault for the requests that ``endpoint`` selects.
 
         Faults are used in the order queued: a request meets the first queued fault that selects
@@ -247,8 +249,10 @@ class FeishuDouble:
         :param kind: one of :data:`FAULT_KINDS`.
         :param endpoint: ``"search"``, ``"token"``, ``"any"`` or one endpoint's name.
         :param skip: matching requests to let through before the fault applies.
-        :param times: matching requests the fault applies to.
-        :param params: the kind's parameters (``reset``, ``status``, ``delay``, ``code``, ...).
+        :param times: matching requests the fault applies to; ``None``: every one from then on.
+        :param params: the kind's parameters (``reset``, ``status``, ``delay``, ``code``, ...; the
+            ``hostile`` kind takes ``mode``, one of :data:`HOSTILE_MODES`, and ``item``, ``field``,
+            ``size``, ``content_length``).
         """
         self._faults.add(faults.make_fault(kind, endpoint, skip, times, params))
 

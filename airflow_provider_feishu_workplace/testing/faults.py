@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from airflow_provider_feishu_workplace.testing import endpoints, replies
+from airflow_provider_feishu_workplace.testing import endpoints, hostile, replies
 from airflow_provider_feishu_workplace.testing.replies import Reply
 
 _REQUIRED = object()
@@ -26,10 +26,18 @@ PARAMS: dict[str, dict[str, Any]] = {
     "quota": {},
     "app_not_installed": {},
     "error": {"code": _REQUIRED, "http_status": 400, "msg": "error"},
+    # A code-0 answer that breaks the contract: see hostile.MODES.
+    "hostile": {"mode": _REQUIRED, **hostile.PARAMS},
 }
 
 #: The fault kinds :meth:`FeishuDouble.inject` accepts.
 FAULT_KINDS: tuple[str, ...] = tuple(PARAMS)
+
+#: The modes of the ``hostile`` fault (``inject("hostile", mode=...)``) and what each answers.
+HOSTILE_MODES: dict[str, str] = hostile.MODES
+
+#: The selectors a ``hostile`` fault may use: it changes search answers only.
+_SEARCH_SELECTORS = frozenset({"search", *endpoints.SEARCH_ENDPOINTS})
 
 #: The search endpoints' documented "internal error, retry" codes.
 INTERNAL_ERROR_CODES = {"workplace": 1628003, "custom_workplace": 1621003, "block": 1629004}
@@ -46,22 +54,22 @@ _GATEWAY_PAGE = (
 
 @dataclass
 class Fault:
-    """A queued fault: ``kind`` hits ``times`` requests to ``endpoint`` after letting ``skip`` through."""
+    """A queued fault: ``kind`` hits ``times`` requests (``None``: all) to ``endpoint`` after ``skip`` pass."""
 
     kind: str
     endpoint: str = "search"
     skip: int = 0
-    times: int = 1
+    times: int | None = 1
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def make_fault(kind: str, endpoint: str, skip: int, times: int, params: dict[str, Any]) -> Fault:
+def make_fault(kind: str, endpoint: str, skip: int, times: int | None, params: dict[str, Any]) -> Fault:
     """Check a fault's arguments and fill in parameter defaults; ``ValueError`` names what is wrong."""
     if kind not in PARAMS:
         raise ValueError(f"unknown fault kind {kind!r}; choose one of {list(FAULT_KINDS)}")
     endpoints.check_selector(endpoint)
-    if skip < 0 or times < 1:
-        raise ValueError(f"need skip >= 0 and times >= 1, got skip={skip} times={times}")
+    if skip < 0 or (times is not None and times < 1):
+        raise ValueError(f"need skip >= 0 and times >= 1 (or None: forever), got skip={skip} times={times}")
     unknown = set(params) - set(PARAMS[kind])
     if unknown:
         raise ValueError(f"fault {kind!r} takes parameters {sorted(PARAMS[kind])}, not {sorted(unknown)}")
@@ -69,6 +77,13 @@ def make_fault(kind: str, endpoint: str, skip: int, times: int, params: dict[str
     missing = [name for name, value in merged.items() if value is _REQUIRED]
     if missing:
         raise ValueError(f"fault {kind!r} needs parameters {missing}")
+    if kind == "hostile":
+        hostile.check(merged["mode"])
+        if endpoint not in _SEARCH_SELECTORS:
+            raise ValueError(
+                f"fault 'hostile' changes search answers: use endpoint='search' or one of "
+                f"{list(endpoints.SEARCH_ENDPOINTS)}, not {endpoint!r}"
+            )
     return Fault(kind, endpoint, skip, times, merged)
 
 
@@ -93,9 +108,10 @@ class FaultQueue:
                 if fault.skip:
                     fault.skip -= 1
                     return None
-                fault.times -= 1
-                if not fault.times:
-                    del self._faults[index]
+                if fault.times is not None:
+                    fault.times -= 1
+                    if not fault.times:
+                        del self._faults[index]
                 return fault
             return None
 

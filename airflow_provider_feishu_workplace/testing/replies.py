@@ -32,6 +32,8 @@ class Reply:
     truncate: bool = False
     #: Seconds to wait before answering (the ``slow`` fault), after the request is recorded.
     delay: float = 0.0
+    #: Send ``Content-Length``; without it the body ends when the connection closes (``huge_body``).
+    content_length: bool = True
     #: Sent as ``X-Tt-Logid`` and, in error payloads, as ``error.log_id``.
     log_id: str = ""
 

@@ -46,8 +46,26 @@ def parse_date(value: str) -> datetime.date | None:
         return None
 
 
-def search(endpoint: str, query: dict[str, str], dataset: Dataset) -> Reply:
-    """Answer one page of ``endpoint`` for the query-string parameters ``query``."""
+@dataclass(frozen=True)
+class PageRequest:
+    """A search request whose parameters passed every check: which page of which query it asks for."""
+
+    endpoint: str
+    from_date: datetime.date
+    to_date: datetime.date
+    page_size: int
+    filter_id: str | None
+    fingerprint: str
+    offset: int
+    page_token: str | None  # the token the request carried, if any
+
+    def token(self, offset: int) -> str:
+        """The page token for the page of this query that starts at ``offset``."""
+        return paging.encode(offset, self.fingerprint)
+
+
+def parse(endpoint: str, query: dict[str, str]) -> PageRequest | Reply:
+    """Check one search request's query-string parameters: the page it asks for, or the error answer."""
     spec = SPECS[endpoint]
     dates = []
     for name in ("from_date", "to_date"):
@@ -76,13 +94,22 @@ def search(endpoint: str, query: dict[str, str], dataset: Dataset) -> Reply:
     offset = paging.decode(page_token, fingerprint) if page_token else 0
     if offset is None:
         return replies.error(spec.bad_page_token, "invalid page_token")
+    return PageRequest(endpoint, from_date, to_date, page_size, filter_id, fingerprint, offset, page_token or None)
 
-    total = dataset.count(endpoint, from_date, to_date, filter_id)
-    items = dataset.page(endpoint, from_date, to_date, offset, page_size, filter_id)
-    end = offset + len(items)
+
+def search(endpoint: str, query: dict[str, str], dataset: Dataset) -> Reply:
+    """Answer one page of ``endpoint`` for the query-string parameters ``query``."""
+    request = parse(endpoint, query)
+    if isinstance(request, Reply):
+        return request
+    total = dataset.count(endpoint, request.from_date, request.to_date, request.filter_id)
+    items = dataset.page(
+        endpoint, request.from_date, request.to_date, request.offset, request.page_size, request.filter_id
+    )
+    end = request.offset + len(items)
     data = {"items": items, "has_more": end < total}
     if end < total:
-        data["page_token"] = paging.encode(end, fingerprint)
+        data["page_token"] = request.token(end)
     return replies.success(data)
 
 

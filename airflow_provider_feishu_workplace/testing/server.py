@@ -131,10 +131,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, reply: Reply) -> None:
         body = reply.encode()
+        if not reply.content_length:
+            self.close_connection = True  # closing the connection is what ends the body
         lines = [
             f"HTTP/1.1 {reply.status} {phrase(reply.status)}",
             f"Content-Type: {reply.content_type}",
-            f"Content-Length: {len(body)}",
+            *([f"Content-Length: {len(body)}"] if reply.content_length else []),
             f"X-Tt-Logid: {reply.log_id}",
             *(f"{name}: {value}" for name, value in reply.headers.items()),
         ]

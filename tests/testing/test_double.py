@@ -628,7 +628,7 @@ HOSTILE_ITEM_CASES = [
     ("missing_field", {}, "block", lambda want, got: got == {k: v for k, v in want.items() if k != "access_data"}),
     ("missing_field", {"field": "date"}, "block", lambda want, got: "date" not in got and got["block_id"]),
     ("missing_field", {"field": "block_id"}, "block", lambda want, got: "block_id" not in got and got["date"]),
-    ("missing_field", {"field": "access_data.pv"}, "block", lambda want, got: got["access_data"] == {"uv": want["access_data"]["uv"]}),
+    ("missing_field", {"field": "access_data.pv"}, "block", lambda want, got: list(got["access_data"]) == ["uv"]),
     ("missing_field", {}, "workplace", lambda want, got: "all_workplace" not in got and got["default_workplace"]),
     ("string_pv", {}, "block", lambda want, got: got["access_data"]["pv"] == str(want["access_data"]["pv"])),
     ("string_pv", {}, "workplace", lambda want, got: got["all_workplace"]["pv"] == str(want["all_workplace"]["pv"])),
@@ -643,7 +643,7 @@ HOSTILE_ITEM_CASES = [
 @pytest.mark.parametrize(
     ("mode", "params", "endpoint", "looks_right"),
     HOSTILE_ITEM_CASES,
-    ids=[f"{mode}-{endpoint}-{'-'.join(map(str, params.values())) or 'default'}" for mode, params, endpoint, _ in HOSTILE_ITEM_CASES],
+    ids=[f"{case[0]}-{case[2]}-{'-'.join(case[1].values()) or 'default'}" for case in HOSTILE_ITEM_CASES],
 )
 def test_hostile_item_mode_changes_one_item_of_a_code_0_page(feishu_double, http, mode, params, endpoint, looks_right):
     expected = feishu_double.expected_items(endpoint, "2024-01-01", "2024-01-01")
