@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from airflow_provider_feishu_workplace.exceptions import FeishuItemError
+from airflow_provider_feishu_workplace.exceptions import SERVER_AT_FAULT, FeishuItemError
 
 LOGGER_NAME = "airflow.task.operators.airflow_provider_feishu_workplace.ItemGate"
 # What each data set's items look like, by the field that identifies an item with its date.
@@ -20,10 +20,6 @@ COUNTS_FIELDS = {
 NAMES_FIELD = "custom_workplace_name"
 # Each kind of dropped or doubtful item is logged one by one this many times, then only counted.
 DETAILED_WARNINGS = 5
-_SERVER_AT_FAULT = (
-    "The server broke the API's contract, not the request: the pull stopped so that no wrong data is kept. "
-    "Retry later; if it persists, report it to Feishu support."
-)
 _MISSING = object()
 
 
@@ -179,7 +175,7 @@ class ItemGate:
     def _bad(self, item: dict[str, Any], position: int, field: str, problem: str) -> FeishuItemError:
         return FeishuItemError(
             f"Feishu sent a malformed {self._describe(item)}, item #{position} received: "
-            f"field {field} {problem}. {_SERVER_AT_FAULT}"
+            f"field {field} {problem}. {SERVER_AT_FAULT}"
         )
 
     def _not_an_object(self, item: Any, position: int) -> FeishuItemError:
@@ -187,7 +183,7 @@ class ItemGate:
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         return FeishuItemError(
             f"Feishu sent a {self.dataset} item that is not an object: item #{position} received is "
-            f"{_kind(item)} ({shown}), so it has no date, id or counts. {_SERVER_AT_FAULT}"
+            f"{_kind(item)} ({shown}), so it has no date, id or counts. {SERVER_AT_FAULT}"
         )
 
     def _conflict(self, item: dict[str, Any], position: int) -> FeishuItemError:
@@ -195,7 +191,7 @@ class ItemGate:
         values = {field: item.get(field) for field in fields}
         return FeishuItemError(
             f"Feishu sent the {self._describe(item)} twice with different values (item #{position} received "
-            f"has {values}): the server contradicts itself, so neither copy can be trusted. {_SERVER_AT_FAULT}"
+            f"has {values}): the server contradicts itself, so neither copy can be trusted. {SERVER_AT_FAULT}"
         )
 
     def _warn(self, kind: str, message: str, item: dict[str, Any], *args: Any) -> None:

@@ -81,6 +81,12 @@ class FeishuTokenInvalidError(FeishuApiError):
     """The tenant access token was rejected (invalid, expired or malformed); a new token may succeed."""
 
 
+SERVER_AT_FAULT = (
+    "The server broke the API's contract, not the request: the pull stopped so that no wrong data is kept. "
+    "Retry later; if it persists, report it to Feishu support."
+)
+
+
 class FeishuProtocolError(FeishuApiError):
     """The server's answers broke the API's contract (for example a page token that never ends)."""
 

@@ -7,14 +7,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_feishu_workplace.exceptions import (
+    SERVER_AT_FAULT,
     FeishuApiError,
     FeishuCredentialsError,
     FeishuPermissionError,
+    FeishuProtocolError,
     FeishuQuotaError,
     FeishuRateLimitError,
     FeishuTokenInvalidError,
 )
 
+# A full page of 200 items is about 60 KB; an answer this large is not a page, and is not read to its end.
+MAX_ANSWER_BYTES = 10 * 1024 * 1024
 REQUIRED_SCOPE = "workplace:workplace_using_data:read"
 RATE_LIMITED = 99991400
 TOKEN_REJECTED = frozenset({99991661, 99991663, 99991664, 99991665, 99991671})
@@ -48,6 +52,29 @@ _KNOWN_CODES: dict[int, tuple[type[FeishuApiError], str]] = {
     99991401: (FeishuPermissionError, "this machine's IP is not on the app's IP allow-list: add it in the console"),
     99991403: (FeishuQuotaError, "the app's monthly API call quota is used up: wait for next month or raise the quota"),
 }
+
+
+def read_capped_body(response: Any, where: str) -> bytes:
+    """Read a streamed ``requests`` answer's body, refusing one larger than MAX_ANSWER_BYTES."""
+
+    def too_large() -> FeishuProtocolError:
+        return FeishuProtocolError(
+            f"Feishu answered {where} with more than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB, far more than "
+            f"any page takes (a full page is under 100 KB), so the answer was not read. {SERVER_AT_FAULT}",
+            log_id=response.headers.get("X-Tt-Logid"),
+            http_status=response.status_code,
+        )
+
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        raise too_large()
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=64 * 1024):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:  # no or a false Content-Length, or a compressed body that grew
+            raise too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def payload_or_error(status: int, headers: Mapping[str, str], body: bytes, *, where: str) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import random
 import threading
 import time
@@ -23,9 +21,10 @@ from airflow_provider_feishu_workplace.exceptions import (
     FeishuRateLimitError,
     FeishuTokenInvalidError,
 )
-from airflow_provider_feishu_workplace.hooks._answers import payload_or_error
+from airflow_provider_feishu_workplace.hooks._answers import payload_or_error, read_capped_body
 from airflow_provider_feishu_workplace.hooks._app_settings import FeishuAppSettings
 from airflow_provider_feishu_workplace.hooks._pacing import shared_pacer
+from airflow_provider_feishu_workplace.hooks._paging import follow_pages
 
 if TYPE_CHECKING:
     import requests
@@ -36,20 +35,6 @@ STORE_TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token"
 
 # The SDK drops a token 10 minutes before it expires; so do we.
 TOKEN_SAFETY_MARGIN_SECONDS = 600
-
-# A full page of 200 items is about 60 KB; an answer this large is not a page, and is not read to its end.
-MAX_ANSWER_BYTES = 10 * 1024 * 1024
-# The default page budget of one query: its days times a generous number of items a day (tenants have
-# tens of blocks and custom workplaces, not thousands), in full pages, and never more than MAX_PAGES.
-GENEROUS_ITEMS_PER_DAY = 10_000
-MAX_PAGES = 10_000
-# Empty pages that still say has_more: one can happen at a boundary, three in a row is a server paging nowhere.
-MAX_EMPTY_PAGES_IN_A_ROW = 3
-_SERVER_AT_FAULT = (
-    "the server is at fault, not the request: the pull stopped rather than loop or keep a wrong answer. "
-    "Retry later; if it persists, report it to Feishu support"
-)
-
 
 @dataclass(frozen=True)
 class SearchEndpoint:
@@ -298,56 +283,13 @@ class FeishuWorkplaceHook(BaseHook):
         return self._follow_pages(endpoint, query)
 
     def _follow_pages(self, endpoint: SearchEndpoint, query: dict[str, str]) -> Iterator[dict[str, Any]]:
-        """Yield the items of every page; a page that breaks the paging contract raises before its items."""
-        first_day, last_day = query["from_date"], query["to_date"]
-        page_size = int(query["page_size"])
-        max_pages = self.max_pages or _default_max_pages(first_day, last_day, page_size)
-        seen_page_tokens: set[str] = set()
-        pages = items = empty_in_a_row = 0
-
-        def broken(what: str) -> FeishuProtocolError:
-            return FeishuProtocolError(
-                f"Feishu broke the paging contract of {endpoint.path} for {first_day}..{last_day}: {what} "
-                f"(page {pages}, {items} items before it); {_SERVER_AT_FAULT}"
-            )
-
-        while True:
-            answer = self._post(endpoint.path, params=query)
-            pages += 1
-            data = answer.get("data")
-            data = {} if data is None else data
-            if not isinstance(data, dict):
-                raise broken(f"'data' is a {type(data).__name__}, not an object")
-            page_items = data.get("items")
-            page_items = [] if page_items is None else page_items
-            if not isinstance(page_items, list):
-                raise broken(f"'items' is a {type(page_items).__name__}, not a list")
-            if len(page_items) > page_size:
-                raise broken(f"the page has {len(page_items)} items, more than the page_size of {page_size} asked for")
-            has_more = data.get("has_more")
-            if has_more is not None and not isinstance(has_more, bool):
-                raise broken(f"has_more is {has_more!r}, not true or false")
-            if has_more:
-                page_token = data.get("page_token")
-                if not page_token or not isinstance(page_token, str):
-                    raise broken("has_more is true but there is no page_token to ask for the next page with")
-                if page_token in seen_page_tokens:
-                    raise broken("it handed out a page_token it had handed out before, so paging would loop")
-                empty_in_a_row = 0 if page_items else empty_in_a_row + 1
-                if empty_in_a_row == MAX_EMPTY_PAGES_IN_A_ROW:
-                    raise broken(f"{empty_in_a_row} empty pages in a row each said has_more")
-                if pages == max_pages:
-                    raise broken(
-                        f"it still had more after {pages} pages, more than any real answer takes "
-                        f"(max_pages={max_pages}; pass a larger max_pages to the hook if the data really is that big)"
-                    )
+        pages = items = 0
+        for pages, page_items in follow_pages(self._post, endpoint.path, query, max_pages=self.max_pages):
             items += len(page_items)
             yield from page_items
-            if not has_more:
-                break
-            seen_page_tokens.add(page_token)
-            query = {**query, "page_token": page_token}
-        self.log.info("Read %d %s items for %s..%s in %d pages", items, endpoint.dataset, first_day, last_day, pages)
+        self.log.info(
+            "Read %d %s items for %s..%s in %d pages", items, endpoint.dataset, query["from_date"], query["to_date"], pages
+        )
 
     # The one request funnel
 
@@ -413,7 +355,7 @@ class FeishuWorkplaceHook(BaseHook):
                 stream=True,
             )
             with response:
-                body = _read_body(response, path)
+                body = read_capped_body(response, path)
         except requests.exceptions.SSLError as error:
             raise FeishuApiError(f"TLS verification failed for {settings.base_url}: {error}") from error
         except requests.Timeout as error:
@@ -434,34 +376,6 @@ class FeishuWorkplaceHook(BaseHook):
         if isinstance(error, FeishuRateLimitError) and error.retry_after:
             delay = max(delay, error.retry_after + random.uniform(0, self.backoff_base))
         return delay
-
-
-def _read_body(response: requests.Response, where: str) -> bytes:
-    """Read an answer's body, refusing one larger than MAX_ANSWER_BYTES before reading past the limit."""
-
-    def too_large() -> FeishuProtocolError:
-        return FeishuProtocolError(
-            f"Feishu answered {where} with more than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB, far more than "
-            f"any page takes (a full page is under 100 KB), so the answer was not read; {_SERVER_AT_FAULT}",
-            log_id=response.headers.get("X-Tt-Logid"),
-            http_status=response.status_code,
-        )
-
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
-        raise too_large()
-    chunks, size = [], 0
-    for chunk in response.iter_content(chunk_size=64 * 1024):
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:  # no or a false Content-Length, or a compressed body that grew
-            raise too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _default_max_pages(first_day: str, last_day: str, page_size: int) -> int:
-    days = (dt.date.fromisoformat(last_day) - dt.date.fromisoformat(first_day)).days + 1
-    return min(MAX_PAGES, math.ceil(days * GENEROUS_ITEMS_PER_DAY / page_size))
 
 
 def _required_field(answer: dict[str, Any], name: str, kind: type, where: str) -> Any:

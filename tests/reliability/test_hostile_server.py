@@ -33,7 +33,7 @@ OPERATORS = {
     "custom_workplace": "FeishuCustomWorkplaceAccessOperator",
     "block": "FeishuWorkplaceBlockAccessOperator",
 }
-SERVER_AT_FAULT = "the server"
+SERVER_AT_FAULT = "The server broke the API's contract"
 PREVIOUS = b'{"previous":"run"}\n'
 
 
