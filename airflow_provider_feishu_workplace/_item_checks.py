@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from airflow_provider_feishu_workplace._hash_index import HashIndex
 from airflow_provider_feishu_workplace.exceptions import SERVER_AT_FAULT, FeishuItemError
 
 LOGGER_NAME = "airflow.task.operators.airflow_provider_feishu_workplace.ItemGate"
@@ -34,7 +35,7 @@ class ItemGate:
     - ``uv`` greater than ``pv`` is counted and logged, and the item kept as sent: the docs do not say
       how the two are counted, so it is doubtful, not wrong.
 
-    Memory stays flat on long ranges: per item only a hash of its key and a hash of its values are kept.
+    Per item only a hash of its key and a hash of its values are kept, 16 to 32 bytes in a flat table.
 
     :param first_day: the first requested day.
     :param last_day: the last requested day, included.
@@ -51,9 +52,8 @@ class ItemGate:
         self.repeated = 0
         self.out_of_range = 0
         self.uv_above_pv = 0
-        # Hashes, not the keys and items themselves, keep memory flat on long ranges:
-        # hash((date, id)) -> hash of the item's values.
-        self._seen: dict[int, int] = {}
+        # hash((date, id)) -> hash of the item's values: hashes in flat arrays keep long ranges small.
+        self._seen = HashIndex()
         self._day_in_range: dict[str, bool] = {}  # well-formed dates met so far
         self._warned: Counter[str] = Counter()
         import structlog  # already loaded by Airflow's task runner; imported here to keep DAG parsing cheap
@@ -87,7 +87,7 @@ class ItemGate:
                 self.repeated += 1
                 self._warn("repeated", "Dropped %s: an exact repeat of an item already passed", item)
                 continue
-            seen[key] = values
+            seen.add(key, values)
             self.items_per_day[day] += 1
             if doubt:
                 self.uv_above_pv += 1

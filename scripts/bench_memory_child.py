@@ -1,0 +1,76 @@
+"""One run of the memory figure, in a process of its own so that its peak RSS is its own.
+
+``python scripts/bench_memory_child.py BLOCKS_PER_DAY DAYS OUTPUT_DIR`` starts a Feishu double in this
+process (no rate limit), runs ``FeishuWorkplaceBlockAccessOperator.execute()`` for DAYS days of
+BLOCKS_PER_DAY blocks into ``file://OUTPUT_DIR/part.jsonl`` (pacing off), and prints one line
+``BENCH_RESULT {json}`` with the peak RSS (KiB), the RSS just before ``execute()``, the lines
+written and the requests the double saw. Run by ``scripts/bench.py``.
+
+The peak is ``VmHWM``, the high-water mark of this process's own memory since it started. It also
+reports ``ru_maxrss``, but on Linux that keeps the parent's size when a big parent starts the child
+(``subprocess`` forks, then execs; the exec keeps the larger mark), so it says more about the parent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+from pathlib import Path
+
+FIRST_DAY = (2025, 1, 1)
+
+
+def status_kib(field: str) -> int:
+    """A memory field of /proc/self/status (``VmRSS``: now, ``VmHWM``: the peak), in KiB (Linux)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def run(blocks_per_day: int, days: int, output_dir: Path) -> dict[str, int]:
+    """Pull ``days`` days of ``blocks_per_day`` blocks through the operator into a JSON Lines file."""
+    import pendulum
+
+    from airflow_provider_feishu_workplace.operators.feishu_workplace import FeishuWorkplaceBlockAccessOperator
+    from airflow_provider_feishu_workplace.testing import FeishuDouble
+
+    with FeishuDouble(rate_limit_per_second=None, blocks_per_day=blocks_per_day) as double:
+        os.environ["AIRFLOW_CONN_FEISHU_DEFAULT"] = json.dumps(
+            {"conn_type": "feishu", "host": double.url, "login": double.app_id, "password": double.app_secret}
+        )
+        operator = FeishuWorkplaceBlockAccessOperator(
+            task_id="bench_memory",
+            timezone="UTC",
+            output_path=f"file://{output_dir}/part.jsonl",
+            hook_params={"requests_per_second": None},
+        )
+        # The run's data interval picks the days (from its start's day to the day before its end),
+        # the way a scheduled run does; the other context keys the operator reads may be absent.
+        start = pendulum.datetime(*FIRST_DAY, tz="UTC")
+        context = {"data_interval_start": start, "data_interval_end": start.add(days=days)}
+        rss_before = status_kib("VmRSS")
+        written = operator.execute(context)
+        requests = len(double.requests)
+    with open(written.removeprefix("file://"), encoding="utf-8") as lines:
+        items = sum(1 for _ in lines)
+    return {
+        "peak_rss_kib": status_kib("VmHWM"),
+        "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "rss_before_execute_kib": rss_before,
+        "items": items,
+        "requests": requests,
+    }
+
+
+def main() -> None:
+    blocks_per_day, days, output_dir = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    output_dir.mkdir(parents=True, exist_ok=True)
+    print("BENCH_RESULT " + json.dumps(run(blocks_per_day, days, output_dir)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
