@@ -27,11 +27,12 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from airflow_provider_feishu_workplace.testing import served_double
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench"
@@ -112,22 +113,6 @@ def use_connection(url: str, app_id: str, app_secret: str) -> None:
     os.environ["AIRFLOW_CONN_FEISHU_DEFAULT"] = json.dumps(
         {"conn_type": "feishu", "host": url, "login": app_id, "password": app_secret}
     )
-
-
-@contextmanager
-def served_double(*cli_args: str) -> Iterator[dict[str, str]]:
-    """Serve the Feishu double from its command line in a subprocess; yield the JSON line it prints."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_feishu_workplace.testing", "serve", "--port", "0", *cli_args],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield json.loads(process.stdout.readline())
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
 
 
 def days_from(first: dt.date, count: int) -> tuple[str, str]:

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from airflow_provider_feishu_workplace.testing import served_double
+
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 TIMEZONE = "Asia/Shanghai"
@@ -106,19 +108,11 @@ def prepare(work: Path, say: Callable[[str], None]) -> dict[str, str]:
     return env
 
 
-def start_double(env: dict[str, str]) -> subprocess.Popen:
-    """Serve the Feishu double from its command line; point ``feishu_default`` at it in ``env``."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_feishu_workplace.testing", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    served = json.loads(process.stdout.readline())
+def use_double(env: dict[str, str], served: dict[str, str]) -> None:
+    """Point ``feishu_default`` in ``env`` at a served double."""
     env["AIRFLOW_CONN_FEISHU_DEFAULT"] = json.dumps(
         {"conn_type": "feishu", "host": served["url"], "login": served["app_id"], "password": served["app_secret"]}
     )
-    return process
 
 
 def dags_test(env: dict[str, str], dag_id: str, *args: str) -> float:
@@ -153,8 +147,8 @@ def loaded_block_rows(work: Path) -> int:
 def measure(work: Path, runs: int, say: Callable[[str], None]) -> EndToEnd:
     """Time ``runs`` extract + load pairs of ours and of the trivial DAGs, alternating which goes first."""
     env = prepare(work, say)
-    double = start_double(env)
-    try:
+    with served_double(env=env) as served:
+        use_double(env, served)
         ours, trivial = [], []
         today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
         for run in range(runs):
@@ -163,8 +157,4 @@ def measure(work: Path, runs: int, say: Callable[[str], None]) -> EndToEnd:
             for pair, times in order if run % 2 == 0 else reversed(order):
                 times.append(run_pair(env, pair, day))
             say(f"6/6 end to end: run {run + 1}/{runs}: ours {ours[-1]:.2f}s, trivial {trivial[-1]:.2f}s")
-    finally:
-        double.terminate()
-        double.wait(timeout=10)
-        double.stdout.close()
     return EndToEnd(statistics.median(ours), statistics.median(trivial), ours, trivial, loaded_block_rows(work))

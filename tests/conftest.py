@@ -18,6 +18,9 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
 import pytest  # noqa: E402
 
+# Fixtures that run DAGs (run_dag, examples) live in their own module.
+pytest_plugins = ["tests.dag_runs"]
+
 
 
 def connection_json(double, *, app_type: str = "self_built", **overrides) -> str:

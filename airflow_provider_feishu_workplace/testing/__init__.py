@@ -43,5 +43,6 @@ This package imports only the standard library.
 
 from airflow_provider_feishu_workplace.testing.double import FeishuDouble, RecordedRequest
 from airflow_provider_feishu_workplace.testing.faults import FAULT_KINDS, HOSTILE_MODES
+from airflow_provider_feishu_workplace.testing.served import served_double
 
-__all__ = ["FAULT_KINDS", "HOSTILE_MODES", "FeishuDouble", "RecordedRequest"]
+__all__ = ["FAULT_KINDS", "HOSTILE_MODES", "FeishuDouble", "RecordedRequest", "served_double"]

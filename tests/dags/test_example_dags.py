@@ -2,58 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import sys
 from contextlib import closing
 
-import pendulum
-import pytest
 
-from tests.conftest import task_states
+from tests.dag_runs import EXAMPLE_DAY as DAY
 
 TABLES = ("feishu_workplace_access", "feishu_custom_workplace_access", "feishu_block_access")
-DAY = "2026-10-01"
-
-
-@pytest.fixture
-def examples(dag_folder, feishu_conn, tmp_path, monkeypatch):
-    """The example DAGs in Airflow's DAGs folder, a lake in tmp_path, and a SQLite warehouse."""
-    lake = tmp_path / "lake"
-    monkeypatch.setenv("FEISHU_WORKPLACE_LAKE", f"file://{lake}")
-    warehouse = tmp_path / "warehouse.db"
-    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(warehouse)}))
-    # The shared config module reads the environment when imported: import it afresh for this test.
-    for module in ("feishu_workplace_config", "feishu_workplace_tables"):
-        sys.modules.pop(module, None)
-    dag_folder.add_example_dags()
-    bag = dag_folder.parse()
-    assert bag.import_errors == {}
-    for dag in bag.dags.values():
-        for task in dag.tasks:
-            task.retries = 0  # dag.test() would sit out the real retry delays (30 minutes and more)
-
-    class Examples:
-        extract = bag.get_dag("feishu_workplace_extract")
-        load = bag.get_dag("feishu_workplace_load")
-        lake_dir = lake
-        double = feishu_conn
-
-        @staticmethod
-        def run_extract(day: str):
-            interval_end = pendulum.parse(day, tz="Asia/Shanghai").add(days=1, hours=6)
-            return task_states(Examples.extract.test(logical_date=interval_end))
-
-        @staticmethod
-        def run_load(day: str):
-            return task_states(Examples.load.test(run_conf={"day": day}))
-
-        @staticmethod
-        def rows(table: str) -> list[tuple]:
-            with closing(sqlite3.connect(warehouse)) as db:
-                return db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
-
-    return Examples
 
 
 def expected_rows(double, day: str) -> dict[str, list[tuple]]:

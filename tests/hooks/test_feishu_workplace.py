@@ -12,7 +12,6 @@ import pytest
 
 from airflow_provider_feishu_workplace.exceptions import (
     FeishuApiError,
-    FeishuConfigError,
     FeishuCredentialsError,
     FeishuPermissionError,
     FeishuQuotaError,

@@ -4,77 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import textwrap
-from dataclasses import dataclass
 
 import pendulum
 import pytest
 
-from tests.conftest import task_states
+from tests.dag_runs import dag_source
 
 SHANGHAI = "Asia/Shanghai"
-
-
-def dag_source(
-    dag_id: str,
-    *,
-    received_file,
-    operator: str = "FeishuWorkplaceAccessOperator",
-    operator_args: str = "",
-    schedule: str = '"@daily"',
-    tz: str = "UTC",
-    hook_params: str = '{"backoff_base": 0.01}',
-) -> str:
-    """A DAG: one access operator, and a downstream task that saves the XCom it receives."""
-    return textwrap.dedent(
-        f"""
-        import json
-        import pendulum
-        from airflow.sdk import DAG, task
-        from airflow.timetables.interval import CronDataIntervalTimetable
-        from airflow_provider_feishu_workplace.operators.feishu_workplace import {operator}
-
-        with DAG(
-            {dag_id!r},
-            schedule={schedule},
-            start_date=pendulum.datetime(2026, 1, 1, tz={tz!r}),
-            catchup=False,
-        ):
-            pull = {operator}(task_id="pull", hook_params={hook_params}, {operator_args})
-
-            @task
-            def receive(value):
-                with open({str(received_file)!r}, "w", encoding="utf-8") as handle:
-                    json.dump(value, handle, ensure_ascii=False)
-
-            receive(pull.output)
-        """
-    )
-
-
-@dataclass
-class Run:
-    """One ``dag.test()`` run: task states, what the downstream task received, and the run's log."""
-
-    states: dict[str, str]
-    received: object
-    log: str
-
-
-@pytest.fixture
-def run_dag(dag_folder, feishu_conn, tmp_path, capsys):
-    """Parse a generated DAG and run it with ``dag.test()``."""
-    received_file = tmp_path / "received.json"
-
-    def run(dag_id: str, logical_date, **source_args) -> Run:
-        received_file.unlink(missing_ok=True)
-        dag = dag_folder.load(dag_source(dag_id, received_file=received_file, **source_args), dag_id)
-        capsys.readouterr()
-        dag_run = dag.test(logical_date=logical_date)
-        received = json.loads(received_file.read_text(encoding="utf-8")) if received_file.exists() else None
-        return Run(task_states(dag_run), received, capsys.readouterr().out)
-
-    return run
 
 
 def requested_days(double) -> list[tuple[str, str]]:

@@ -7,7 +7,6 @@ import json
 import pendulum
 import pytest
 
-from tests.operators.test_feishu_workplace import run_dag  # noqa: F401 - the fixture
 
 BUCKET = "feishu-lake"
 

@@ -14,7 +14,6 @@ import pytest
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 from tests.conftest import connection_json
-from tests.operators.test_feishu_workplace import run_dag  # noqa: F401 - the fixture
 
 FROM, TO = "2026-01-01", "2026-01-31"
 DATE_FIX = "use 'YYYY-MM-DD'"

@@ -15,7 +15,7 @@ import pytest
 
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 from tests.conftest import expected_jsonl
-from tests.operators.test_feishu_workplace import dag_source
+from tests.dag_runs import dag_source
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 DAY = "2026-11-19"

@@ -13,7 +13,6 @@ import pytest
 
 from tests.conftest import expected_jsonl
 from tests.fault_cases import CLIENT_TIMEOUT, TRANSIENT_FAULTS
-from tests.operators.test_feishu_workplace import run_dag  # noqa: F401 - the fixture
 
 DAY = "2026-11-19"
 FAULTS = [*TRANSIENT_FAULTS, pytest.param("token_expired", {}, id="token-expiry")]

@@ -24,7 +24,6 @@ from airflow_provider_feishu_workplace.exceptions import (
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 from airflow_provider_feishu_workplace.testing import HOSTILE_MODES, FeishuDouble
 from tests.conftest import connection_json
-from tests.operators.test_feishu_workplace import run_dag  # noqa: F401 - the fixture
 
 DAY = "2026-11-19"
 LOGICAL_DATE = pendulum.datetime(2026, 11, 20, tz="UTC")  # a daily run then pulls DAY

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_feishu_workplace.testing import FeishuDouble
-from tests.dags.test_example_dags import DAY, examples  # noqa: F401 - the fixture
+from tests.dag_runs import EXAMPLE_DAY as DAY
 
 CANARY_SECRET = "canary-secret-7f3a9c1e5b"
 CANARY_TICKET = "canary-ticket-2d8e6b4f0a"

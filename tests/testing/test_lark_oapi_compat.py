@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from airflow_provider_feishu_workplace.testing import served_double
 
 from airflow_provider_feishu_workplace.testing import FeishuDouble
 
@@ -41,19 +41,13 @@ def lark():
 def served():
     """The double's command line in a subprocess: yields the JSON line it printed."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_feishu_workplace.testing", "serve", "--port", "0",
-         "--no-rate-limit",  # lark-oapi never retries a 429
-         "--custom-workplaces", str(SETTINGS["custom_workplaces"]),
-         "--blocks-per-day", str(SETTINGS["blocks_per_day"])],
-        stdout=subprocess.PIPE, text=True, env=env,
-    )
-    try:
-        yield json.loads(process.stdout.readline())
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
+    with served_double(
+        "--no-rate-limit",  # lark-oapi never retries a 429
+        "--custom-workplaces", str(SETTINGS["custom_workplaces"]),
+        "--blocks-per-day", str(SETTINGS["blocks_per_day"]),
+        env=env,
+    ) as served_info:
+        yield served_info
 
 
 @pytest.fixture(scope="module")
