@@ -1,6 +1,6 @@
 """The main job, end to end and offline: extract the last 7 days from the bundled Feishu double and load them.
 
-Run by ``make demo``. Everything lives under ``.demo/``: Airflow's home and metadata database, the lake
+Run by ``make demo``. Everything lives under ``.demo/`` (or ``$FEISHU_DEMO_DIR``): Airflow's home and metadata database, the lake
 (JSON Lines files) and the warehouse (SQLite). Running it again gives the same tables.
 To use a real Feishu app instead of the double, set AIRFLOW_CONN_FEISHU_DEFAULT before running it.
 """
@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / ".demo"
+DEMO = Path(os.environ.get("FEISHU_DEMO_DIR", ROOT / ".demo"))
 DAYS = 7
 TIMEZONE = "Asia/Shanghai"
 WAREHOUSE = DEMO / "warehouse.db"
@@ -107,8 +107,10 @@ def main() -> None:
     migrate_metadata_db()
     import pendulum
 
-    today = pendulum.now(TIMEZONE).date()
-    days = [today - dt.timedelta(days=offset) for offset in range(DAYS, 0, -1)]
+    # The last day defaults to yesterday in the tenant's time zone; FEISHU_DEMO_LAST_DAY pins it (tests).
+    last_day = os.environ.get("FEISHU_DEMO_LAST_DAY") or (pendulum.now(TIMEZONE).date() - dt.timedelta(days=1)).isoformat()
+    last = dt.date.fromisoformat(last_day)
+    days = [last - dt.timedelta(days=offset) for offset in range(DAYS - 1, -1, -1)]
     say(f"Pulling and loading {days[0]} .. {days[-1]} ({TIMEZONE} calendar days)")
     started = time.monotonic()
     with ExitStack() as stack:
