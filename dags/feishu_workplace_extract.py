@@ -13,10 +13,20 @@ from airflow_provider_feishu_workplace.operators.feishu_workplace import (
     FeishuCustomWorkplaceAccessOperator,
     FeishuWorkplaceAccessOperator,
     FeishuWorkplaceBlockAccessOperator,
+    run_days,
 )
 
-# The run for the interval [day 06:00, next day 06:00) pulls `day`, in the tenant's time zone.
-DAY = "{{ data_interval_start.in_timezone(dag.timezone) | ds }}"
+# The day a run pulls, by the operators' own rule: the run for [day 06:00, next day 06:00) pulls `day`,
+# and a manual run without a data interval pulls the day before it started. Files are named after it.
+DAY = (
+    "{{ feishu_day(data_interval_start | default(none), data_interval_end | default(none), dag_run.start_date) }}"
+)
+
+
+def feishu_day(data_interval_start, data_interval_end, run_start) -> str:
+    """Template macro: the (single) day this run pulls, ``YYYY-MM-DD``."""
+    return run_days(data_interval_start, data_interval_end, run_start, TIMEZONE)[1].isoformat()
+
 
 with DAG(
     dag_id="feishu_workplace_extract",
@@ -26,6 +36,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
     catchup=False,
     max_active_runs=3,
+    user_defined_macros={"feishu_day": feishu_day},
     default_args={
         "feishu_conn_id": FEISHU_CONN_ID,
         "output_conn_id": LAKE_CONN_ID,

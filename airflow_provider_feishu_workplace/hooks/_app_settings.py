@@ -83,18 +83,19 @@ def normalize_base_url(host: str | None, port: int | None = None, *, conn_id: st
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     hostname = parts.hostname or ""
+    # Error messages show the host without any user:password@ a user may have put in it.
+    shown = text.replace(parts.netloc, f"***@{parts.netloc.rpartition('@')[2]}") if "@" in parts.netloc else host
     if scheme not in ("https", "http") or not hostname:
         raise FeishuConfigError(
-            f"Connection {conn_id!r} has host={host!r}: use an https origin such as "
+            f"Connection {conn_id!r} has host={shown!r}: use an https origin such as "
             f"{FEISHU_BASE_URL!r} or {LARK_BASE_URL!r}."
         )
     if scheme == "http" and not _is_loopback(hostname):
         raise FeishuConfigError(
-            f"Connection {conn_id!r} has host={host!r}: plain http is only allowed for loopback test servers; "
+            f"Connection {conn_id!r} has host={shown!r}: plain http is only allowed for loopback test servers; "
             "use https for real hosts."
         )
     if parts.query or parts.fragment or parts.username:
-        shown = text.replace(parts.netloc, f"***@{hostname}") if parts.username else text  # keep a password out
         raise FeishuConfigError(
             f"Connection {conn_id!r} has host={shown!r}: give only scheme://host[:port][/prefix], "
             "with no credentials, query or fragment."

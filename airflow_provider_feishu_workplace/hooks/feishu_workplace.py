@@ -120,7 +120,10 @@ class FeishuWorkplaceHook(BaseHook):
     @cached_property
     def settings(self) -> FeishuAppSettings:
         """The connection's checked fields (read once, on first use)."""
-        return FeishuAppSettings.from_connection(self.get_connection(self.feishu_conn_id))
+        settings = FeishuAppSettings.from_connection(self.get_connection(self.feishu_conn_id))
+        if settings.app_ticket:
+            mask_secret(settings.app_ticket)  # Airflow masks the password, not this extra
+        return settings
 
     @cached_property
     def session(self) -> requests.Session:
@@ -307,14 +310,16 @@ class FeishuWorkplaceHook(BaseHook):
         attempt = 0
         while True:
             attempt += 1
+            # Outside the try: a token request has had its own retries, and must not be retried again here.
+            token = self.get_tenant_access_token() if authenticated else None
             try:
-                return self._post_once(path, params=params, json_body=json_body, authenticated=authenticated)
+                return self._post_once(path, params=params, json_body=json_body, token=token)
             except FeishuTokenInvalidError:
                 if not authenticated or token_renewed:
                     raise
                 token_renewed = True
                 self.log.info("Feishu rejected the tenant access token on %s; fetching a new one", path)
-                self._drop_token()
+                self._drop_token(rejected=token)  # another thread may have renewed it already
                 attempt -= 1  # a renewed token is a fresh start, not a failed attempt
                 continue
             except FeishuApiError as error:
@@ -334,14 +339,14 @@ class FeishuWorkplaceHook(BaseHook):
         *,
         params: dict[str, str] | None,
         json_body: dict[str, Any] | None,
-        authenticated: bool,
+        token: str | None,
     ) -> dict[str, Any]:
         import requests
 
         settings = self.settings
         headers = {}
-        if authenticated:
-            headers["Authorization"] = f"Bearer {self.get_tenant_access_token()}"
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
             if self.requests_per_second:
                 shared_pacer((settings.base_url, settings.app_id, path), self.requests_per_second).wait()
         try:
@@ -357,7 +362,10 @@ class FeishuWorkplaceHook(BaseHook):
             with response:
                 body = read_capped_body(response, path)
         except requests.exceptions.SSLError as error:
-            raise FeishuApiError(f"TLS verification failed for {settings.base_url}: {error}") from error
+            if "CERTIFICATE_VERIFY_FAILED" in str(error):
+                raise FeishuApiError(f"TLS verification failed for {settings.base_url}: {error}") from error
+            # Other TLS failures (a handshake cut short by a flaky gateway) are worth another attempt.
+            raise FeishuApiError(f"{path}: the TLS handshake failed ({error})", retryable=True) from error
         except requests.Timeout as error:
             raise FeishuApiError(f"{path} got no answer within {self.timeout}s", retryable=True) from error
         except (

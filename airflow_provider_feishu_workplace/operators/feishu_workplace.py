@@ -17,12 +17,19 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_feishu_workplace._dates import to_day
 from airflow_provider_feishu_workplace._item_checks import ItemGate
 from airflow_provider_feishu_workplace._run_days import days_covered, first_unfinished_day
-from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
+from airflow_provider_feishu_workplace.exceptions import (
+    FeishuConfigError,
+    FeishuCredentialsError,
+    FeishuPermissionError,
+    FeishuQuotaError,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 EMPTY_DAY_POLICIES = ("fail", "skip", "allow")
+# Errors that fail the task at once instead of leaving it to Airflow's retries.
+NOT_RETRYABLE = (FeishuConfigError, FeishuCredentialsError, FeishuPermissionError, FeishuQuotaError)
 DATASET_ID_FIELDS = {"workplace": None, "custom_workplace": "custom_workplace_id", "block": "block_id"}
 
 
@@ -41,6 +48,27 @@ def feishu_access_asset(dataset: str, feishu_conn_id: str = "feishu_default") ->
         name=f"feishu_workplace.{feishu_conn_id}.{dataset}",
         uri=f"feishu-workplace://{feishu_conn_id}/{dataset}",
         group="feishu_workplace",
+    )
+
+
+def run_days(
+    data_interval_start: Any, data_interval_end: Any, run_start: Any, timezone: Any
+) -> tuple[dt.date, dt.date]:
+    """Return the first and last day a run without ``date`` pulls, by the operators' own rule.
+
+    For DAGs that name files after the day: ``user_defined_macros`` can expose it to templates, so a
+    path and the pulled day cannot disagree (see dags/feishu_workplace_extract.py).
+
+    :param data_interval_start: the run's data interval start, or ``None``.
+    :param data_interval_end: the run's data interval end, or ``None``.
+    :param run_start: when the run started (used when it has no data interval).
+    :param timezone: the time zone days are counted in (a name or a pendulum time zone).
+    """
+    return days_covered(
+        data_interval_start=data_interval_start,
+        data_interval_end=data_interval_end,
+        run_start=run_start,
+        tz=_checked_timezone(timezone),
     )
 
 
@@ -113,25 +141,22 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         """Pull the days, write or return them, and record the pull on the operator's Asset."""
         from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 
-        first_day, last_day = self.resolve_days(context)
-        output = self._output_path() if self.output_path else None
-        hook = FeishuWorkplaceHook(self.feishu_conn_id, **self.hook_params)
-        items = hook.iter_access_data(
-            self.dataset, first_day, last_day, page_size=self.page_size, **self.item_filters()
-        )
-        gate = ItemGate(first_day, last_day, DATASET_ID_FIELDS[self.dataset])
+        hook = None
         try:
-            if output is not None:
-                from airflow_provider_feishu_workplace._jsonl_output import write_jsonl_atomically
-
-                # The empty-day check runs before the move, so a refused day never replaces a file.
-                count = write_jsonl_atomically(output, self._checked(gate.filter(items), gate))
-                result: list[dict[str, Any]] | str = str(output)
-            else:
-                result = self._collect_for_xcom(self._checked(gate.filter(items), gate))
-                count = len(result)
+            first_day, last_day = self.resolve_days(context)
+            output = self._output_path() if self.output_path else None
+            hook = FeishuWorkplaceHook(self.feishu_conn_id, **self.hook_params)
+            items = hook.iter_access_data(
+                self.dataset, first_day, last_day, page_size=self.page_size, **self.item_filters()
+            )
+            gate = ItemGate(first_day, last_day, DATASET_ID_FIELDS[self.dataset])
+            result, count = self._pull(items, gate, output)
+        except NOT_RETRYABLE as error:
+            # Waiting will not fix credentials, a missing scope, a spent quota or a bad argument.
+            raise AirflowFailException(str(error)) from error
         finally:
-            hook.close()
+            if hook is not None:
+                hook.close()
         where = result if isinstance(result, str) else "XCom"
         self.log.info(
             "Pulled %d %s items for %s..%s into %s", count, self.dataset, first_day, last_day, where
@@ -147,6 +172,17 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self._record_asset_event(context, first_day, last_day, count, where)
         return result
 
+    def _pull(self, items: Iterable[dict[str, Any]], gate: ItemGate, output) -> tuple[list[dict[str, Any]] | str, int]:
+        """Write the checked items to ``output`` (or collect them); return the result and the item count."""
+        checked = self._checked(gate.filter(items), gate)
+        if output is None:
+            collected = self._collect_for_xcom(checked)
+            return collected, len(collected)
+        from airflow_provider_feishu_workplace._jsonl_output import write_jsonl_atomically
+
+        # The empty-day check runs before the move, so a refused day never replaces a file.
+        return str(output), write_jsonl_atomically(output, checked)
+
     def resolve_days(self, context: Context) -> tuple[dt.date, dt.date]:
         """Return the first and last day this run pulls; refuse days that have not ended."""
         import pendulum
@@ -156,11 +192,11 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             first_day = last_day = to_day(self.date, name="date")
         else:
             dag_run = context.get("dag_run")
-            first_day, last_day = days_covered(
-                data_interval_start=context.get("data_interval_start"),
-                data_interval_end=context.get("data_interval_end"),
-                run_start=getattr(dag_run, "start_date", None) or pendulum.now("UTC"),
-                tz=tz,
+            first_day, last_day = run_days(
+                context.get("data_interval_start"),
+                context.get("data_interval_end"),
+                getattr(dag_run, "start_date", None) or pendulum.now("UTC"),
+                tz,
             )
         today = first_unfinished_day(pendulum.now("UTC"), tz)
         if last_day >= today and not self.allow_partial_day:

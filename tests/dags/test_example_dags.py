@@ -65,6 +65,18 @@ class TestParsing:
         ]
 
 
+    def test_a_manual_run_without_a_data_interval_pulls_the_day_before_it_started(self, examples):
+        import pendulum
+
+        yesterday = (pendulum.now("Asia/Shanghai").date() - pendulum.duration(days=1)).isoformat()
+
+        dag_run = examples.extract.test(logical_date=None)
+
+        assert {str(ti.state) for ti in dag_run.get_task_instances()} == {"success"}
+        assert (examples.lake_dir / f"block_access/dt={yesterday}/part.jsonl").exists()
+        assert [r.query["from_date"] for r in examples.double.requests if r.endpoint == "block"] == [yesterday]
+
+
 class TestSqliteLoad:
     def test_extract_then_load_puts_the_doubles_rows_in_typed_tables(self, examples):
         assert set(examples.run_extract(DAY).values()) == {"success"}

@@ -154,6 +154,16 @@ class TestTransientFaults:
         assert "gave up after 4 attempts" in str(caught.value)
         assert feishu_conn.count("workplace") == 4
 
+    def test_a_failing_token_call_is_retried_by_itself_not_once_more_per_search_attempt(self, make_hook, feishu_conn):
+        feishu_conn.inject("server_error", endpoint="token", times=None)
+
+        with pytest.raises(FeishuApiError, match="gave up after 4 attempts") as caught:
+            read_all(make_hook(max_attempts=4), "workplace", "2026-01-01", "2026-01-01")
+
+        assert str(caught.value).count("gave up") == 1
+        assert feishu_conn.count("token") == 4
+        assert feishu_conn.count("search") == 0
+
     def test_retries_stop_at_the_deadline(self, make_hook, feishu_conn):
         feishu_conn.inject("rate_limit", endpoint="workplace", times=99, reset=0.3)
 

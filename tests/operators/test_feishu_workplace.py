@@ -206,6 +206,44 @@ class TestObjectStorage:
         assert feishu_conn.requests == []
 
 
+class TestNonRetryableFailures:
+    @pytest.mark.parametrize(
+        "kind, message",
+        [
+            pytest.param("missing_scope", "workplace:workplace_using_data:read", id="missing-scope"),
+            pytest.param("quota", "monthly API call quota", id="quota"),
+            pytest.param("app_not_installed", "not installed", id="not-installed"),
+        ],
+    )
+    def test_an_error_retries_cannot_fix_fails_the_task_without_retrying(self, run_dag, feishu_conn, kind, message):
+        feishu_conn.inject(kind, endpoint="workplace", times=None)
+
+        run = run_dag(
+            f"no_retry_{kind}",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator_args="retries=3, retry_delay=pendulum.duration(seconds=0)",
+        )
+
+        assert run.states["pull"] == "failed"
+        assert message in run.log
+        assert feishu_conn.count("workplace") == 1  # one try, not four
+
+    def test_a_wrong_secret_fails_the_task_without_retrying(self, run_dag, feishu_conn, monkeypatch):
+        from tests.conftest import connection_json
+
+        monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection_json(feishu_conn, password="wrong"))
+
+        run = run_dag(
+            "no_retry_secret",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator_args="retries=3, retry_delay=pendulum.duration(seconds=0)",
+        )
+
+        assert run.states["pull"] == "failed"
+        assert "App Secret" in run.log
+        assert feishu_conn.count("token") == 1
+
+
 class TestSiblings:
     def test_custom_workplace_operator_filters_one_workplace(self, run_dag, feishu_conn):
         wanted = feishu_conn.expected_items("custom_workplace", "2026-11-19", "2026-11-19")[1]["custom_workplace_id"]

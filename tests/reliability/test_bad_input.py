@@ -62,6 +62,8 @@ CONNECTION_FIELDS = [
     pytest.param({"host": "http://open.feishu.cn"}, "plain http", "use https", id="http-real-host"),
     pytest.param({"host": "https://open.feishu.cn?x=1"}, "x=1", "scheme://host", id="host-with-query"),
     pytest.param({"host": "https://me:pw@open.feishu.cn"}, "https://***@open.feishu.cn", "no credentials", id="host-with-credentials"),
+    pytest.param({"host": "http://me:pw@open.feishu.cn"}, "http://***@open.feishu.cn", "use https", id="http-host-with-credentials"),
+    pytest.param({"host": "ftp://me:pw@open.feishu.cn"}, "ftp://***@open.feishu.cn", "https origin", id="ftp-host-with-credentials"),
 ]
 
 
@@ -74,6 +76,7 @@ def test_bad_connection_field_is_refused_before_any_request(feishu_double, monke
 
     assert "'feishu_default'" in str(caught.value)
     assert names in str(caught.value) and fix in str(caught.value)
+    assert "me:pw" not in str(caught.value)
     assert feishu_double.requests == []
 
 
