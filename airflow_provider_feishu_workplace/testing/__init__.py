@@ -41,8 +41,8 @@ runs one and prints its URL and credentials as a JSON line.
 This package imports only the standard library.
 """
 
-from airflow_provider_feishu_workplace.testing.double import FeishuDouble, RecordedRequest
-from airflow_provider_feishu_workplace.testing.faults import FAULT_KINDS, HOSTILE_MODES
-from airflow_provider_feishu_workplace.testing.served import served_double
+from airflow_provider_feishu_workplace.testing._double import FeishuDouble, RecordedRequest
+from airflow_provider_feishu_workplace.testing._faults import FAULT_KINDS, HOSTILE_MODES
+from airflow_provider_feishu_workplace.testing._served import served_double
 
 __all__ = ["FAULT_KINDS", "HOSTILE_MODES", "FeishuDouble", "RecordedRequest", "served_double"]

@@ -14,10 +14,10 @@ import datetime
 import json
 from typing import Any
 
-from airflow_provider_feishu_workplace.testing import replies
-from airflow_provider_feishu_workplace.testing.data import Dataset
-from airflow_provider_feishu_workplace.testing.replies import Reply
-from airflow_provider_feishu_workplace.testing.search import PageRequest
+from airflow_provider_feishu_workplace.testing import _replies
+from airflow_provider_feishu_workplace.testing._data import Dataset
+from airflow_provider_feishu_workplace.testing._replies import Reply
+from airflow_provider_feishu_workplace.testing._search import PageRequest
 
 #: Each hostile mode and what the answer does.
 MODES: dict[str, str] = {
@@ -133,7 +133,7 @@ def hostile_reply(mode: str, params: dict[str, Any], request: PageRequest, datas
         data["page_token"] = page_token or request.token(next_offset)
     if mode == "huge_body":
         data["padding"] = "x" * params["size"]
-    reply = replies.success(data)
+    reply = _replies.success(data)
     reply.content_length = bool(params["content_length"]) or mode != "huge_body"
     return reply
 

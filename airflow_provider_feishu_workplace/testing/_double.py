@@ -9,14 +9,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_feishu_workplace.testing import auth, endpoints, faults, replies
-from airflow_provider_feishu_workplace.testing.api import Incoming, Platform
-from airflow_provider_feishu_workplace.testing.data import Dataset
-from airflow_provider_feishu_workplace.testing.ratelimit import RateLimiter
-from airflow_provider_feishu_workplace.testing.replies import Reply
-from airflow_provider_feishu_workplace.testing.search import SPECS, parse_date
-from airflow_provider_feishu_workplace.testing.server import DoubleServer
-from airflow_provider_feishu_workplace.testing.tokens import TokenIssuer
+from airflow_provider_feishu_workplace.testing import _auth, _endpoints, _faults, _replies
+from airflow_provider_feishu_workplace.testing._api import Incoming, Platform
+from airflow_provider_feishu_workplace.testing._data import Dataset
+from airflow_provider_feishu_workplace.testing._ratelimit import RateLimiter
+from airflow_provider_feishu_workplace.testing._replies import Reply
+from airflow_provider_feishu_workplace.testing._search import SPECS, parse_date
+from airflow_provider_feishu_workplace.testing._server import DoubleServer
+from airflow_provider_feishu_workplace.testing._tokens import TokenIssuer
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,11 @@ class FeishuDouble:
     ) -> None:
         self.host = host
         self.port = port
-        self.credentials = auth.Credentials(
+        self.credentials = _auth.Credentials(
             app_id, app_secret, store_app_id, store_app_secret, app_ticket, tenant_key
         )
         self._issuer = TokenIssuer(token_lifetime, token_reuse_window)
-        self._faults = faults.FaultQueue()
+        self._faults = _faults.FaultQueue()
         self._dataset = Dataset(
             custom_workplaces=custom_workplaces,
             blocks_per_day=blocks_per_day,
@@ -254,7 +254,7 @@ class FeishuDouble:
             ``hostile`` kind takes ``mode``, one of :data:`HOSTILE_MODES`, and ``item``, ``field``,
             ``size``, ``content_length``).
         """
-        self._faults.add(faults.make_fault(kind, endpoint, skip, times, params))
+        self._faults.add(_faults.make_fault(kind, endpoint, skip, times, params))
 
     def clear_faults(self) -> None:
         """Drop every fault not used yet."""
@@ -282,8 +282,8 @@ class FeishuDouble:
 
     def count(self, endpoint: str) -> int:
         """Number of recorded requests ``endpoint`` selects (same selectors as :meth:`inject`)."""
-        endpoints.check_selector(endpoint)
-        return sum(endpoints.matches(endpoint, request.endpoint) for request in self.requests)
+        _endpoints.check_selector(endpoint)
+        return sum(_endpoints.matches(endpoint, request.endpoint) for request in self.requests)
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -291,10 +291,10 @@ class FeishuDouble:
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], raw_body: bytes
     ) -> Reply:
         """Answer one request and record it (before the client can see the answer)."""
-        endpoint = endpoints.endpoint_for(method, path)
+        endpoint = _endpoints.endpoint_for(method, path)
         body = _json_object(raw_body)
         reply = self._platform.handle(Incoming(endpoint, path, query, headers, body))
-        reply.log_id = replies.new_log_id()
+        reply.log_id = _replies.new_log_id()
         record = RecordedRequest(
             method=method, path=path, endpoint=endpoint, query=query, body=body, headers=headers,
             status=None if reply.reset else reply.status, code=reply.code, fault=reply.fault,

@@ -6,8 +6,8 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from airflow_provider_feishu_workplace.testing import endpoints, hostile, replies
-from airflow_provider_feishu_workplace.testing.replies import Reply
+from airflow_provider_feishu_workplace.testing import _endpoints, _replies, hostile
+from airflow_provider_feishu_workplace.testing._replies import Reply
 
 _REQUIRED = object()
 
@@ -37,7 +37,7 @@ FAULT_KINDS: tuple[str, ...] = tuple(PARAMS)
 HOSTILE_MODES: dict[str, str] = hostile.MODES
 
 #: The selectors a ``hostile`` fault may use: it changes search answers only.
-_SEARCH_SELECTORS = frozenset({"search", *endpoints.SEARCH_ENDPOINTS})
+_SEARCH_SELECTORS = frozenset({"search", *_endpoints.SEARCH_ENDPOINTS})
 
 #: The search endpoints' documented "internal error, retry" codes.
 INTERNAL_ERROR_CODES = {"workplace": 1628003, "custom_workplace": 1621003, "block": 1629004}
@@ -67,7 +67,7 @@ def make_fault(kind: str, endpoint: str, skip: int, times: int | None, params: d
     """Check a fault's arguments and fill in parameter defaults; ``ValueError`` names what is wrong."""
     if kind not in PARAMS:
         raise ValueError(f"unknown fault kind {kind!r}; choose one of {list(FAULT_KINDS)}")
-    endpoints.check_selector(endpoint)
+    _endpoints.check_selector(endpoint)
     if skip < 0 or (times is not None and times < 1):
         raise ValueError(f"need skip >= 0 and times >= 1 (or None: forever), got skip={skip} times={times}")
     unknown = set(params) - set(PARAMS[kind])
@@ -82,7 +82,7 @@ def make_fault(kind: str, endpoint: str, skip: int, times: int | None, params: d
         if endpoint not in _SEARCH_SELECTORS:
             raise ValueError(
                 f"fault 'hostile' changes search answers: use endpoint='search' or one of "
-                f"{list(endpoints.SEARCH_ENDPOINTS)}, not {endpoint!r}"
+                f"{list(_endpoints.SEARCH_ENDPOINTS)}, not {endpoint!r}"
             )
     return Fault(kind, endpoint, skip, times, merged)
 
@@ -103,7 +103,7 @@ class FaultQueue:
         """The fault to apply to a request that reached ``endpoint``, or ``None`` to answer normally."""
         with self._lock:
             for index, fault in enumerate(self._faults):
-                if not endpoints.matches(fault.endpoint, endpoint):
+                if not _endpoints.matches(fault.endpoint, endpoint):
                     continue
                 if fault.skip:
                     fault.skip -= 1
@@ -136,28 +136,28 @@ def fault_reply(fault: Fault, endpoint: str | None, *, rate_limit: float, app_id
     match fault.kind:
         case "rate_limit" | "rate_limit_400":
             status = 429 if fault.kind == "rate_limit" else 400
-            reply = replies.rate_limited(limit=rate_limit, reset=params["reset"], status=status)
+            reply = _replies.rate_limited(limit=rate_limit, reset=params["reset"], status=status)
         case "server_error":
-            reply = replies.error(params["code"], params["msg"], status=params["status"])
+            reply = _replies.error(params["code"], params["msg"], status=params["status"])
         case "gateway_html":
-            page = _GATEWAY_PAGE.format(status=params["status"], phrase=replies.phrase(params["status"]))
-            reply = Reply(status=params["status"], text=page, content_type=replies.HTML_TYPE)
+            page = _GATEWAY_PAGE.format(status=params["status"], phrase=_replies.phrase(params["status"]))
+            reply = Reply(status=params["status"], text=page, content_type=_replies.HTML_TYPE)
         case "internal_error" if endpoint in INTERNAL_ERROR_CODES:
-            reply = replies.error(INTERNAL_ERROR_CODES[endpoint], "internal error, please retry")
+            reply = _replies.error(INTERNAL_ERROR_CODES[endpoint], "internal error, please retry")
         case "internal_error":  # no documented code outside the search endpoints
-            reply = replies.error(1500, "internal error", status=500)
+            reply = _replies.error(1500, "internal error", status=500)
         case "token_expired":
-            reply = replies.error(99991663, INVALID_TOKEN_MSG)
+            reply = _replies.error(99991663, INVALID_TOKEN_MSG)
         case "missing_scope":
             reply = missing_scope(app_id)
         case "quota":
-            reply = replies.error(99991403, "The number of API calls this month has exceeded the quota.")
+            reply = _replies.error(99991403, "The number of API calls this month has exceeded the quota.")
         case "app_not_installed":
-            reply = replies.error(
+            reply = _replies.error(
                 99991673, "App status unavailable: the app is disabled or not installed in this tenant."
             )
         case "error":
-            reply = replies.error(params["code"], params["msg"], status=params["http_status"])
+            reply = _replies.error(params["code"], params["msg"], status=params["http_status"])
         case _:
             raise ValueError(f"fault {fault.kind!r} does not replace the answer")
     reply.fault = fault.kind
@@ -172,4 +172,4 @@ def missing_scope(app_id: str) -> Reply:
         f"应用尚未开通所需的应用身份权限：[{SCOPE}]，点击链接申请并开通任一权限即可：{link}"
     )
     violations = [{"type": "action_scope_required", "subject": SCOPE}]
-    return replies.error(99991672, msg, permission_violations=violations)
+    return _replies.error(99991672, msg, permission_violations=violations)

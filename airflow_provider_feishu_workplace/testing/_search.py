@@ -6,9 +6,9 @@ import datetime
 import re
 from dataclasses import dataclass
 
-from airflow_provider_feishu_workplace.testing import paging, replies
-from airflow_provider_feishu_workplace.testing.data import Dataset
-from airflow_provider_feishu_workplace.testing.replies import Reply
+from airflow_provider_feishu_workplace.testing import _paging, _replies
+from airflow_provider_feishu_workplace.testing._data import Dataset
+from airflow_provider_feishu_workplace.testing._replies import Reply
 
 DEFAULT_PAGE_SIZE = 20
 FIELD_VALIDATION_FAILED = 99992402
@@ -61,7 +61,7 @@ class PageRequest:
 
     def token(self, offset: int) -> str:
         """The page token for the page of this query that starts at ``offset``."""
-        return paging.encode(offset, self.fingerprint)
+        return _paging.encode(offset, self.fingerprint)
 
 
 def parse(endpoint: str, query: dict[str, str]) -> PageRequest | Reply:
@@ -74,26 +74,26 @@ def parse(endpoint: str, query: dict[str, str]) -> PageRequest | Reply:
             return _field_violation(name, value, f"{name} is required")
         day = parse_date(value)
         if day is None:
-            return replies.error(spec.bad_date, f"invalid {name} {value!r}, the format is yyyy-MM-dd")
+            return _replies.error(spec.bad_date, f"invalid {name} {value!r}, the format is yyyy-MM-dd")
         dates.append(day)
     from_date, to_date = dates
     if from_date > to_date:
-        return replies.error(spec.bad_range, "from_date must not be later than to_date")
+        return _replies.error(spec.bad_range, "from_date must not be later than to_date")
 
     raw_size = query.get("page_size") or str(DEFAULT_PAGE_SIZE)
     page_size = int(raw_size) if _INTEGER.fullmatch(raw_size) else 0
     if not 1 <= page_size <= spec.max_page_size:
         description = f"page_size must be an integer from 1 to {spec.max_page_size}"
         if spec.bad_page_size is not None:
-            return replies.error(spec.bad_page_size, description)
+            return _replies.error(spec.bad_page_size, description)
         return _field_violation("page_size", raw_size, description)
 
     filter_id = (query.get(spec.filter_param) or None) if spec.filter_param else None
-    fingerprint = paging.fingerprint(endpoint, from_date, to_date, filter_id)
+    fingerprint = _paging.fingerprint(endpoint, from_date, to_date, filter_id)
     page_token = query.get("page_token")
-    offset = paging.decode(page_token, fingerprint) if page_token else 0
+    offset = _paging.decode(page_token, fingerprint) if page_token else 0
     if offset is None:
-        return replies.error(spec.bad_page_token, "invalid page_token")
+        return _replies.error(spec.bad_page_token, "invalid page_token")
     return PageRequest(endpoint, from_date, to_date, page_size, filter_id, fingerprint, offset, page_token or None)
 
 
@@ -110,10 +110,10 @@ def search(endpoint: str, query: dict[str, str], dataset: Dataset) -> Reply:
     data = {"items": items, "has_more": end < total}
     if end < total:
         data["page_token"] = request.token(end)
-    return replies.success(data)
+    return _replies.success(data)
 
 
 def _field_violation(field: str, value: str | None, description: str) -> Reply:
     """The gateway's generic answer to a parameter that fails validation."""
     violation = {"field": field, "value": value or "", "description": description}
-    return replies.error(FIELD_VALIDATION_FAILED, "field validation failed", field_violations=[violation])
+    return _replies.error(FIELD_VALIDATION_FAILED, "field validation failed", field_violations=[violation])

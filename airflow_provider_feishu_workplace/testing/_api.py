@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from airflow_provider_feishu_workplace.testing import auth, endpoints, faults, hostile, replies
-from airflow_provider_feishu_workplace.testing.data import Dataset
-from airflow_provider_feishu_workplace.testing.ratelimit import RateLimiter
-from airflow_provider_feishu_workplace.testing.replies import Reply
-from airflow_provider_feishu_workplace.testing.search import PageRequest, parse, search
-from airflow_provider_feishu_workplace.testing.tokens import TokenIssuer
+from airflow_provider_feishu_workplace.testing import _auth, _endpoints, _faults, _replies, hostile
+from airflow_provider_feishu_workplace.testing._data import Dataset
+from airflow_provider_feishu_workplace.testing._ratelimit import RateLimiter
+from airflow_provider_feishu_workplace.testing._replies import Reply
+from airflow_provider_feishu_workplace.testing._search import PageRequest, parse, search
+from airflow_provider_feishu_workplace.testing._tokens import TokenIssuer
 
 MISSING_TOKEN_MSG = "Missing access token for authorization. Please make a request with token attached."
 
@@ -21,7 +21,7 @@ DOCUMENTED_RATE = 20
 class Incoming(NamedTuple):
     """A request as the platform sees it."""
 
-    endpoint: str | None  # from endpoints.endpoint_for(); None answers 404
+    endpoint: str | None  # from _endpoints.endpoint_for(); None answers 404
     path: str
     query: dict[str, str]
     headers: dict[str, str]  # names lower-cased
@@ -38,10 +38,10 @@ class Platform:
     def __init__(
         self,
         *,
-        credentials: auth.Credentials,
+        credentials: _auth.Credentials,
         issuer: TokenIssuer,
         limiter: RateLimiter,
-        fault_queue: faults.FaultQueue,
+        fault_queue: _faults.FaultQueue,
         dataset: Dataset,
         rate_limit_reset_seconds: float,
     ) -> None:
@@ -66,15 +66,15 @@ class Platform:
             if fault.kind == "slow":
                 reply.delay = fault.params["delay"]
             if fault.kind == "truncated_json":
-                reply.status, reply.content_type, reply.truncate = 200, replies.JSON_TYPE, True
+                reply.status, reply.content_type, reply.truncate = 200, _replies.JSON_TYPE, True
             reply.fault = fault.kind
             return reply
         if fault.kind == "token_expired":
             self.issuer.expire_all("tenant")
         rate = self.limiter.rate if self.limiter.rate is not None else DOCUMENTED_RATE
-        return faults.fault_reply(fault, request.endpoint, rate_limit=rate, app_id=self.credentials.app_id)
+        return _faults.fault_reply(fault, request.endpoint, rate_limit=rate, app_id=self.credentials.app_id)
 
-    def _hostile(self, fault: faults.Fault, request: Incoming) -> Reply:
+    def _hostile(self, fault: _faults.Fault, request: Incoming) -> Reply:
         """A code-0 answer that breaks the contract; requests that would fail anyway get their error."""
         reply = self._answer(request)
         if reply.code != 0:
@@ -89,21 +89,21 @@ class Platform:
     def _answer(self, request: Incoming) -> Reply:
         endpoint, body = request.endpoint, request.body
         if endpoint is None:
-            return replies.not_found()
-        if endpoint in endpoints.SEARCH_ENDPOINTS:
+            return _replies.not_found()
+        if endpoint in _endpoints.SEARCH_ENDPOINTS:
             authorization = request.headers.get("authorization", "")
             token = authorization[len("Bearer "):].strip() if authorization.startswith("Bearer ") else ""
             if not token:
-                return replies.error(99991661, MISSING_TOKEN_MSG)
+                return _replies.error(99991661, MISSING_TOKEN_MSG)
             owner = self.issuer.owner_of(token, "tenant")
             if owner is None:
-                return replies.error(99991663, faults.INVALID_TOKEN_MSG)
+                return _replies.error(99991663, _faults.INVALID_TOKEN_MSG)
             app = owner[0]
         else:
             app = body.get("app_id") if body else None
             app = app if isinstance(app, str) else None
         if not self.limiter.allow((app, request.path)):
-            return replies.rate_limited(limit=self.limiter.rate, reset=self.rate_limit_reset_seconds)
-        if endpoint in endpoints.SEARCH_ENDPOINTS:
+            return _replies.rate_limited(limit=self.limiter.rate, reset=self.rate_limit_reset_seconds)
+        if endpoint in _endpoints.SEARCH_ENDPOINTS:
             return search(endpoint, request.query, self.dataset)
-        return auth.HANDLERS[endpoint](body or {}, self.credentials, self.issuer)
+        return _auth.HANDLERS[endpoint](body or {}, self.credentials, self.issuer)

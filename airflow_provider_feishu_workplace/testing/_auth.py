@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_feishu_workplace.testing import replies
-from airflow_provider_feishu_workplace.testing.replies import Reply
-from airflow_provider_feishu_workplace.testing.tokens import TokenIssuer
+from airflow_provider_feishu_workplace.testing import _replies
+from airflow_provider_feishu_workplace.testing._replies import Reply
+from airflow_provider_feishu_workplace.testing._tokens import TokenIssuer
 
 INVALID_PARAM = 10003
 WRONG_SECRET = 10015
@@ -32,7 +32,7 @@ class Credentials:
 
 
 def _refused(code: int, msg: str) -> Reply:
-    return replies.error(code, msg, status=200)
+    return _replies.error(code, msg, status=200)
 
 
 def _fields(body: dict[str, Any], *names: str) -> list[str] | None:
@@ -57,7 +57,7 @@ def tenant_access_token_internal(body: dict[str, Any], creds: Credentials, issue
     if isinstance(checked, Reply):
         return checked
     token, expire = issuer.issue("tenant", (creds.app_id, None))
-    return replies.ok(tenant_access_token=token, expire=expire)
+    return _replies.ok(tenant_access_token=token, expire=expire)
 
 
 def app_access_token(body: dict[str, Any], creds: Credentials, issuer: TokenIssuer) -> Reply:
@@ -68,7 +68,7 @@ def app_access_token(body: dict[str, Any], creds: Credentials, issuer: TokenIssu
     if checked[2] != creds.app_ticket:
         return _refused(BAD_APP_TICKET, "app_ticket is invalid or expired")
     token, expire = issuer.issue("app", (creds.store_app_id,))
-    return replies.ok(app_access_token=token, expire=expire)
+    return _replies.ok(app_access_token=token, expire=expire)
 
 
 def tenant_access_token(body: dict[str, Any], creds: Credentials, issuer: TokenIssuer) -> Reply:
@@ -82,13 +82,13 @@ def tenant_access_token(body: dict[str, Any], creds: Credentials, issuer: TokenI
     if tenant_key != creds.tenant_key:
         return _refused(UNKNOWN_TENANT_KEY, "tenant_key not found")
     token, expire = issuer.issue("tenant", (creds.store_app_id, tenant_key))
-    return replies.ok(tenant_access_token=token, expire=expire)
+    return _replies.ok(tenant_access_token=token, expire=expire)
 
 
 def app_ticket_resend(body: dict[str, Any], creds: Credentials, issuer: TokenIssuer) -> Reply:
     """``app_ticket/resend``: accepted; the double's ticket never changes, so nothing is pushed."""
     checked = _check_app(body, creds.store_app_id, creds.store_app_secret)
-    return checked if isinstance(checked, Reply) else replies.ok()
+    return checked if isinstance(checked, Reply) else _replies.ok()
 
 
 HANDLERS = {

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
-from airflow_provider_feishu_workplace.testing.replies import Reply, phrase
+from airflow_provider_feishu_workplace.testing._replies import Reply, phrase
 
 #: Called once per request with ``(method, path, query, headers, body bytes)``.
 Responder = Callable[[str, str, dict[str, str], dict[str, str], bytes], Reply]
