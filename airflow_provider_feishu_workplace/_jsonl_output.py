@@ -1,47 +1,156 @@
-"""Write items as JSON Lines to object storage so that readers see the old file or the whole new one."""
+"""Write items as JSON Lines so that readers, and other writers of the same path, see one whole file.
+
+Every writer streams into a temporary file of its own and moves it into place in one step:
+
+- local files: ``tempfile.mkstemp`` in the target's folder (a unique name, created exclusively), then
+  ``os.replace``. Concurrent writers of one path each finish with a whole file of their own; the last move
+  wins; nobody ever opens, moves or removes another writer's temporary file.
+- object stores (S3, GCS, ...): the lines are spooled to a local temporary file, then uploaded with the
+  store's single ``put`` of the whole object, which readers see complete or not at all. No temporary key
+  is ever written to the store.
+
+A run killed with SIGKILL cannot remove its temporary file. Its name carries the writer's host and
+process id, so a later writer of the same path removes it once that process is gone (same host), or
+once it is older than STALE_AFTER_SECONDS (a temp of another host, whose processes it cannot see).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
+import socket
+import tempfile
+import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
 LOCAL_PROTOCOLS = ("file", "local", "")
+# A temp file of another host is only removed when nobody could still be writing it.
+STALE_AFTER_SECONDS = 24 * 3600
+TEMP_SUFFIX = ".tmp"
 
 
 def write_jsonl_atomically(target: ObjectStoragePath, items: Iterable[dict[str, Any]]) -> int:
-    """Stream ``items`` into a temporary sibling of ``target``, then move it over ``target``.
+    """Stream ``items`` into a temporary file of this writer, then put it in place of ``target`` in one step.
 
     If reading ``items`` fails, the temporary file is removed and ``target`` keeps its old content.
-    The temporary name is fixed (``.<name>.tmp``), so a run killed half-way leaves at most one
-    leftover, which the next run of the same path overwrites.
 
     :param target: where the file ends up.
     :param items: JSON-serialisable dicts, written one a line, UTF-8, non-ASCII kept as text.
     :return: the number of lines written.
     """
-    temporary = target.parent / f".{target.name}.tmp"
     if target.protocol in LOCAL_PROTOCOLS:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
+        return _write_local(Path(target.path), items)
+    return _write_remote(target, items)
+
+
+def temp_prefix(name: str) -> str:
+    """The start of every temporary file name of ``name`` written by this process: ``.<name>.<host>.<pid>.``."""
+    return f".{name}.{_host_tag()}.{os.getpid()}."
+
+
+def _write_local(target: Path, items: Iterable[dict[str, Any]]) -> int:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(target)
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(target.name), suffix=TEMP_SUFFIX)
     try:
-        with temporary.open("w", encoding="utf-8", newline="\n") as handle:
-            for item in items:
-                handle.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n")
-                count += 1
-        temporary.move(target)
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
+            count = _write_lines(handle, items)
+            handle.flush()
+            os.fsync(handle.fileno())  # the move must not publish a file whose blocks are not on disk yet
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        os.replace(temporary, target)
     except BaseException:
-        _remove_quietly(temporary)
+        _unlink_quietly(temporary)
         raise
     return count
 
 
-def _remove_quietly(path: ObjectStoragePath) -> None:
+def _write_remote(target: ObjectStoragePath, items: Iterable[dict[str, Any]]) -> int:
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="\n", prefix="feishu-", suffix=".jsonl") as spool:
+        count = _write_lines(spool, items)
+        spool.flush()
+        # One put of the whole object: S3 and the other stores publish it atomically, whole or not at all.
+        target.fs.put_file(spool.name, target.path)
+    return count
+
+
+def _write_lines(handle, items: Iterable[dict[str, Any]]) -> int:
+    count = 0
+    for item in items:
+        handle.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n")
+        count += 1
+    return count
+
+
+def remove_stale_temps(target: Path, *, now: float | None = None) -> list[str]:
+    """Remove the temporary files of ``target`` left by writers that are gone; return their names.
+
+    Only files named like this module's temps of ``target`` are considered. One of this host is removed
+    when the process that made it no longer exists; any is removed when untouched for STALE_AFTER_SECONDS.
+    """
+    pattern = re.compile(
+        rf"\.{re.escape(target.name)}\.(?P<host>[0-9a-f]{{8}})\.(?P<pid>\d+)\.[A-Za-z0-9_]+{re.escape(TEMP_SUFFIX)}"
+    )
+    now = time.time() if now is None else now
+    removed = []
     try:
-        if path.exists():
-            path.unlink()
-    except Exception:  # the original error matters more than a failed clean-up
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None:
+            continue
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue  # gone already: its writer moved or removed it
+        mine = match["host"] == _host_tag()
+        if (mine and not _process_exists(int(match["pid"]))) or age > STALE_AFTER_SECONDS:
+            if _unlink_quietly(entry.path):
+                removed.append(entry.name)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
+def _host_tag() -> str:
+    return hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest()
+
+
+def _umask() -> int:
+    # os.umask() can only be read by setting it, which races with other threads creating files: read
+    # /proc where there is one.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
         pass
+    return 0o022
+
+
+def _unlink_quietly(path: str | os.PathLike) -> bool:
+    try:
+        os.unlink(path)
+    except OSError:  # the original error matters more than a failed clean-up
+        return False
+    return True

@@ -5,53 +5,8 @@ from __future__ import annotations
 import json
 
 import pendulum
-import pytest
 
-
-BUCKET = "feishu-lake"
-
-
-@pytest.fixture(scope="session")
-def s3_server():
-    """An S3-compatible server (moto) on 127.0.0.1, for the whole session."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3_bucket(s3_server, monkeypatch):
-    """An empty bucket, and the ``lake_s3`` Airflow connection pointing at it; return a boto3 client."""
-    import boto3
-
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    conn = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {"endpoint_url": s3_server, "region_name": "us-east-1"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_LAKE_S3", json.dumps(conn))
-    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
-    client.delete_bucket(Bucket=BUCKET)
-
-
-def keys(client) -> list[str]:
-    return sorted(obj["Key"] for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+from tests.s3_fixtures import BUCKET, keys, s3_bucket, s3_server  # noqa: F401 - fixtures
 
 
 OUTPUT = f'output_path="s3://lake_s3@{BUCKET}/block/dt={{{{ ds }}}}/part.jsonl", page_size=2'

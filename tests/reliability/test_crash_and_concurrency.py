@@ -57,7 +57,8 @@ def test_sigkill_mid_write_leaves_the_previous_file_and_the_next_run_repairs_it(
     try:
         wait_for(lambda: feishu_conn.count("block") >= 4 or task.poll() is not None)
         assert task.poll() is None, task.stdout.read().decode()
-        assert (target.parent / ".part.jsonl.tmp").exists()  # it was writing
+        temps = [p.name for p in target.parent.iterdir() if p.name.startswith(".part.jsonl.")]
+        assert len(temps) == 1 and temps[0].endswith(".tmp"), temps  # it was writing, into a temp of its own
         os.killpg(task.pid, signal.SIGKILL)
         task.wait(timeout=30)
     finally:
