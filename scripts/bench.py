@@ -150,7 +150,7 @@ def double_latency() -> str:
     with FeishuDouble(rate_limit_per_second=None) as double:
         in_process = round_trip_ms(double.url, double.app_id, double.app_secret)
     with served_double("--no-rate-limit") as served:
-        out_of_process = round_trip_ms(served["url"], served["app_id"], served["app_secret"])
+        out_of_process = round_trip_ms(served.url, served.app_id, served.app_secret)
     verdict = "sub-millisecond" if max(in_process, out_of_process) < 1 else "NOT sub-millisecond"
     return (
         f"Double round trip (token request, keep-alive, median of 500): {in_process:.3f} ms in-process, "
@@ -242,13 +242,13 @@ def pages_with_session(served: dict[str, str], first: str, last: str, page_size:
 
     with requests.Session() as session:
         answer = session.post(
-            served["url"] + TOKEN_PATH, json={"app_id": served["app_id"], "app_secret": served["app_secret"]}
+            served.url + TOKEN_PATH, json={"app_id": served.app_id, "app_secret": served.app_secret}
         )
         headers = {"Authorization": f"Bearer {answer.json()['tenant_access_token']}"}
         query = {"from_date": first, "to_date": last, "page_size": str(page_size)}
         items = 0
         while True:
-            data = session.post(served["url"] + BLOCK_PATH, params=query, headers=headers).json()["data"]
+            data = session.post(served.url + BLOCK_PATH, params=query, headers=headers).json()["data"]
             items += len(data["items"])
             if not data["has_more"]:
                 return items
@@ -262,7 +262,7 @@ def pages_with_lark(served: dict[str, str], first: str, last: str, page_size: in
     from lark_oapi.core.cache import LocalCache
 
     client = (
-        lark.Client.builder().app_id(served["app_id"]).app_secret(served["app_secret"]).domain(served["url"])
+        lark.Client.builder().app_id(served.app_id).app_secret(served.app_secret).domain(served.url)
         .cache(LocalCache())  # its own token cache, so each run fetches a token like the other clients
         .log_level(lark.LogLevel.ERROR).build()
     )
@@ -295,7 +295,7 @@ def figure_client_overhead() -> Figure:
     seconds: dict[str, list[float]] = {name: [] for name in clients}
     # The double serves from its own process, so the clients do not share the GIL with it.
     with served_double("--no-rate-limit", "--blocks-per-day", str(blocks_per_day)) as served:
-        use_connection(served["url"], served["app_id"], served["app_secret"])
+        use_connection(served.url, served.app_id, served.app_secret)
         for read in clients.values():
             read(served, first, last, blocks_per_day)
         names = list(clients)

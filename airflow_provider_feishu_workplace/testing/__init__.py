@@ -5,9 +5,9 @@ and the three workplace access-data search endpoints, with the real platform's t
 error codes, paging and rate limits. Its data is generated, deterministic and available for any
 date range. Faults (rate limits, 5xx, resets, expired tokens, ...) can be queued to test retries.
 
-Faults are listed in :data:`FAULT_KINDS`. One of them, ``hostile``, answers a search with HTTP 200 and
-code 0 but breaks the contract in the way its ``mode`` (one of :data:`HOSTILE_MODES`) says, to test
-what a client does with a server that is wrong:
+Faults are listed in :class:`FaultKind` (and :data:`FAULT_KINDS`). One of them, ``hostile``, answers a
+search with HTTP 200 and code 0 but breaks the contract in the way its ``mode`` (one of
+:data:`HOSTILE_MODES`) says, to test what a client does with a server that is wrong:
 
 - item modes (parameter ``item``: which item of the page, default the first): ``missing_field``
   (parameter ``field``, a dotted path: ``"date"``, ``"block_id"``, ``"access_data.pv"``; default the
@@ -24,25 +24,43 @@ what a client does with a server that is wrong:
 For example ``double.inject("hostile", endpoint="block", skip=1, mode="string_pv")`` makes the
 second block page carry ``"pv": "12"``.
 
-Use it as a context manager and point a Feishu connection at :attr:`FeishuDouble.url`::
+With pytest, the ``feishu_connection`` fixture (from this package's pytest plugin, registered when the
+provider is installed) starts a double, points Airflow connection ``feishu_default`` at it and returns
+that id; the ``feishu_double`` fixture is the same double, to queue faults, set items and check calls::
+
+    def test_my_dag(feishu_connection, feishu_double):
+        feishu_double.inject(FaultKind.RATE_LIMIT, times=2)   # the next two searches answer HTTP 429
+        feishu_double.set_items("block", "2024-01-01", [])      # no blocks that day
+        my_dag.test(logical_date=...)
+        assert feishu_double.count("search") == ...
+        assert [call.query["from_date"] for call in feishu_double.calls("block")] == [...]
+
+Without pytest, use it as a context manager; :meth:`FeishuDouble.connection` gives the connection's
+JSON and :meth:`FeishuDouble.connection_env` sets it for a block::
 
     from airflow_provider_feishu_workplace.testing import FeishuDouble
 
-    with FeishuDouble() as double:
-        double.inject("rate_limit", times=2)     # the next two searches answer HTTP 429
-        ...  # run the hook or operator against double.url, double.app_id, double.app_secret
-        assert double.count("search") == ...
+    with FeishuDouble() as double, double.connection_env("feishu_default"):
+        ...  # run the hook, operator or DAG
         rows = double.expected_items("block", "2024-01-01", "2024-01-31")
 
-With pytest, the ``feishu_double`` fixture (``airflow_provider_feishu_workplace.testing.pytest_plugin``)
-yields a started double. From a shell, ``python -m airflow_provider_feishu_workplace.testing serve``
-runs one and prints its URL and credentials as a JSON line.
+From a shell, ``python -m airflow_provider_feishu_workplace.testing serve`` runs one and prints its URL
+and credentials as a JSON line; ``... faults`` lists the fault kinds. :func:`served_double` does the
+former from Python.
 
 This package imports only the standard library.
 """
 
 from airflow_provider_feishu_workplace.testing._double import FeishuDouble, RecordedRequest
-from airflow_provider_feishu_workplace.testing._faults import FAULT_KINDS, HOSTILE_MODES
-from airflow_provider_feishu_workplace.testing._served import served_double
+from airflow_provider_feishu_workplace.testing._faults import FAULT_KINDS, HOSTILE_MODES, FaultKind
+from airflow_provider_feishu_workplace.testing._served import ServedDouble, served_double
 
-__all__ = ["FAULT_KINDS", "HOSTILE_MODES", "FeishuDouble", "RecordedRequest", "served_double"]
+__all__ = [
+    "FAULT_KINDS",
+    "HOSTILE_MODES",
+    "FaultKind",
+    "FeishuDouble",
+    "RecordedRequest",
+    "ServedDouble",
+    "served_double",
+]

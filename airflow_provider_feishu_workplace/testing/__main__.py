@@ -1,7 +1,8 @@
-"""Command line: ``python -m airflow_provider_feishu_workplace.testing serve [options]``.
+"""Command line: ``python -m airflow_provider_feishu_workplace.testing serve [options]`` or ``... faults``.
 
-Starts a :class:`FeishuDouble`, prints one JSON line with its URL and credentials, and serves
-until SIGINT or SIGTERM.
+``serve`` starts a :class:`FeishuDouble`, prints one JSON line with its URL and credentials, and
+serves until SIGINT or SIGTERM. ``faults`` prints the fault kinds ``inject`` accepts, with their
+parameters and what each answers, as a Markdown table.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from airflow_provider_feishu_workplace.testing import FeishuDouble
+from airflow_provider_feishu_workplace.testing import HOSTILE_MODES, FaultKind, FeishuDouble
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,12 +31,34 @@ def _parser() -> argparse.ArgumentParser:
     limit.add_argument("--no-rate-limit", action="store_true", help="do not rate-limit")
     serve.add_argument("--blocks-per-day", type=int, default=5, help="blocks with data each day (default: 5)")
     serve.add_argument("--custom-workplaces", type=int, default=3, help="custom workplaces (default: 3)")
+    commands.add_parser("faults", help="list the fault kinds and hostile modes as Markdown tables")
     return parser
+
+
+def fault_table() -> str:
+    """The fault kinds as a Markdown table: kind, parameters with defaults, what it answers."""
+    lines = ["| kind | parameters (defaults) | answers |", "|---|---|---|"]
+    for kind in FaultKind:
+        params = ", ".join(
+            [f"`{name}` (required)" for name in kind.required]
+            + [f"`{name}={value!r}`" for name, value in kind.defaults.items()]
+        )
+        lines.append(f"| `{kind.value}` | {params or '-'} | {kind.description} |")
+    return "\n".join(lines) + "\n"
+
+
+def hostile_table() -> str:
+    """The ``hostile`` fault's modes as a Markdown table."""
+    lines = ["| hostile mode | answers |", "|---|---|", *(f"| `{mode}` | {text} |" for mode, text in HOSTILE_MODES.items())]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "faults":
+        sys.stdout.write(fault_table() + "\n" + hostile_table())
+        return 0
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -2,16 +2,20 @@
 
 Nothing is stored: item ``n`` of a query is computed from its date and id, so a page of a
 ten-year range costs the same as a page of one day, and the same query always gives the same
-items. Items are ordered by date, then id.
+items. Items are ordered by date, then id. Days given exact items (:meth:`Dataset.set_items`) and
+days without data are the only ones looked at one by one.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-KINDS = ("workplace", "custom_workplace", "block")
+#: The field of each data set's items that its id filter matches (the workplace data set has no filter).
+ID_FIELDS = {"workplace": None, "custom_workplace": "custom_workplace_id", "block": "block_id"}
 
 #: Names given to the custom workplaces, in creation order (cycled with a number past the end).
 WORKPLACE_NAMES = (
@@ -69,8 +73,11 @@ class Dataset:
         available_until: datetime.date | None = None,
         unavailable_dates: Iterable[datetime.date] = (),
     ) -> None:
+        self._initial = (available_until, frozenset(unavailable_dates))
         self.available_until = available_until
         self.unavailable_dates: set[datetime.date] = set(unavailable_dates)
+        # (data set, day) -> the exact items served for it, in order, whatever the rules above say.
+        self._exact: dict[tuple[str, datetime.date], list[dict[str, Any]]] = {}
         custom_ids = [f"tpl_{_mix(2, index):016x}" for index in range(custom_workplaces)]
         block_ids = [f"blk_{_mix(3, index):016x}" for index in range(blocks_per_day)]
         # An id's creation index seeds its numbers and picks its name.
@@ -93,13 +100,33 @@ class Dataset:
         """Ids of the blocks, sorted."""
         return list(self._keys["block"])
 
+    def set_items(self, kind: str, day: datetime.date, items: Iterable[Mapping[str, Any]]) -> None:
+        """Serve exactly ``items`` (copies, in this order) for ``kind`` on ``day``; ``[]``: none that day."""
+        if kind not in self._keys:
+            raise ValueError(f"unknown data set {kind!r}; choose one of {list(self._keys)}")
+        if isinstance(items, (str, bytes, Mapping)):
+            raise ValueError(f"items must be a list of item objects (dicts), not a {type(items).__name__}")
+        exact = []
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                raise ValueError(f"item {index} of {kind} on {day} is a {type(item).__name__}, not a dict")
+            try:
+                exact.append(json.loads(json.dumps(item)))  # a deep copy that proves it is JSON
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"item {index} of {kind} on {day} cannot be sent as JSON: {error}") from None
+        self._exact[(kind, day)] = exact
+
+    def reset(self) -> None:
+        """Forget exact items and go back to the availability given when the data set was made."""
+        self.available_until, unavailable = self._initial
+        self.unavailable_dates = set(unavailable)
+        self._exact.clear()
+
     def count(
         self, kind: str, from_date: datetime.date, to_date: datetime.date, filter_id: str | None = None
     ) -> int:
         """Number of items a query pages through."""
-        start, end, skipped = self._window(from_date, to_date)
-        days = max(0, (end - start).days + 1 - len(skipped))
-        return days * len(self._keys_for(kind, filter_id))
+        return sum(size for _, size, _ in self._runs(kind, from_date, to_date, filter_id))
 
     def page(
         self,
@@ -112,27 +139,28 @@ class Dataset:
     ) -> list[dict[str, Any]]:
         """Items ``offset`` to ``offset + limit`` of a query (fewer at the end)."""
         keys = self._keys_for(kind, filter_id)
-        stop = min(offset + limit, self.count(kind, from_date, to_date, filter_id))
-        if offset >= stop:
-            return []
-        start, _, skipped = self._window(from_date, to_date)
-        day_index, first = divmod(offset, len(keys))
-        day = start + datetime.timedelta(days=day_index)
-        for unavailable in skipped:  # the day_index-th date in the window that has data
-            if unavailable > day:
-                break
-            day += _ONE_DAY
-        skipped_set = set(skipped)
         build = self._builders[kind]
         items: list[dict[str, Any]] = []
-        while len(items) < stop - offset:
-            take = min(len(keys) - first, stop - offset - len(items))
-            date = day.isoformat()
-            items.extend(build(day, date, key) for key in keys[first : first + take])
-            first = 0
-            day += _ONE_DAY
-            while day in skipped_set:
+        for first_day, size, exact in self._runs(kind, from_date, to_date, filter_id):
+            if len(items) >= limit:
+                break
+            if offset >= size:
+                offset -= size
+                continue
+            if exact is not None:
+                items.extend(copy.deepcopy(exact[offset : offset + limit - len(items)]))
+                offset = 0
+                continue
+            day_index, first = divmod(offset, len(keys))
+            day = first_day + datetime.timedelta(days=day_index)
+            end = first_day + datetime.timedelta(days=size // len(keys))
+            while len(items) < limit and day < end:
+                take = min(len(keys) - first, limit - len(items))
+                date = day.isoformat()
+                items.extend(build(day, date, key) for key in keys[first : first + take])
+                first = 0
                 day += _ONE_DAY
+            offset = 0
         return items
 
     def _keys_for(self, kind: str, filter_id: str | None) -> list[str]:
@@ -141,13 +169,35 @@ class Dataset:
             return keys
         return [filter_id] if filter_id in keys else []
 
-    def _window(
-        self, from_date: datetime.date, to_date: datetime.date
-    ) -> tuple[datetime.date, datetime.date, list[datetime.date]]:
-        """First and last date of a query that can have data, and the sorted dates without data in between."""
+    def _runs(
+        self, kind: str, from_date: datetime.date, to_date: datetime.date, filter_id: str | None
+    ) -> Iterator[tuple[datetime.date, int, list[dict[str, Any]] | None]]:
+        """The query's items as runs in date order: ``(first day, item count, exact items or None)``.
+
+        A run of generated days has the same number of items each day; a day with exact items, or
+        without data, is a run of its own.
+        """
+        per_day = len(self._keys_for(kind, filter_id))
         end = to_date if self.available_until is None else min(to_date, self.available_until)
-        skipped = sorted(day for day in list(self.unavailable_dates) if from_date <= day <= end)
-        return from_date, end, skipped
+        special: dict[datetime.date, list[dict[str, Any]]] = {
+            day: [] for day in list(self.unavailable_dates) if from_date <= day <= end
+        }
+        id_field = ID_FIELDS[kind]
+        for (exact_kind, day), items in list(self._exact.items()):
+            if exact_kind == kind and from_date <= day <= to_date:
+                if filter_id is not None and id_field is not None:
+                    items = [item for item in items if item.get(id_field) == filter_id]
+                special[day] = items
+        cursor = from_date
+        for day, items in sorted(special.items()):
+            last = min(day - _ONE_DAY, end)
+            if cursor <= last and per_day:
+                yield cursor, ((last - cursor).days + 1) * per_day, None
+            if items:
+                yield day, len(items), items
+            cursor = day + _ONE_DAY
+        if cursor <= end and per_day:
+            yield cursor, ((end - cursor).days + 1) * per_day, None
 
     @staticmethod
     def _workplace_item(day: datetime.date, date: str, _key: str) -> dict[str, Any]:

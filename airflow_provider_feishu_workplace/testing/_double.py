@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_feishu_workplace.testing import _auth, _endpoints, _faults, _replies
+from airflow_provider_feishu_workplace.testing import _auth, _connection, _endpoints, _faults, _replies
 from airflow_provider_feishu_workplace.testing._api import Incoming, Platform
 from airflow_provider_feishu_workplace.testing._data import Dataset
 from airflow_provider_feishu_workplace.testing._ratelimit import RateLimiter
@@ -34,6 +37,10 @@ class RecordedRequest:
     :param code: ``code`` of the JSON answer, or ``None`` for non-JSON and truncated answers.
     :param fault: the injected fault kind applied, or ``None``.
     :param log_id: the ``X-Tt-Logid`` sent back (also ``error.log_id`` in error answers).
+    :param received_at: when the request arrived, on the ``time.monotonic()`` clock.
+
+    The record holds what the client sent, secrets included (the app secret in token request bodies,
+    the token in the ``authorization`` header), so tests can check where each one went.
     """
 
     method: str
@@ -46,6 +53,7 @@ class RecordedRequest:
     code: int | None
     fault: str | None
     log_id: str | None = None
+    received_at: float = 0.0
 
 
 class FeishuDouble:
@@ -236,17 +244,42 @@ class FeishuDouble:
         count = self._dataset.count(endpoint, first, last, filter_id)
         return self._dataset.page(endpoint, first, last, 0, count, filter_id)
 
+    def set_items(
+        self, dataset: str, day: datetime.date | str, items: Iterable[Mapping[str, Any]]
+    ) -> None:
+        """Serve exactly ``items`` for ``dataset`` on ``day``, in this order, instead of generated ones.
+
+        The items are sent as given (copies), so they may be anything JSON can carry; an id filter
+        (``block_id=``, ``custom_workplace_id=``) keeps the items whose id field matches. ``[]``
+        makes a day without items for that data set. :meth:`expected_items` and paging take them
+        into account; :meth:`reset` forgets them.
+
+        :param dataset: ``"workplace"``, ``"custom_workplace"`` or ``"block"``.
+        :param day: a ``datetime.date`` or ``"YYYY-MM-DD"``.
+        :param items: the items, each a dict such as ``{"date": "2024-01-01", "block_id": "blk_1",
+            "access_data": {"pv": 10, "uv": 3}}``.
+        """
+        if dataset not in SPECS:
+            raise ValueError(f"dataset must be one of {sorted(SPECS)}, not {dataset!r}")
+        self._dataset.set_items(dataset, _as_date(day), items)
+
     # -- faults, clock, audit --------------------------------------------------------------
 
     def inject(
-        self, kind: str, *, endpoint: str = "search", skip: int = 0, times: int | None = 1, **params: Any
+        self,
+        kind: _faults.FaultKind | str,
+        *,
+        endpoint: str = "search",
+        skip: int = 0,
+        times: int | None = 1,
+        **params: Any,
     ) -> None:
         """Queue a fault for the requests that ``endpoint`` selects.
 
         Faults are used in the order queued: a request meets the first queued fault that selects
         it, which first lets ``skip`` requests through, then applies to ``times`` requests.
 
-        :param kind: one of :data:`FAULT_KINDS`.
+        :param kind: a :class:`FaultKind` or its value, one of :data:`FAULT_KINDS`.
         :param endpoint: ``"search"``, ``"token"``, ``"any"`` or one endpoint's name.
         :param skip: matching requests to let through before the fault applies.
         :param times: matching requests the fault applies to; ``None``: every one from then on.
@@ -255,10 +288,6 @@ class FeishuDouble:
             ``size``, ``content_length``).
         """
         self._faults.add(_faults.make_fault(kind, endpoint, skip, times, params))
-
-    def clear_faults(self) -> None:
-        """Drop every fault not used yet."""
-        self._faults.clear()
 
     def advance_clock(self, seconds: float) -> None:
         """Move the token clock forward, e.g. past the 30-minute reuse window or past expiry."""
@@ -280,10 +309,66 @@ class FeishuDouble:
         with self._requests_lock:
             self._requests.clear()
 
-    def count(self, endpoint: str) -> int:
-        """Number of recorded requests ``endpoint`` selects (same selectors as :meth:`inject`)."""
+    def calls(self, endpoint: str | None = None) -> list[RecordedRequest]:
+        """The recorded requests ``endpoint`` selects, in arrival order, for assertions.
+
+        :param endpoint: ``None`` for every request; a selector as in :meth:`inject` (``"search"``,
+            ``"token"``, ``"any"``, or an endpoint's name such as ``"block"``); or a path starting
+            with ``/`` (``"/open-apis/auth/v3/tenant_access_token/internal"``).
+        """
+        requests = self.requests
+        if endpoint is None:
+            return requests
+        if isinstance(endpoint, str) and endpoint.startswith("/"):
+            return [request for request in requests if request.path == endpoint]
         _endpoints.check_selector(endpoint)
-        return sum(_endpoints.matches(endpoint, request.endpoint) for request in self.requests)
+        return [request for request in requests if _endpoints.matches(endpoint, request.endpoint)]
+
+    def count(self, endpoint: str) -> int:
+        """Number of recorded requests ``endpoint`` selects (same selectors as :meth:`calls`)."""
+        return len(self.calls(endpoint))
+
+    def reset(self) -> None:
+        """Put the double back as it started: between tests that share one double.
+
+        Drops queued faults, recorded requests, exact items (:meth:`set_items`), every issued token
+        (clients must ask for new ones) and the token clock's advance; refills the rate-limit buckets;
+        restores ``available_until`` and ``unavailable_dates`` to the constructor's values. The port,
+        credentials and generated data stay the same.
+        """
+        self._faults.clear()
+        self._issuer.reset()
+        self._platform.limiter.reset()
+        self._dataset.reset()
+        self.clear_requests()
+
+    # -- connections -----------------------------------------------------------------------
+
+    def connection(self, app_type: str = "self_built", **overrides: Any) -> str:
+        """An Airflow connection to this double, in the JSON form ``AIRFLOW_CONN_<ID>`` takes.
+
+        :param app_type: ``"self_built"`` (the self-built app's id and secret) or ``"store"`` (the
+            store app, with its ``app_ticket`` and ``tenant_key`` in the extras).
+        :param overrides: connection fields to change, e.g. ``password="wrong"`` to test bad
+            credentials; ``None`` leaves a field out; ``extra={...}`` is merged into the extras.
+        """
+        return _connection.connection_json(
+            self.url, app_type=app_type, **dataclasses.asdict(self.credentials), **overrides
+        )
+
+    @contextmanager
+    def connection_env(
+        self, conn_id: str = "feishu_default", *, app_type: str = "self_built", **overrides: Any
+    ) -> Iterator[str]:
+        """Set Airflow connection ``conn_id`` to this double (``AIRFLOW_CONN_<CONN_ID>``) while in the block.
+
+        Yields ``conn_id``; on exit the variable gets back the value it had, or is removed.
+
+        :param conn_id: the connection id the DAG's operators use.
+        :param app_type: and ``overrides``: as in :meth:`connection`.
+        """
+        with _connection.connection_env(conn_id, self.connection(app_type, **overrides)) as name:
+            yield name
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -291,6 +376,7 @@ class FeishuDouble:
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], raw_body: bytes
     ) -> Reply:
         """Answer one request and record it (before the client can see the answer)."""
+        received_at = time.monotonic()
         endpoint = _endpoints.endpoint_for(method, path)
         body = _json_object(raw_body)
         reply = self._platform.handle(Incoming(endpoint, path, query, headers, body))
@@ -298,7 +384,7 @@ class FeishuDouble:
         record = RecordedRequest(
             method=method, path=path, endpoint=endpoint, query=query, body=body, headers=headers,
             status=None if reply.reset else reply.status, code=reply.code, fault=reply.fault,
-            log_id=None if reply.reset else reply.log_id,
+            log_id=None if reply.reset else reply.log_id, received_at=received_at,
         )
         with self._requests_lock:
             self._requests.append(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,7 +31,65 @@ PARAMS: dict[str, dict[str, Any]] = {
     "hostile": {"mode": _REQUIRED, **hostile.PARAMS},
 }
 
-#: The fault kinds :meth:`FeishuDouble.inject` accepts.
+#: What each fault kind answers in place of the normal answer.
+DESCRIPTIONS: dict[str, str] = {
+    "rate_limit": "HTTP 429, code 99991400, headers x-ogw-ratelimit-limit and x-ogw-ratelimit-reset (reset seconds)",
+    "rate_limit_400": "the same as rate_limit with HTTP 400, as some older APIs answer",
+    "server_error": "HTTP status with a JSON body of code and msg",
+    "gateway_html": "an nginx HTML error page with HTTP status",
+    "internal_error": "the search endpoint's documented internal-error code (1628003, 1621003, 1629004) "
+    "with HTTP 400; other endpoints: code 1500 with HTTP 500",
+    "connection_reset": "no answer: the connection is closed with a TCP reset",
+    "slow": "the normal answer, after delay seconds",
+    "truncated_json": "HTTP 200 with the first half of the normal JSON body",
+    "token_expired": "code 99991663 (invalid token), and every tenant token issued so far expires",
+    "missing_scope": "code 99991672 naming the missing scope workplace:workplace_using_data:read",
+    "quota": "code 99991403: the month's API call quota is used up",
+    "app_not_installed": "code 99991673: the app is disabled or not installed in the tenant",
+    "error": "any error answer: code and msg with HTTP http_status",
+    "hostile": "HTTP 200 and code 0, but the page breaks the API contract as mode says (see HOSTILE_MODES)",
+}
+
+
+class FaultKind(enum.StrEnum):
+    """The faults :meth:`FeishuDouble.inject` queues; plain strings (``"rate_limit"``) work as well.
+
+    ``kind.description`` says what the fault answers; ``kind.required`` and ``kind.defaults`` name its
+    parameters.
+    """
+
+    RATE_LIMIT = "rate_limit"
+    RATE_LIMIT_400 = "rate_limit_400"
+    SERVER_ERROR = "server_error"
+    GATEWAY_HTML = "gateway_html"
+    INTERNAL_ERROR = "internal_error"
+    CONNECTION_RESET = "connection_reset"
+    SLOW = "slow"
+    TRUNCATED_JSON = "truncated_json"
+    TOKEN_EXPIRED = "token_expired"
+    MISSING_SCOPE = "missing_scope"
+    QUOTA = "quota"
+    APP_NOT_INSTALLED = "app_not_installed"
+    ERROR = "error"
+    HOSTILE = "hostile"
+
+    @property
+    def description(self) -> str:
+        """What the fault answers in place of the normal answer."""
+        return DESCRIPTIONS[self.value]
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """The parameters ``inject`` must be given for this kind (``error``'s code, ``hostile``'s mode)."""
+        return tuple(name for name, value in PARAMS[self.value].items() if value is _REQUIRED)
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The optional parameters and their defaults."""
+        return {name: value for name, value in PARAMS[self.value].items() if value is not _REQUIRED}
+
+
+#: The fault kinds :meth:`FeishuDouble.inject` accepts, as strings.
 FAULT_KINDS: tuple[str, ...] = tuple(PARAMS)
 
 #: The modes of the ``hostile`` fault (``inject("hostile", mode=...)``) and what each answers.
@@ -65,8 +124,9 @@ class Fault:
 
 def make_fault(kind: str, endpoint: str, skip: int, times: int | None, params: dict[str, Any]) -> Fault:
     """Check a fault's arguments and fill in parameter defaults; ``ValueError`` names what is wrong."""
-    if kind not in PARAMS:
+    if not isinstance(kind, str) or kind not in PARAMS:
         raise ValueError(f"unknown fault kind {kind!r}; choose one of {list(FAULT_KINDS)}")
+    kind = str(kind)  # a FaultKind is recorded as its plain value
     _endpoints.check_selector(endpoint)
     if skip < 0 or (times is not None and times < 1):
         raise ValueError(f"need skip >= 0 and times >= 1 (or None: forever), got skip={skip} times={times}")
@@ -114,11 +174,6 @@ class FaultQueue:
                         del self._faults[index]
                 return fault
             return None
-
-    def pending(self) -> list[Fault]:
-        """Copies of the faults not used up yet, with their remaining ``skip`` and ``times``."""
-        with self._lock:
-            return [replace(fault) for fault in self._faults]
 
     def clear(self) -> None:
         """Drop every queued fault."""

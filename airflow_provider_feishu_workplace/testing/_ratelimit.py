@@ -32,3 +32,8 @@ class RateLimiter:
             allowed = tokens >= 1
             self._buckets[key] = (tokens - 1 if allowed else tokens, now)
             return allowed
+
+    def reset(self) -> None:
+        """Refill every bucket."""
+        with self._lock:
+            self._buckets.clear()

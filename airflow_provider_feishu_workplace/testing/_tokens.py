@@ -85,6 +85,14 @@ class TokenIssuer:
                 if record.kind == kind and record.expires_at > now:
                     record.expires_at = now
 
+    def reset(self) -> None:
+        """Forget every token and set the clock back: the issuer as it was made."""
+        with self._lock:
+            self._offset = 0.0
+            self._tokens.clear()
+            self._current.clear()
+            self._issued.clear()
+
     @property
     def issued(self) -> list[str]:
         """Every token issued so far, oldest first (a copy)."""

@@ -39,7 +39,7 @@ def lark():
 
 @pytest.fixture(scope="module")
 def served():
-    """The double's command line in a subprocess: yields the JSON line it printed."""
+    """The double's command line in a subprocess: yields its URL and credentials."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     with served_double(
         "--no-rate-limit",  # lark-oapi never retries a 429
@@ -103,7 +103,7 @@ def read_all(lark, client, endpoint, from_date, to_date, page_size, option=None,
 def test_lark_oapi_pages_through_each_endpoint_and_gets_the_expected_items(
     lark, served, reference, endpoint, from_date, to_date, page_size, pages
 ):
-    client = make_client(lark, served["url"], served["app_id"], served["app_secret"])
+    client = make_client(lark, served.url, served.app_id, served.app_secret)
 
     items, page_count = read_all(lark, client, endpoint, from_date, to_date, page_size)
 
@@ -115,7 +115,7 @@ def test_lark_oapi_pages_through_each_endpoint_and_gets_the_expected_items(
 def test_lark_oapi_id_filters_reach_the_double(lark, served, reference, endpoint):
     filter_name = ENDPOINTS[endpoint][2]
     wanted = (reference.custom_workplace_ids if endpoint == "custom_workplace" else reference.block_ids)[-1]
-    client = make_client(lark, served["url"], served["app_id"], served["app_secret"])
+    client = make_client(lark, served.url, served.app_id, served.app_secret)
 
     items, _ = read_all(lark, client, endpoint, "2024-01-01", "2024-01-31", 20, **{filter_name: wanted})
 
@@ -125,9 +125,9 @@ def test_lark_oapi_id_filters_reach_the_double(lark, served, reference, endpoint
 
 def test_lark_oapi_store_app_gets_tokens_with_ticket_and_tenant_key_and_reads_data(lark, served, reference):
     client = make_client(
-        lark, served["url"], served["store_app_id"], served["store_app_secret"], app_type=lark.AppType.ISV
+        lark, served.url, served.store_app_id, served.store_app_secret, app_type=lark.AppType.ISV
     )
-    option = lark.RequestOption.builder().tenant_key(served["tenant_key"]).app_ticket(served["app_ticket"]).build()
+    option = lark.RequestOption.builder().tenant_key(served.tenant_key).app_ticket(served.app_ticket).build()
 
     items, _ = read_all(lark, client, "workplace", "2024-01-01", "2024-01-31", 10, option=option)
 
@@ -135,7 +135,7 @@ def test_lark_oapi_store_app_gets_tokens_with_ticket_and_tenant_key_and_reads_da
 
 
 def test_lark_oapi_surfaces_the_endpoints_error_code_and_log_id(lark, served):
-    client = make_client(lark, served["url"], served["app_id"], served["app_secret"])
+    client = make_client(lark, served.url, served.app_id, served.app_secret)
     request = (
         lark.api.workplace.v1.SearchWorkplaceBlockAccessDataRequest.builder()
         .from_date("2024-01-31").to_date("2024-01-01").build()
