@@ -18,31 +18,22 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
 import pytest  # noqa: E402
 
-# Fixtures that run DAGs (run_dag, examples) live in their own module.
+# Fixtures that run DAGs (run_dag, examples) live in their own module. The double's fixtures
+# (feishu_double, feishu_connection) come from the package's pytest plugin, as users get them.
 pytest_plugins = ["tests.dag_runs"]
 
 
-
 def connection_json(double, *, app_type: str = "self_built", **overrides) -> str:
-    """Return an Airflow connection (JSON form) for the double's self-built or store app."""
-    if app_type == "store":
-        conn = {
-            "conn_type": "feishu",
-            "host": double.url,
-            "login": double.store_app_id,
-            "password": double.store_app_secret,
-            "extra": {"app_type": "store", "app_ticket": double.app_ticket, "tenant_key": double.tenant_key},
-        }
-    else:
-        conn = {"conn_type": "feishu", "host": double.url, "login": double.app_id, "password": double.app_secret}
-    conn.update(overrides)
-    return json.dumps(conn)
+    """Return an Airflow connection (JSON form) for the double's self-built or store app.
+
+    The same as ``double.connection(...)``, which new tests call directly.
+    """
+    return double.connection(app_type, **overrides)
 
 
 @pytest.fixture
-def feishu_conn(feishu_double, monkeypatch):
-    """Point the ``feishu_default`` connection at the running double; return the double."""
-    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection_json(feishu_double))
+def feishu_conn(feishu_connection, feishu_double):
+    """The double behind the shipped ``feishu_connection`` fixture (connection ``feishu_default``)."""
     return feishu_double
 
 
