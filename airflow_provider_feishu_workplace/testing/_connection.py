@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,20 +17,11 @@ _FIELDS = frozenset({"conn_type", "description", "host", "login", "password", "s
 APP_TYPES = ("self_built", "store")
 
 
-def connection_json(
-    url: str,
-    *,
-    app_id: str,
-    app_secret: str,
-    store_app_id: str,
-    store_app_secret: str,
-    app_ticket: str,
-    tenant_key: str,
-    app_type: str = "self_built",
-    **overrides: Any,
-) -> str:
+def connection_json(url: str, credentials: Mapping[str, str], app_type: str = "self_built", **overrides: Any) -> str:
     """The JSON form of a ``feishu`` connection to the double at ``url``.
 
+    :param credentials: the double's ``app_id``, ``app_secret``, ``store_app_id``, ``store_app_secret``,
+        ``app_ticket`` and ``tenant_key``.
     :param app_type: ``"self_built"`` (app id and secret) or ``"store"`` (the store app, with its
         ``app_ticket`` and ``tenant_key`` in the extras).
     :param overrides: connection fields to change (``host``, ``login``, ``password``, ...); ``None``
@@ -48,12 +39,16 @@ def connection_json(
         conn: dict[str, Any] = {
             "conn_type": "feishu",
             "host": url,
-            "login": store_app_id,
-            "password": store_app_secret,
-            "extra": {"app_type": "store", "app_ticket": app_ticket, "tenant_key": tenant_key},
+            "login": credentials["store_app_id"],
+            "password": credentials["store_app_secret"],
+            "extra": {
+                "app_type": "store",
+                "app_ticket": credentials["app_ticket"],
+                "tenant_key": credentials["tenant_key"],
+            },
         }
     else:
-        conn = {"conn_type": "feishu", "host": url, "login": app_id, "password": app_secret}
+        conn = {"conn_type": "feishu", "host": url, "login": credentials["app_id"], "password": credentials["app_secret"]}
     extra = overrides.pop("extra", None)
     if isinstance(extra, dict):
         merged = {**conn.get("extra", {}), **extra}

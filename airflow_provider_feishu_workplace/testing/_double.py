@@ -352,9 +352,7 @@ class FeishuDouble:
         :param overrides: connection fields to change, e.g. ``password="wrong"`` to test bad
             credentials; ``None`` leaves a field out; ``extra={...}`` is merged into the extras.
         """
-        return _connection.connection_json(
-            self.url, app_type=app_type, **dataclasses.asdict(self.credentials), **overrides
-        )
+        return _connection.connection_json(self.url, dataclasses.asdict(self.credentials), app_type, **overrides)
 
     @contextmanager
     def connection_env(

@@ -28,7 +28,7 @@ class ServedDouble:
     def connection(self, app_type: str = "self_built", **overrides: Any) -> str:
         """An Airflow connection to this double (JSON); arguments as in :meth:`FeishuDouble.connection`."""
         credentials = {name: value for name, value in asdict(self).items() if name != "url"}
-        return _connection.connection_json(self.url, app_type=app_type, **credentials, **overrides)
+        return _connection.connection_json(self.url, credentials, app_type, **overrides)
 
     def connection_env(
         self, conn_id: str = "feishu_default", *, app_type: str = "self_built", **overrides: Any
