@@ -1,16 +1,35 @@
-# Everything runs from a project virtualenv that these targets create on first use.
+# Every target runs from a virtualenv of its own per Airflow version, created on first use with the pins
+# in constraints/airflow-$(AIRFLOW).txt:  make test AIRFLOW=2.11   (default: the newest)
+#                                          make demo AIRFLOW=3.0 PYTHON=/usr/bin/python3
+AIRFLOW_VERSIONS := $(sort $(patsubst constraints/airflow-%.txt,%,$(wildcard constraints/airflow-*.txt)))
+AIRFLOW ?= 3.3
 PYTHON ?= python3
-VENV ?= .venv
+VENV ?= .venv-airflow-$(AIRFLOW)
+CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+# Airflow 2.11 and 3.0 do not run on Python 3.13.
+PYTHON_MAX := $(if $(filter 2.11 3.0,$(AIRFLOW)),3.12,3.13)
+# Each Airflow version keeps its own demo home: one metadata database cannot serve two versions.
+FEISHU_DEMO_DIR ?= .demo/airflow-$(AIRFLOW)
+export FEISHU_DEMO_DIR
 
-.PHONY: install test demo bench reliability clean
+ifeq ($(filter $(AIRFLOW),$(AIRFLOW_VERSIONS)),)
+$(error AIRFLOW=$(AIRFLOW) is not a supported Airflow version: use one of $(AIRFLOW_VERSIONS) (for example make test AIRFLOW=$(lastword $(AIRFLOW_VERSIONS))))
+endif
+
+.PHONY: install test demo bench reliability check-wheel clean
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml constraints.txt
+# pip's output goes to a log; on failure its tail (the resolver's real error) is printed.
+$(INSTALLED): pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --constraint constraints.txt --editable ".[test]"
+	@$(PY) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= tuple(map(int, "$(PYTHON_MAX)".split("."))) else "Airflow $(AIRFLOW) needs Python 3.11 to $(PYTHON_MAX), but $(VENV) has %d.%d: make clean AIRFLOW=$(AIRFLOW), then pass PYTHON=<a supported python3>" % v)'
+	@echo "install: $(VENV) ($$($(PY) -c 'import platform; print("Python", platform.python_version())')) with $(CONSTRAINTS); log in $(VENV)/install.log"
+	@$(PY) -m pip install --progress-bar off --disable-pip-version-check \
+		--constraint $(CONSTRAINTS) --editable ".[test]" >$(VENV)/install.log 2>&1 \
+		|| { tail -n 40 $(VENV)/install.log >&2; echo "install: pip install failed (above: the end of $(VENV)/install.log)" >&2; exit 1; }
 	@touch $@
 
 test: $(INSTALLED)
@@ -18,6 +37,7 @@ test: $(INSTALLED)
 	$(PY) -m pytest
 
 demo: $(INSTALLED)
+	@mkdir -p $(FEISHU_DEMO_DIR)
 	$(PY) scripts/demo.py
 
 bench: $(INSTALLED)
@@ -27,5 +47,9 @@ reliability: $(INSTALLED)
 	@bash scripts/install-postgres.sh || true
 	$(PY) scripts/reliability_report.py
 
+# The built wheel with [s3] into a fresh venv, stock pip, no constraints: must finish within 180 s.
+check-wheel:
+	bash scripts/check-wheel-install.sh $(PYTHON)
+
 clean:
-	rm -rf $(VENV) .demo .bench .pytest_cache
+	rm -rf $(VENV) $(FEISHU_DEMO_DIR) .bench .pytest_cache
