@@ -25,6 +25,8 @@ USER = "feishu"
 DATABASE = "feishu_test"
 _SERVER_ROOT = Path("/usr/lib/postgresql")
 _START_ATTEMPTS = 3
+# Debian keeps runuser in /usr/sbin, which a non-login root shell or a CI runner may not have on PATH.
+_SBIN_DIRS = ("/usr/sbin", "/sbin")
 
 
 class PostgresUnavailable(RuntimeError):
@@ -64,9 +66,19 @@ def _make_workdir(as_root: bool) -> Path:
     return workdir
 
 
+def find_runuser(path: str | None = None) -> str | None:
+    """Return the absolute path of ``runuser``, also where the sbin folders are not on ``PATH``.
+
+    :param path: the search path to start from (default: ``$PATH``); ``/usr/sbin`` and ``/sbin`` are
+        always searched after it.
+    """
+    search = path if path is not None else os.environ.get("PATH", os.defpath)
+    return shutil.which("runuser", path=os.pathsep.join([search, *_SBIN_DIRS]))
+
+
 def _run(cmd: list, *, as_root: bool, cwd: Path) -> subprocess.CompletedProcess:
     # PostgreSQL refuses to run as root: run its tools as the Debian package's system user.
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    prefix = [find_runuser(), "-u", "postgres", "--"] if as_root else []
     return subprocess.run(
         prefix + [str(part) for part in cmd], cwd=cwd, capture_output=True, text=True, timeout=120
     )
@@ -94,6 +106,11 @@ def running_postgres() -> Iterator[str]:
 
     as_root = os.geteuid() == 0
     if as_root:
+        if find_runuser() is None:
+            raise PostgresUnavailable(
+                "running as root, but `runuser` (util-linux) is not on PATH nor in /usr/sbin or /sbin: "
+                "install Debian's util-linux package, or set " + URI_ENV + " to a server's URI"
+            )
         try:
             pwd.getpwnam("postgres")
         except KeyError:

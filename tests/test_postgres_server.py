@@ -72,3 +72,25 @@ def test_missing_binaries_say_how_to_install(monkeypatch, tmp_path):
         with running_postgres():
             pass
 
+
+
+def test_runs_where_sbin_is_not_on_path(postgres_uri, monkeypatch):
+    # A non-login root shell or a CI runner may lack /usr/sbin on PATH, where Debian keeps runuser.
+    monkeypatch.delenv(postgres_server.URI_ENV, raising=False)
+    monkeypatch.setenv("PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if "sbin" not in p))
+    if os.geteuid() == 0:
+        assert Path(postgres_server.find_runuser()).parent.name == "sbin"
+    with running_postgres() as uri:
+        conn = psycopg2.connect(uri)
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+        conn.close()
+
+
+def test_runuser_is_found_in_sbin_only_when_there(tmp_path):
+    in_sbin = next((p for p in ("/usr/sbin/runuser", "/sbin/runuser") if os.access(p, os.X_OK)), None)
+    assert postgres_server.find_runuser(path=str(tmp_path)) == in_sbin
+    (tmp_path / "runuser").write_text("#!/bin/sh\n")
+    (tmp_path / "runuser").chmod(0o755)
+    assert postgres_server.find_runuser(path=str(tmp_path)) == str(tmp_path / "runuser")
