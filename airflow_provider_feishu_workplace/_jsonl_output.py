@@ -23,6 +23,7 @@ import re
 import socket
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,39 @@ def write_jsonl_atomically(target: ObjectStoragePath, items: Iterable[dict[str, 
     if target.protocol in LOCAL_PROTOCOLS:
         return _write_local(Path(target.path), items)
     return _write_remote(target, items)
+
+
+def check_writable(target: ObjectStoragePath) -> None:
+    """Raise FeishuOutputError unless a file can be written beside ``target`` (and removed again).
+
+    Run before the pull, so that a store that is unreachable, a bucket that is missing or a folder without
+    permission fails the task before any request to Feishu, not after the whole pull. A probe with a
+    unique name is written and removed; ``target`` itself is not touched.
+    """
+    from airflow_provider_feishu_workplace.exceptions import FeishuOutputError
+
+    try:
+        if target.protocol in LOCAL_PROTOCOLS:
+            folder = Path(target.path).parent
+            folder.mkdir(parents=True, exist_ok=True)
+            descriptor, probe = tempfile.mkstemp(dir=folder, prefix=temp_prefix(target.name), suffix=TEMP_SUFFIX)
+            os.close(descriptor)
+            os.unlink(probe)
+        else:
+            probe = f"{target.parent.path}/.{target.name}.probe-{uuid.uuid4().hex}"
+            target.fs.pipe_file(probe, b"")
+            target.fs.rm_file(probe)
+    except Exception as error:
+        raise FeishuOutputError(
+            f"The output path {_shown(target)} cannot be written ({type(error).__name__}: {error}): check that "
+            "its store is reachable, the bucket or folder exists and the connection may write there. Nothing "
+            "was asked of Feishu yet."
+        ) from error
+
+
+def _shown(target: ObjectStoragePath) -> str:
+    """The target as a URI without any credentials."""
+    return f"{target.protocol or 'file'}://{target.path}"
 
 
 def temp_prefix(name: str) -> str:

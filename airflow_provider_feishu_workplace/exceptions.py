@@ -1,22 +1,90 @@
-"""Exceptions raised by the Feishu Workplace provider."""
+"""Exceptions raised by the Feishu Workplace provider.
+
+Every error is a :class:`FeishuError`. Each class answers, once for all its instances, whether running the
+task again later can help (``rerun_can_help``): the operators fail the task at once when it cannot
+(``AirflowFailException``) and leave it to Airflow's retries when it can. Messages are bounded in size
+(MAX_MESSAGE_CHARS), whatever the server sent.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import ClassVar
 
-class FeishuConfigError(ValueError):
-    """A connection field or an argument is invalid; raised before any request is sent."""
+# The longest exception message; longer ones (a huge msg or item from a server) are cut.
+MAX_MESSAGE_CHARS = 2000
+# The longest piece of server text (msg, log id) kept in a message.
+MAX_SERVER_TEXT_CHARS = 300
 
 
-class FeishuApiError(Exception):
+def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Return ``text``, cut to ``limit`` characters with a note saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    note = f"... [{len(text) - limit} more characters cut]"
+    return text[: max(0, limit - len(note))] + note
+
+
+class FeishuError(Exception):
+    """Base of every error of this provider.
+
+    :cvar rerun_can_help: whether running the task again later may succeed (Airflow's retries are worth
+        spending); ``False`` means a person has to fix something first.
+    """
+
+    rerun_can_help: ClassVar[bool] = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(bounded(str(message)))
+
+    def scrub(self, secrets: Iterable[str | None]) -> None:
+        """Replace every occurrence of ``secrets`` in the message with ``***`` (a server may echo them)."""
+        found = [secret for secret in secrets if secret]
+        if not found:
+            return
+
+        def clean(text):
+            if isinstance(text, str):
+                for secret in found:
+                    text = text.replace(secret, "***")
+            return text
+
+        self._clean_fields(clean)
+        self.args = tuple(clean(arg) for arg in self.args)
+
+    def _clean_fields(self, clean: Callable[[str | None], str | None]) -> None:
+        """Apply ``clean`` to the text attributes a subclass keeps besides the message."""
+
+
+class FeishuConfigError(FeishuError, ValueError):
+    """A connection field or an argument is invalid; raised before any request is sent.
+
+    Also a ``ValueError``, as it always was.
+    """
+
+
+class FeishuOutputError(FeishuError):
+    """The output target cannot be written (the store is unreachable, the bucket missing, no permission).
+
+    Checked before the first request to Feishu, so a pull is never thrown away at the end; a store that
+    is down may be back for the next try.
+    """
+
+    rerun_can_help = True
+
+
+class FeishuApiError(FeishuError):
     """The Feishu Open Platform answered with an error, or could not be reached.
 
     :param summary: what went wrong and what to do about it.
     :param code: the platform's error code, when the answer carried one.
-    :param msg: the platform's own message, when the answer carried one.
+    :param msg: the platform's own message, when the answer carried one (cut to MAX_SERVER_TEXT_CHARS).
     :param log_id: the request's log id (``error.log_id`` or ``X-Tt-Logid``): Feishu support asks for it.
     :param http_status: the HTTP status of the answer, or ``None`` when no answer arrived.
-    :param retryable: whether sending the same request again may succeed.
+    :param retryable: whether sending the same request again at once may succeed (the hook's own retries).
     """
+
+    rerun_can_help = True
 
     def __init__(
         self,
@@ -30,8 +98,8 @@ class FeishuApiError(Exception):
     ) -> None:
         self.summary = summary
         self.code = code
-        self.msg = msg
-        self.log_id = log_id
+        self.msg = bounded(msg, MAX_SERVER_TEXT_CHARS) if msg else msg
+        self.log_id = bounded(log_id, 100) if log_id else log_id
         self.http_status = http_status
         self.retryable = retryable
         super().__init__(self._describe())
@@ -39,7 +107,10 @@ class FeishuApiError(Exception):
     def annotate(self, note: str) -> None:
         """Append ``note`` to the summary (and so to the message)."""
         self.summary = f"{self.summary}; {note}"
-        self.args = (self._describe(),)
+        self.args = (bounded(self._describe()),)
+
+    def _clean_fields(self, clean: Callable[[str | None], str | None]) -> None:
+        self.summary, self.msg, self.log_id = clean(self.summary), clean(self.msg), clean(self.log_id)
 
     def _describe(self) -> str:
         details = []
@@ -51,19 +122,52 @@ class FeishuApiError(Exception):
             details.append(f"msg {self.msg!r}")
         if self.log_id:
             details.append(f"log_id {self.log_id}")
-        return f"{self.summary} ({', '.join(details)})" if details else self.summary
+        # The summary is cut first, so that the code, status and log id always survive.
+        tail = f" ({', '.join(details)})" if details else ""
+        return bounded(self.summary, MAX_MESSAGE_CHARS - len(tail)) + tail
 
 
 class FeishuCredentialsError(FeishuApiError):
     """The app id, app secret, app ticket or tenant key was rejected."""
 
+    rerun_can_help = False
+
 
 class FeishuPermissionError(FeishuApiError):
     """The app lacks a scope, is not installed or enabled in the tenant, or the caller IP is not allowed."""
 
+    rerun_can_help = False
+
 
 class FeishuQuotaError(FeishuApiError):
     """The app's monthly call quota is used up."""
+
+    rerun_can_help = False
+
+
+class FeishuNotFoundError(FeishuApiError):
+    """The path answered a non-JSON 404: the connection's Base URL does not point at the Feishu API."""
+
+    rerun_can_help = False
+
+
+class FeishuTLSError(FeishuApiError):
+    """The server's TLS certificate could not be verified."""
+
+    rerun_can_help = False
+
+
+class FeishuRedirectError(FeishuApiError):
+    """The server answered with a redirect; it is never followed, so credentials go to one origin only.
+
+    :param location: where the redirect pointed (origin and path only).
+    """
+
+    rerun_can_help = False
+
+    def __init__(self, summary: str, *, location: str, **kwargs) -> None:
+        self.location = location
+        super().__init__(summary, **kwargs)
 
 
 class FeishuRateLimitError(FeishuApiError):

@@ -10,6 +10,7 @@ from airflow_provider_feishu_workplace.exceptions import (
     SERVER_AT_FAULT,
     FeishuApiError,
     FeishuCredentialsError,
+    FeishuNotFoundError,
     FeishuPermissionError,
     FeishuProtocolError,
     FeishuQuotaError,
@@ -88,18 +89,26 @@ def payload_or_error(status: int, headers: Mapping[str, str], body: bytes, *, wh
     log_id = headers.get("X-Tt-Logid")
     try:
         payload = json.loads(body)
+    except RecursionError:
+        raise FeishuProtocolError(
+            f"Feishu answered {where} with JSON nested too deeply to read; no answer of the API is. {SERVER_AT_FAULT}",
+            log_id=log_id,
+            http_status=status,
+        ) from None
     except ValueError:
         payload = None
     if not isinstance(payload, dict):
         raise _not_json_error(status, headers, body, where=where, log_id=log_id)
     code = payload.get("code")
     error_block = payload.get("error")
-    if isinstance(error_block, dict) and error_block.get("log_id"):
+    if isinstance(error_block, dict) and isinstance(error_block.get("log_id"), str | int) and error_block["log_id"]:
         log_id = str(error_block["log_id"])
     if status == 200 and code == 0:
         return payload
-    msg = str(payload.get("msg") or "")
-    code = code if isinstance(code, int) else None
+    msg = payload.get("msg")
+    # Only text is shown: a nested structure could be huge or too deep to turn into text.
+    msg = msg if isinstance(msg, str) else "" if msg is None else f"(a {type(msg).__name__}, not text)"
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
     common = {"code": code, "msg": msg, "log_id": log_id, "http_status": status}
     if status == 429 or code == RATE_LIMITED:
         retry_after = _retry_after(headers)
@@ -121,7 +130,7 @@ def _not_json_error(
     snippet = " ".join(body[:120].decode("utf-8", "replace").split())
     common = {"http_status": status, "log_id": log_id, "msg": f"{content_type}: {snippet!r}"}
     if status == 404:
-        return FeishuApiError(
+        return FeishuNotFoundError(
             f"{where} was not found (not JSON, so not the Feishu API): check the connection's Base URL", **common
         )
     if status == 429:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -15,10 +16,14 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from airflow_provider_feishu_workplace import __version__
 from airflow_provider_feishu_workplace._dates import DateLike, to_day_range
 from airflow_provider_feishu_workplace.exceptions import (
+    SERVER_AT_FAULT,
     FeishuApiError,
     FeishuConfigError,
+    FeishuError,
     FeishuProtocolError,
     FeishuRateLimitError,
+    FeishuRedirectError,
+    FeishuTLSError,
     FeishuTokenInvalidError,
 )
 from airflow_provider_feishu_workplace.hooks._answers import payload_or_error, read_capped_body
@@ -35,6 +40,8 @@ STORE_TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token"
 
 # The SDK drops a token 10 minutes before it expires; so do we.
 TOKEN_SAFETY_MARGIN_SECONDS = 600
+# A token goes into an HTTP header: visible ASCII only (no CR/LF, no spaces), and not absurdly long.
+TOKEN_FORMAT = re.compile(r"[!-~]{1,2048}")
 
 @dataclass(frozen=True)
 class SearchEndpoint:
@@ -67,9 +74,11 @@ class FeishuWorkplaceHook(BaseHook):
     Nothing is read or sent until the first call.
 
     :param feishu_conn_id: the Airflow connection id.
-    :param timeout: seconds to wait for each answer.
+    :param timeout: each request's overall deadline in seconds, from connecting to the last byte of the
+        answer (a server that trickles its answer does not extend it).
     :param max_attempts: attempts per request, the first included, for transient failures.
-    :param retry_deadline: seconds after which a request is no longer retried.
+    :param retry_deadline: seconds after which a request is no longer retried; with the last attempt's
+        ``timeout``, a request and its retries (its token included) end within ``retry_deadline + timeout``.
     :param backoff_base: the first retry's wait in seconds; each further retry doubles it (with jitter).
     :param backoff_max: the longest wait between two attempts, unless the platform asks for longer.
     :param requests_per_second: the pace per search endpoint for every hook of this app in the
@@ -130,8 +139,12 @@ class FeishuWorkplaceHook(BaseHook):
         """The pooled HTTP session every request of this hook goes through."""
         import requests  # imported here: DAG files import this module at every parse
 
+        from airflow_provider_feishu_workplace.hooks._deadline import DeadlineAdapter
+
         session = requests.Session()
         session.headers["User-Agent"] = f"airflow-provider-feishu-workplace/{__version__}"
+        for prefix in ("https://", "http://"):
+            session.mount(prefix, DeadlineAdapter())
         return session
 
     def close(self) -> None:
@@ -144,9 +157,12 @@ class FeishuWorkplaceHook(BaseHook):
 
     def get_tenant_access_token(self) -> str:
         """Return a tenant access token, fetching a new one when the cached one nears expiry."""
+        return self._tenant_access_token(started=None)
+
+    def _tenant_access_token(self, started: float | None) -> str:
         with self._token_lock:
             if self._token is None or time.monotonic() >= self._token_refresh_at:
-                token, expires_in = self._fetch_tenant_access_token()
+                token, expires_in = self._fetch_tenant_access_token(started)
                 mask_secret(token)
                 margin = min(TOKEN_SAFETY_MARGIN_SECONDS, expires_in / 2)
                 self._token = token
@@ -158,7 +174,8 @@ class FeishuWorkplaceHook(BaseHook):
             if rejected is None or self._token == rejected:
                 self._token = None
 
-    def _fetch_tenant_access_token(self) -> tuple[str, float]:
+    def _fetch_tenant_access_token(self, started: float | None) -> tuple[str, float]:
+        """Ask for a tenant token; ``started``: when the request that needs it started (its retry clock)."""
         settings = self.settings
         if settings.app_type == "store":
             app_answer = self._post(
@@ -169,13 +186,16 @@ class FeishuWorkplaceHook(BaseHook):
                     "app_ticket": settings.app_ticket,
                 },
                 authenticated=False,
+                started=started,
             )
-            app_token = _required_field(app_answer, "app_access_token", str, STORE_APP_TOKEN_PATH)
+            app_token = _required_token(app_answer, "app_access_token", STORE_APP_TOKEN_PATH)
             mask_secret(app_token)
             answer = self._post(
                 STORE_TENANT_TOKEN_PATH,
                 json_body={"app_access_token": app_token, "tenant_key": settings.tenant_key},
                 authenticated=False,
+                started=started,
+                secrets=(app_token,),
             )
             where = STORE_TENANT_TOKEN_PATH
         else:
@@ -183,9 +203,10 @@ class FeishuWorkplaceHook(BaseHook):
                 SELF_BUILT_TOKEN_PATH,
                 json_body={"app_id": settings.app_id, "app_secret": settings.app_secret},
                 authenticated=False,
+                started=started,
             )
             where = SELF_BUILT_TOKEN_PATH
-        token = _required_field(answer, "tenant_access_token", str, where)
+        token = _required_token(answer, "tenant_access_token", where)
         expires_in = _required_field(answer, "expire", int, where)
         return token, float(expires_in)
 
@@ -194,7 +215,7 @@ class FeishuWorkplaceHook(BaseHook):
         try:
             self._drop_token()
             self.get_tenant_access_token()
-        except (FeishuApiError, FeishuConfigError) as error:
+        except FeishuError as error:
             return False, str(error)
         settings = self.settings
         return True, f"Feishu issued a tenant access token to app {settings.app_id} at {settings.base_url}."
@@ -303,27 +324,32 @@ class FeishuWorkplaceHook(BaseHook):
         params: dict[str, str] | None = None,
         json_body: dict[str, Any] | None = None,
         authenticated: bool = True,
+        started: float | None = None,
+        secrets: tuple[str, ...] = (),
     ) -> dict[str, Any]:
-        """POST to ``path`` with pacing, retries of transient failures and one token renewal."""
-        started = time.monotonic()
+        """POST to ``path`` with pacing, retries of transient failures and one token renewal.
+
+        :param started: when the retry clock started (a token request counts on its caller's clock).
+        :param secrets: more values, besides the app's, that must not appear in an error message.
+        """
+        started = time.monotonic() if started is None else started
         token_renewed = False
         attempt = 0
         while True:
             attempt += 1
             # Outside the try: a token request has had its own retries, and must not be retried again here.
-            token = self.get_tenant_access_token() if authenticated else None
+            token = self._tenant_access_token(started) if authenticated else None
             try:
                 return self._post_once(path, params=params, json_body=json_body, token=token)
-            except FeishuTokenInvalidError:
-                if not authenticated or token_renewed:
-                    raise
-                token_renewed = True
-                self.log.info("Feishu rejected the tenant access token on %s; fetching a new one", path)
-                self._drop_token(rejected=token)  # another thread may have renewed it already
-                attempt -= 1  # a renewed token is a fresh start, not a failed attempt
-                continue
-            except FeishuApiError as error:
-                if not error.retryable:
+            except FeishuError as error:
+                error.scrub(self._secrets(token, *secrets))  # a server may echo what it was sent
+                if isinstance(error, FeishuTokenInvalidError) and authenticated and not token_renewed:
+                    token_renewed = True
+                    self.log.info("Feishu rejected the tenant access token on %s; fetching a new one", path)
+                    self._drop_token(rejected=token)  # another thread may have renewed it already
+                    attempt -= 1  # a renewed token is a fresh start, not a failed attempt
+                    continue
+                if not isinstance(error, FeishuApiError) or not error.retryable:
                     raise
                 elapsed = time.monotonic() - started
                 delay = self._retry_delay(attempt, error)
@@ -332,6 +358,11 @@ class FeishuWorkplaceHook(BaseHook):
                     raise
                 self.log.warning("%s; attempt %d of %d, retrying in %.2fs", error, attempt, self.max_attempts, delay)
                 time.sleep(delay)
+
+    def _secrets(self, *more: str | None) -> tuple[str | None, ...]:
+        settings = self.__dict__.get("settings")
+        app = (settings.app_secret, settings.app_ticket) if settings is not None else ()
+        return (*app, self._token, *more)
 
     def _post_once(
         self,
@@ -343,40 +374,61 @@ class FeishuWorkplaceHook(BaseHook):
     ) -> dict[str, Any]:
         import requests
 
+        from airflow_provider_feishu_workplace.hooks._deadline import RequestDeadline
+
         settings = self.settings
+        url = settings.base_url + path
         headers = {}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
             if self.requests_per_second:
                 shared_pacer((settings.base_url, settings.app_id, path), self.requests_per_second).wait()
+        deadline = RequestDeadline(self.timeout)
         try:
-            # Streamed, so that an answer far larger than any page is refused instead of read into memory.
-            response = self.session.post(
-                settings.base_url + path,
-                params=params,
-                json=json_body,
-                headers=headers,
-                timeout=self.timeout,
-                stream=True,
-            )
-            with response:
-                body = read_capped_body(response, path)
+            with deadline:
+                # Streamed, so that an answer far larger than any page is refused instead of read into memory.
+                # Redirects are never followed: the secret and the token go to the configured origin only.
+                response = self.session.post(
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers=headers,
+                    timeout=self.timeout,
+                    stream=True,
+                    allow_redirects=False,
+                )
+                with response:
+                    if response.is_redirect or 300 <= response.status_code < 400:
+                        raise _redirect_error(response, url, path)
+                    body = read_capped_body(response, path)
         except requests.exceptions.SSLError as error:
+            if deadline.expired:
+                raise self._too_slow(path) from None
             if "CERTIFICATE_VERIFY_FAILED" in str(error):
-                raise FeishuApiError(f"TLS verification failed for {settings.base_url}: {error}") from error
+                raise FeishuTLSError(
+                    f"TLS verification failed for {settings.base_url}: {error}. Fix the server's certificate, or "
+                    "the trusted CA bundle (REQUESTS_CA_BUNDLE); verification cannot be turned off."
+                ) from error
             # Other TLS failures (a handshake cut short by a flaky gateway) are worth another attempt.
             raise FeishuApiError(f"{path}: the TLS handshake failed ({error})", retryable=True) from error
-        except requests.Timeout as error:
-            raise FeishuApiError(f"{path} got no answer within {self.timeout}s", retryable=True) from error
-        except (
-            requests.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError,
-        ) as error:
+        except requests.RequestException as error:
+            if deadline.expired or isinstance(error, requests.Timeout):
+                raise self._too_slow(path) from None
             raise FeishuApiError(
                 f"{path} failed before an answer arrived ({type(error).__name__})", retryable=True
             ) from error
+        except FeishuError:
+            if deadline.expired:
+                raise self._too_slow(path) from None
+            raise
+        if deadline.expired:  # cut off at the end of the body: what arrived may be short
+            raise self._too_slow(path)
         return payload_or_error(response.status_code, response.headers, body, where=path)
+
+    def _too_slow(self, path: str) -> FeishuApiError:
+        return FeishuApiError(
+            f"{path} did not complete within its deadline of {self.timeout}s (hook argument timeout)", retryable=True
+        )
 
     def _retry_delay(self, attempt: int, error: FeishuApiError) -> float:
         backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
@@ -384,6 +436,38 @@ class FeishuWorkplaceHook(BaseHook):
         if isinstance(error, FeishuRateLimitError) and error.retry_after:
             delay = max(delay, error.retry_after + random.uniform(0, self.backoff_base))
         return delay
+
+
+def _redirect_error(response: Any, url: str, path: str) -> FeishuRedirectError:
+    """A redirect, named by the origin and path it points at (never its query, which may hold anything)."""
+    from urllib.parse import urljoin, urlsplit
+
+    location = response.headers.get("Location") or ""
+    try:
+        parts = urlsplit(urljoin(url, location))
+        port = f":{parts.port}" if parts.port else ""
+        shown = f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}" if location else "no Location"
+    except ValueError:
+        shown = "an unreadable Location"
+    shown = shown if len(shown) <= 200 else shown[:197] + "..."
+    return FeishuRedirectError(
+        f"{path} answered with a redirect to {shown}, which is not followed: credentials go only to the "
+        "connection's Base URL. Set the Base URL to the host the API really lives on",
+        location=shown,
+        http_status=response.status_code,
+        log_id=response.headers.get("X-Tt-Logid"),
+    )
+
+
+def _required_token(answer: dict[str, Any], name: str, where: str) -> str:
+    """A token from an answer, refused (without showing it) unless it can travel in an HTTP header."""
+    value = _required_field(answer, name, str, where)
+    if not TOKEN_FORMAT.fullmatch(value):
+        raise FeishuProtocolError(
+            f"{where} answered code 0 with a {name} that is not a valid token (only visible ASCII characters, "
+            f"at most 2048, may go into the Authorization header; it had {len(value)} characters). {SERVER_AT_FAULT}"
+        )
+    return value
 
 
 def _required_field(answer: dict[str, Any], name: str, kind: type, where: str) -> Any:

@@ -17,19 +17,12 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_feishu_workplace._dates import to_day
 from airflow_provider_feishu_workplace._item_checks import ItemGate
 from airflow_provider_feishu_workplace._run_days import days_covered, first_unfinished_day
-from airflow_provider_feishu_workplace.exceptions import (
-    FeishuConfigError,
-    FeishuCredentialsError,
-    FeishuPermissionError,
-    FeishuQuotaError,
-)
+from airflow_provider_feishu_workplace.exceptions import FeishuConfigError, FeishuError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 EMPTY_DAY_POLICIES = ("fail", "skip", "allow")
-# Errors that fail the task at once instead of leaving it to Airflow's retries.
-NOT_RETRYABLE = (FeishuConfigError, FeishuCredentialsError, FeishuPermissionError, FeishuQuotaError)
 DATASET_ID_FIELDS = {"workplace": None, "custom_workplace": "custom_workplace_id", "block": "block_id"}
 
 
@@ -144,16 +137,23 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         hook = None
         try:
             first_day, last_day = self.resolve_days(context)
+            hook_params = _checked_hook_params(self.hook_params, FeishuWorkplaceHook)
             output = self._output_path() if self.output_path else None
-            hook = FeishuWorkplaceHook(self.feishu_conn_id, **self.hook_params)
+            if output is not None:
+                from airflow_provider_feishu_workplace._jsonl_output import check_writable
+
+                check_writable(output)  # before the pull: a store that cannot take the file fails it now
+            hook = FeishuWorkplaceHook(self.feishu_conn_id, **hook_params)
             items = hook.iter_access_data(
                 self.dataset, first_day, last_day, page_size=self.page_size, **self.item_filters()
             )
             gate = ItemGate(first_day, last_day, DATASET_ID_FIELDS[self.dataset])
             result, count = self._pull(items, gate, output)
-        except NOT_RETRYABLE as error:
-            # Waiting will not fix credentials, a missing scope, a spent quota or a bad argument.
-            raise AirflowFailException(str(error)) from error
+        except FeishuError as error:
+            # The one place the retry decision is made: each error class says whether a rerun can help.
+            if not error.rerun_can_help:
+                raise AirflowFailException(str(error)) from error
+            raise
         finally:
             if hook is not None:
                 hook.close()
@@ -209,6 +209,14 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
     def _output_path(self):
         from airflow.providers.common.compat.sdk import ObjectStoragePath
 
+        text = str(self.output_path)
+        scheme, _, rest = text.partition("://")
+        if (not rest and not text.startswith("/")) or (scheme.lower() in ("file", "local") and not rest.startswith("/")):
+            # A relative path would be resolved against whatever folder the worker happens to run in.
+            raise FeishuConfigError(
+                f"output_path={self.output_path!r} is relative: give an absolute URI such as "
+                "'file:///data/lake/part.jsonl' (three slashes) or 's3://conn_id@bucket/key'."
+            )
         try:
             path = ObjectStoragePath(self.output_path, conn_id=self.output_conn_id)
             path.fs  # noqa: B018 - resolve the filesystem now, so an unknown scheme fails before any request
@@ -309,3 +317,23 @@ def _checked_timezone(name: Any):
         raise FeishuConfigError(
             f"timezone={name!r} is not a known time zone: use an IANA name such as 'Asia/Shanghai' or 'UTC'."
         ) from error
+
+
+def _checked_hook_params(hook_params: Any, hook_class: type) -> dict[str, Any]:
+    """Return ``hook_params`` if every key is an argument of the hook, else raise naming the bad keys."""
+    import inspect
+
+    if not isinstance(hook_params, dict):
+        raise FeishuConfigError(f"hook_params={hook_params!r} must be a dict of FeishuWorkplaceHook arguments.")
+    signature = inspect.signature(hook_class.__init__)
+    valid = sorted(
+        name for name, parameter in signature.parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    )
+    unknown = sorted(set(hook_params) - set(valid))
+    if unknown:
+        raise FeishuConfigError(
+            f"hook_params has unknown keys {unknown}: FeishuWorkplaceHook takes {valid} "
+            "(the connection id is the operator's feishu_conn_id)."
+        )
+    return hook_params
