@@ -42,6 +42,9 @@ timeout "$limit" "$work/venv/bin/python" -m pip install --progress-bar off --dis
 status=$?
 set -e
 seconds=$(( $(date +%s) - start ))
+kept_log="${TMPDIR:-/tmp}/feishu-wheel-check-$("$work/venv/bin/python" -c 'import sys; print("py%d.%d" % sys.version_info[:2])').log"
+cp "$work/install.log" "$kept_log"
+say "pip fetched $(grep -cE '^\s*(Downloading|Using cached)' "$kept_log") files, $(grep -cE '^\s*(Downloading|Using cached) boto3-' "$kept_log") of them boto3 releases; log: $kept_log"
 if [[ $status -eq 124 ]]; then
     grep -E "^Collecting|INFO: pip is looking" "$work/install.log" | tail -n 15 >&2
     say "FAILED: pip was still resolving after ${seconds}s (limit ${limit}s); the last packages it looked at are above"
