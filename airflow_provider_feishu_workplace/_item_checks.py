@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from airflow_provider_feishu_workplace._compat import task_logger
 from airflow_provider_feishu_workplace._hash_index import HashIndex
 from airflow_provider_feishu_workplace.exceptions import SERVER_AT_FAULT, FeishuItemError
 
@@ -56,10 +57,8 @@ class ItemGate:
         self._seen = HashIndex()
         self._day_in_range: dict[str, bool] = {}  # well-formed dates met so far
         self._warned: Counter[str] = Counter()
-        import structlog  # already loaded by Airflow's task runner; imported here to keep DAG parsing cheap
-
         # A logger per gate, bound like an operator's own: it writes where the running task logs.
-        self.log = structlog.get_logger(LOGGER_NAME)
+        self.log = task_logger(LOGGER_NAME)
 
     def filter(self, items: Iterable[Any]) -> Iterator[dict[str, Any]]:
         """Yield the well-formed items that belong to the range and were not seen before."""

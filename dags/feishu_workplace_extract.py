@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 from airflow.timetables.interval import CronDataIntervalTimetable
 from feishu_workplace_config import FEISHU_CONN_ID, LAKE_CONN_ID, TIMEZONE, lake_path
 

@@ -1,8 +1,8 @@
 """Load the lake files of the Feishu Workplace extract into SQL tables, replacing each day it loads.
 
-Runs when the extract has updated all three data sets (data-aware scheduling on their Assets) and
-reads the days and files from those asset events. For a manual run or a backfill, pass
-``{"day": "YYYY-MM-DD"}`` as the run's configuration to load that day's files from the lake.
+Runs when the extract has updated all three data sets (data-aware scheduling on their Assets, or
+Datasets on Airflow 2) and reads the days and files from those asset events. For a manual run or a
+backfill, pass ``{"day": "YYYY-MM-DD"}`` as the run's configuration to load that day's files from the lake.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 from feishu_workplace_config import ASSETS, DATASETS, LAKE_CONN_ID, TIMEZONE, WAREHOUSE_CONN_ID, lake_path
 
 log = logging.getLogger(__name__)
@@ -29,15 +29,23 @@ with DAG(
 ):
 
     @task
-    def load(dataset: str, params=None, triggering_asset_events=None) -> dict:
-        """Load the data set's files for the run's days; return what was loaded."""
+    def load(dataset: str, params=None, triggering_asset_events=None, triggering_dataset_events=None) -> dict:
+        """Load the data set's files for the run's days; return what was loaded.
+
+        Airflow 3 passes the events that triggered the run keyed by Asset; Airflow 2 passes them as
+        ``triggering_dataset_events``, keyed by the Dataset's URI.
+        """
         from airflow.providers.common.compat.sdk import BaseHook, ObjectStoragePath
         from feishu_workplace_tables import TABLES, read_rows, replace_days
 
         if params.get("day"):
             files = [(params["day"], params["day"], lake_path(dataset, params["day"]))]
         else:
-            events = (triggering_asset_events or {}).get(ASSETS[dataset], [])
+            asset = ASSETS[dataset]
+            if triggering_asset_events is not None:
+                events = triggering_asset_events.get(asset, [])
+            else:
+                events = (triggering_dataset_events or {}).get(asset.uri, [])
             files = [(e.extra["from_date"], e.extra["to_date"], e.extra["path"]) for e in events if e.extra.get("path")]
         if not files:
             raise ValueError(f"Nothing to load for {dataset}: pass {{'day': 'YYYY-MM-DD'}} in the run's configuration.")
@@ -45,7 +53,9 @@ with DAG(
         table = TABLES[dataset]
         loaded = {}
         for first_day, last_day, path in files:
-            with ObjectStoragePath(path, conn_id=LAKE_CONN_ID).open("r", encoding="utf-8") as lines:
+            with ObjectStoragePath(path, conn_id=LAKE_CONN_ID).open("r", encoding="utf-8") as handle:
+                # readline(), not iteration: the file object of Airflow 2.11 and 3.0 cannot be iterated.
+                lines = iter(handle.readline, "")
                 count = replace_days(hook, table, first_day, last_day, read_rows(lines, table, path))
             log.info("Loaded %d rows for %s..%s from %s into %s", count, first_day, last_day, path, table.name)
             loaded[f"{first_day}..{last_day}"] = count

@@ -95,9 +95,9 @@ def dag_folder(airflow_db):
         @staticmethod
         def parse():
             """Parse the folder as Airflow's DAG processor does (the folder on sys.path)."""
-            from airflow.dag_processing.dagbag import BundleDagBag
+            from tests.airflow_versions import parse_dag_folder
 
-            return BundleDagBag(dag_folder=str(folder), bundle_path=folder, bundle_name="dags-folder")
+            return parse_dag_folder(folder)
 
         @staticmethod
         def add_example_dags():

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pendulum
 import pytest
 
+from tests.airflow_versions import run_dag_test
 from tests.conftest import task_states
 
 EXAMPLE_DAY = "2026-10-01"
@@ -32,7 +33,7 @@ def dag_source(
         f"""
         import json
         import pendulum
-        from airflow.sdk import DAG, task
+        from airflow.providers.common.compat.sdk import DAG, task
         from airflow.timetables.interval import CronDataIntervalTimetable
         from airflow_provider_feishu_workplace.operators.feishu_workplace import {operator}
 
@@ -72,7 +73,7 @@ def run_dag(dag_folder, feishu_conn, tmp_path, capsys):
         received_file.unlink(missing_ok=True)
         dag = dag_folder.load(dag_source(dag_id, received_file=received_file, **source_args), dag_id)
         capsys.readouterr()
-        dag_run = dag.test(logical_date=logical_date)
+        dag_run = run_dag_test(dag, logical_date=logical_date)
         received = json.loads(received_file.read_text(encoding="utf-8")) if received_file.exists() else None
         return Run(task_states(dag_run), received, capsys.readouterr().out)
 
@@ -105,11 +106,11 @@ def examples(dag_folder, feishu_conn, tmp_path, monkeypatch):
         @staticmethod
         def run_extract(day: str):
             interval_end = pendulum.parse(day, tz="Asia/Shanghai").add(days=1, hours=6)
-            return task_states(Examples.extract.test(logical_date=interval_end))
+            return task_states(run_dag_test(Examples.extract, logical_date=interval_end))
 
         @staticmethod
         def run_load(day: str):
-            return task_states(Examples.load.test(run_conf={"day": day}))
+            return task_states(run_dag_test(Examples.load, run_conf={"day": day}))
 
         @staticmethod
         def rows(table: str) -> list[tuple]:

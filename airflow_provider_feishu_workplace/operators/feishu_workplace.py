@@ -14,6 +14,7 @@ from airflow.providers.common.compat.sdk import (
     BaseOperator,
 )
 
+from airflow_provider_feishu_workplace._compat import make_asset
 from airflow_provider_feishu_workplace._dates import to_day
 from airflow_provider_feishu_workplace._item_checks import ItemGate
 from airflow_provider_feishu_workplace._run_days import days_covered, first_unfinished_day
@@ -27,7 +28,7 @@ DATASET_ID_FIELDS = {"workplace": None, "custom_workplace": "custom_workplace_id
 
 
 def feishu_access_asset(dataset: str, feishu_conn_id: str = "feishu_default") -> Asset:
-    """Return the Asset the access operators update: one per data set and connection.
+    """Return the Asset (Dataset on Airflow 2) the access operators update: one per data set and connection.
 
     Downstream DAGs schedule on it; each asset event's ``extra`` says which days were pulled and
     where they were written (``from_date``, ``to_date``, ``path``, ``items``).
@@ -37,7 +38,8 @@ def feishu_access_asset(dataset: str, feishu_conn_id: str = "feishu_default") ->
     """
     if dataset not in DATASET_ID_FIELDS:
         raise FeishuConfigError(f"dataset={dataset!r} is unknown: use one of {sorted(DATASET_ID_FIELDS)}.")
-    return Asset(
+    # A Dataset with the same URI on Airflow 2: DAGs scheduled on it run on both.
+    return make_asset(
         name=f"feishu_workplace.{feishu_conn_id}.{dataset}",
         uri=f"feishu-workplace://{feishu_conn_id}/{dataset}",
         group="feishu_workplace",

@@ -5,6 +5,16 @@ from __future__ import annotations
 from contextlib import closing
 
 
+from tests.airflow_versions import (
+    RUNS_WITHOUT_LOGICAL_DATE,
+    asset_events,
+    asset_triggered_dag_ids,
+    scheduled_on,
+    set_paused,
+    skip_unless,
+    run_dag_test,
+    triggering_events_kwargs,
+)
 from tests.dag_runs import EXAMPLE_DAY as DAY
 
 TABLES = ("feishu_workplace_access", "feishu_custom_workplace_access", "feishu_block_access")
@@ -46,12 +56,24 @@ class TestParsing:
             assert all(task.retries >= 1 for task in dag.tasks)
 
     def test_load_dag_is_scheduled_on_the_extracts_assets(self, examples):
-        produced = {outlet for task in examples.extract.tasks for outlet in task.outlets}
+        produced = {outlet.uri for task in examples.extract.tasks for outlet in task.outlets}
 
-        consumed = examples.load.timetable.asset_condition.objects
+        consumed = scheduled_on(examples.load)
 
         assert len(produced) == 3
-        assert {asset.uri for asset in consumed} == {asset.uri for asset in produced}
+        assert {asset.uri for asset in consumed} == produced
+
+    def test_the_extracts_asset_events_make_the_scheduler_start_the_load_dag(self, examples):
+        set_paused("feishu_workplace_load", False)
+        try:
+            waiting_before = "feishu_workplace_load" in asset_triggered_dag_ids()
+
+            assert set(examples.run_extract(DAY).values()) == {"success"}
+
+            assert not waiting_before
+            assert "feishu_workplace_load" in asset_triggered_dag_ids()
+        finally:
+            set_paused("feishu_workplace_load", True)
 
     def test_extract_dag_writes_one_file_per_data_set_and_day(self, examples):
         states = examples.run_extract(DAY)
@@ -68,9 +90,10 @@ class TestParsing:
     def test_a_manual_run_without_a_data_interval_pulls_the_day_before_it_started(self, examples):
         import pendulum
 
+        skip_unless(RUNS_WITHOUT_LOGICAL_DATE, "every run has a logical date and a data interval")
         yesterday = (pendulum.now("Asia/Shanghai").date() - pendulum.duration(days=1)).isoformat()
 
-        dag_run = examples.extract.test(logical_date=None)
+        dag_run = run_dag_test(examples.extract, logical_date=None)
 
         assert {str(ti.state) for ti in dag_run.get_task_instances()} == {"success"}
         assert (examples.lake_dir / f"block_access/dt={yesterday}/part.jsonl").exists()
@@ -124,18 +147,12 @@ class TestSqliteLoad:
         assert examples.rows("feishu_block_access") == before
 
     def test_asset_events_of_the_extract_tell_the_load_what_to_load(self, examples):
-        from airflow.models.asset import AssetEvent
-        from airflow.utils.session import create_session
-
         examples.run_extract(DAY)
-        with create_session() as session:
-            events = session.query(AssetEvent).filter(AssetEvent.source_dag_id == "feishu_workplace_extract").all()
-            session.expunge_all()
+        events = asset_events("feishu_workplace_extract")
         mine = [e for e in events if e.extra["path"].startswith(f"file://{examples.lake_dir}/")]  # not earlier tests'
-        by_asset = {task.outlets[0]: [e for e in mine if e.source_task_id == task.task_id] for task in examples.extract.tasks}
         load_block = examples.load.get_task("load_block")
 
-        loaded = load_block.python_callable("block", params={"day": None}, triggering_asset_events=by_asset)
+        loaded = load_block.python_callable("block", params={"day": None}, **triggering_events_kwargs(mine))
 
         assert loaded == {f"{DAY}..{DAY}": 5}
         assert examples.rows("feishu_block_access") == expected_rows(examples.double, DAY)["feishu_block_access"]

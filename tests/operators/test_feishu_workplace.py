@@ -8,6 +8,7 @@ import json
 import pendulum
 import pytest
 
+from tests.airflow_versions import OUTLET_CLASS_NAME
 from tests.dag_runs import dag_source
 
 SHANGHAI = "Asia/Shanghai"
@@ -288,15 +289,14 @@ class TestAssets:
 
         assert operator.outlets == [feishu_access_asset("block", "tenant_a")]
         assert operator.outlets[0].uri == "feishu-workplace://tenant_a/block"
+        assert type(operator.outlets[0]).__name__ == OUTLET_CLASS_NAME  # Asset on Airflow 3, Dataset on 2
 
     def test_run_records_an_asset_event_with_the_days_and_path(self, run_dag, feishu_conn, tmp_path):
-        from airflow.models.asset import AssetEvent
-        from airflow.utils.session import create_session
+        from tests.airflow_versions import asset_events
 
         run_dag("asset_event", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=f'output_path="file://{tmp_path}/w.jsonl"')
 
-        with create_session() as session:
-            events = [e for e in session.query(AssetEvent).all() if e.source_dag_id == "asset_event"]
+        events = asset_events("asset_event")
         assert [e.extra for e in events] == [
             {
                 "dataset": "workplace",

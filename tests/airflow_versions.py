@@ -1,0 +1,182 @@
+"""What differs between the supported Airflow versions (2.11, 3.0 to 3.3) for the tests and the demo, in one place.
+
+Tests call these helpers instead of branching on the version themselves; a test that cannot apply to a
+version skips through :func:`skip_unless` with a reason naming the version.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.common.compat.version_compat import (
+    AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_1_PLUS,
+    AIRFLOW_V_3_2_PLUS,
+    AIRFLOW_V_3_3_PLUS,
+    get_base_airflow_version_tuple,
+)
+
+AIRFLOW_VERSION = ".".join(str(part) for part in get_base_airflow_version_tuple())
+BUNDLE_NAME = "dags-folder"
+# `airflow connections test` exits 1 on a failed test from Airflow 3.3; before, it prints
+# "Connection failed!" and exits 0 (the README says how to read it there).
+CONNECTIONS_TEST_FAILURE_EXIT_CODE = 1 if AIRFLOW_V_3_3_PLUS else 0
+# Airflow 3 can run a DAG without a logical date (and so without a data interval); Airflow 2 cannot.
+RUNS_WITHOUT_LOGICAL_DATE = AIRFLOW_V_3_0_PLUS
+_UNSET: Any = object()
+# The class of the operators' outlets: Airflow 2 calls assets datasets.
+OUTLET_CLASS_NAME = "Asset" if AIRFLOW_V_3_0_PLUS else "Dataset"
+
+
+def skip_unless(condition: bool, why: str) -> None:
+    """Skip the calling test unless ``condition`` holds; the reason names the running Airflow version."""
+    if not condition:
+        import pytest
+
+        pytest.skip(f"Airflow {AIRFLOW_VERSION}: {why}")
+
+
+def parse_dag_folder(folder: Path):
+    """Parse ``folder`` as Airflow's DAG processor does (the folder on ``sys.path``) and return the DagBag.
+
+    Where ``dag.test()`` does not write the DAGs to the metadata database itself (Airflow 2.11 and 3.0), the
+    parsed DAGs are written here, so their assets exist and the runs' outlets record asset events.
+    """
+    if AIRFLOW_V_3_2_PLUS:
+        from airflow.dag_processing.dagbag import BundleDagBag
+
+        return BundleDagBag(dag_folder=str(folder), bundle_path=folder, bundle_name=BUNDLE_NAME)
+    if AIRFLOW_V_3_1_PLUS:
+        from airflow.models.dagbag import BundleDagBag
+
+        return BundleDagBag(dag_folder=str(folder), bundle_path=folder, bundle_name=BUNDLE_NAME)
+    from airflow.models.dagbag import DagBag
+
+    if str(folder) not in sys.path:  # what BundleDagBag does from 3.1: DAG files import their neighbours
+        sys.path.append(str(folder))
+    if AIRFLOW_V_3_0_PLUS:
+        bag = DagBag(dag_folder=str(folder), include_examples=False, bundle_path=folder)
+        if not bag.import_errors:
+            _ensure_bundle_row()
+            bag.sync_to_db(BUNDLE_NAME, None)
+        return bag
+    bag = DagBag(dag_folder=str(folder), include_examples=False)
+    if not bag.import_errors:
+        bag.sync_to_db()
+    return bag
+
+
+def run_dag_test(dag, *, logical_date: Any = _UNSET, run_conf: dict[str, Any] | None = None):
+    """Run ``dag.test()`` and return the DagRun; without ``logical_date``, a run as of now.
+
+    ``logical_date=None`` (a run without a logical date or data interval) needs Airflow 3: skip first
+    with ``skip_unless(RUNS_WITHOUT_LOGICAL_DATE, ...)``. Airflow 2 calls the logical date ``execution_date``.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        kwargs = {} if logical_date is _UNSET else {"logical_date": logical_date}
+        return dag.test(run_conf=run_conf, **kwargs)
+    if logical_date is None:
+        raise ValueError(f"Airflow {AIRFLOW_VERSION} runs always have a logical date: skip this test here.")
+    return dag.test(execution_date=None if logical_date is _UNSET else logical_date, run_conf=run_conf)
+
+
+def _ensure_bundle_row() -> None:
+    """Airflow 3.0: the DAG rows refer to their bundle, which only the DAG processor registers."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    DagBundlesManager().sync_bundles_to_db()
+
+
+def asset_events(source_dag_id: str) -> list[Any]:
+    """Return the asset events (dataset events on Airflow 2) that runs of ``source_dag_id`` recorded."""
+    from sqlalchemy.orm import joinedload
+
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.asset import AssetEvent as Event
+
+        target = Event.asset
+    else:
+        from airflow.models.dataset import DatasetEvent as Event
+
+        target = Event.dataset
+    with create_session() as session:
+        events = session.query(Event).options(joinedload(target)).filter(Event.source_dag_id == source_dag_id).all()
+        session.expunge_all()
+    return events
+
+
+def triggering_events_kwargs(events: list[Any]) -> dict[str, Any]:
+    """The keyword argument a task of a run these events triggered receives them in, built as Airflow does.
+
+    Airflow 3: ``triggering_asset_events``, its accessor keyed by Asset. Airflow 2:
+    ``triggering_dataset_events``, a dict keyed by the Dataset's URI.
+
+    :param events: events from :func:`asset_events`.
+    """
+    if not AIRFLOW_V_3_0_PLUS:
+        by_uri: dict[str, list[Any]] = {}
+        for event in events:
+            by_uri.setdefault(event.dataset.uri, []).append(event)
+        return {"triggering_dataset_events": by_uri}
+    from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
+    from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
+
+    references = [
+        AssetEventDagRunReferenceResult(
+            asset={"name": event.asset.name, "uri": event.asset.uri, "extra": event.asset.extra or {}},
+            extra=event.extra,
+            source_task_id=event.source_task_id,
+            source_dag_id=event.source_dag_id,
+            source_run_id=event.source_run_id,
+            source_map_index=event.source_map_index,
+            source_aliases=[],
+            timestamp=event.timestamp,
+        )
+        for event in events
+    ]
+    return {"triggering_asset_events": TriggeringAssetEventsAccessor.build(references)}
+
+
+def scheduled_on(dag) -> list[Any]:
+    """Return the assets (datasets on Airflow 2) that an asset-scheduled DAG waits for."""
+    timetable = dag.timetable
+    condition = timetable.asset_condition if AIRFLOW_V_3_0_PLUS else timetable.dataset_condition
+    return list(condition.objects)
+
+
+def set_paused(dag_id: str, paused: bool) -> None:
+    """Pause or unpause a DAG in the metadata database (the scheduler ignores paused DAGs' assets)."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": paused})
+
+
+def asset_triggered_dag_ids() -> set[str]:
+    """Return the DAGs the scheduler would start now because every asset they wait for was updated."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query, _ = DagModel.dags_needing_dagruns(session)
+        return {model.dag_id for model in (query.all() if hasattr(query, "all") else session.scalars(query))}
+
+
+def fab_connection_form_available() -> bool:
+    """Whether this Airflow builds connection forms from hook classmethods (needs wtforms and FAB).
+
+    From 3.2 Airflow reads the fields from provider info instead, so the form is always there.
+    """
+    if AIRFLOW_V_3_2_PLUS:
+        return True
+    try:
+        import flask_appbuilder  # noqa: F401
+        import wtforms  # noqa: F401
+    except ImportError:
+        return False
+    return True
