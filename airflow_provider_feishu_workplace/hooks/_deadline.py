@@ -11,23 +11,31 @@ Imported only when the hook builds its session (it imports ``requests``).
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from typing import Any
 
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 _current = threading.local()
 
 
 class RequestDeadline:
-    """Shut down the connection of the request sent inside this context once ``seconds`` have passed."""
+    """Shut down the connection of the request sent inside this context once ``seconds`` have passed.
+
+    The connection's socket is remembered through a duplicate of its file descriptor, taken as soon as the
+    socket exists (before any TLS handshake): the duplicate stays valid however urllib3 closes or wraps the
+    socket, so the shutdown can never hit a descriptor the system has reused for something else.
+    """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
-        self._connections: list[Any] = []
+        self._done = False
+        self._descriptors: list[int] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
@@ -40,49 +48,82 @@ class RequestDeadline:
     def __exit__(self, *exc_info: object) -> None:
         self._timer.cancel()
         _current.deadline = None
-
-    def track(self, connection: Any) -> None:
-        """Remember a connection the request uses (called by the pools below, in the request's thread)."""
         with self._lock:
-            self._connections.append(connection)
-            expired = self.expired
-        if expired:
-            _shut(connection)
+            self._done = True
+            descriptors, self._descriptors = self._descriptors, []
+        for descriptor in descriptors:
+            os.close(descriptor)
+
+    def track(self, sock: Any) -> None:
+        """Remember a socket the request uses (called in the request's thread)."""
+        try:
+            descriptor = os.dup(sock.fileno())
+        except (OSError, ValueError):
+            return
+        with self._lock:
+            if self._done:
+                os.close(descriptor)
+                return
+            self._descriptors.append(descriptor)
+            if self.expired:
+                _shut(descriptor)
 
     def _expire(self) -> None:
         with self._lock:
+            if self._done:
+                return
             self.expired = True
-            connections = list(self._connections)
-        for connection in connections:
-            _shut(connection)
+            for descriptor in self._descriptors:
+                _shut(descriptor)
 
 
-def _shut(connection: Any) -> None:
-    sock = getattr(connection, "sock", None)
-    if sock is None:
-        return
+def _shut(descriptor: int) -> None:
+    """Shut the socket down for both directions: a read blocked on it in another thread returns at once."""
+    sock = socket.socket(fileno=os.dup(descriptor))
     try:
-        # The plain socket's shutdown, also for a TLS socket: it wakes a read blocked in another thread.
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+    finally:
+        sock.close()
 
 
-def _track(connection: Any) -> Any:
+def _track(sock: Any) -> None:
     deadline = getattr(_current, "deadline", None)
-    if deadline is not None:
-        deadline.track(connection)
-    return connection
+    if deadline is not None and sock is not None:
+        deadline.track(sock)
+
+
+class _TrackedHTTPConnection(HTTPConnection):
+    def _new_conn(self):
+        sock = super()._new_conn()
+        _track(sock)  # before any TLS handshake, which a slow server could stretch too
+        return sock
+
+
+class _TrackedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self):
+        sock = super()._new_conn()
+        _track(sock)
+        return sock
 
 
 class _TrackedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
     def _get_conn(self, timeout: float | None = None):
-        return _track(super()._get_conn(timeout))
+        connection = super()._get_conn(timeout)
+        _track(getattr(connection, "sock", None))  # a kept-alive connection: its socket exists already
+        return connection
 
 
 class _TrackedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
     def _get_conn(self, timeout: float | None = None):
-        return _track(super()._get_conn(timeout))
+        connection = super()._get_conn(timeout)
+        _track(getattr(connection, "sock", None))
+        return connection
 
 
 _POOL_CLASSES = {"http": _TrackedHTTPConnectionPool, "https": _TrackedHTTPSConnectionPool}
