@@ -11,8 +11,7 @@ INSTALLED := $(VENV)/.installed
 # Airflow 2.11 and 3.0 do not run on Python 3.13.
 PYTHON_MAX := $(if $(filter 2.11 3.0,$(AIRFLOW)),3.12,3.13)
 # Each Airflow version keeps its own demo home: one metadata database cannot serve two versions.
-FEISHU_DEMO_DIR ?= .demo/airflow-$(AIRFLOW)
-export FEISHU_DEMO_DIR
+DEMO_DIR := $(CURDIR)/.demo/airflow-$(AIRFLOW)
 
 ifeq ($(filter $(AIRFLOW),$(AIRFLOW_VERSIONS)),)
 $(error AIRFLOW=$(AIRFLOW) is not a supported Airflow version: use one of $(AIRFLOW_VERSIONS) (for example make test AIRFLOW=$(lastword $(AIRFLOW_VERSIONS))))
@@ -37,8 +36,8 @@ test: $(INSTALLED)
 	$(PY) -m pytest
 
 demo: $(INSTALLED)
-	@mkdir -p $(FEISHU_DEMO_DIR)
-	$(PY) scripts/demo.py
+	@mkdir -p $(DEMO_DIR)
+	FEISHU_DEMO_DIR=$(DEMO_DIR) $(PY) scripts/demo.py
 
 bench: $(INSTALLED)
 	$(PY) scripts/bench.py
@@ -52,4 +51,4 @@ check-wheel:
 	bash scripts/check-wheel-install.sh $(PYTHON)
 
 clean:
-	rm -rf $(VENV) $(FEISHU_DEMO_DIR) .bench .pytest_cache
+	rm -rf $(VENV) $(DEMO_DIR) .bench .pytest_cache
