@@ -17,18 +17,30 @@ MAX_PAGES = 10_000
 MAX_EMPTY_PAGES_IN_A_ROW = 3
 
 
+_ABSENT = object()
+
+
 def follow_pages(
-    post: Callable[..., dict[str, Any]], path: str, query: dict[str, str], *, max_pages: int | None = None
+    post: Callable[..., dict[str, Any]],
+    path: str,
+    query: dict[str, str],
+    *,
+    max_pages: int | None = None,
+    item_filter: tuple[str, str] | None = None,
 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """Yield ``(page_number, items)`` for each page of a search, following ``page_token`` while ``has_more``.
 
-    A page that breaks the contract raises FeishuProtocolError before its items are yielded.
+    A page that breaks the contract raises FeishuProtocolError before its items are yielded. Only a page
+    that clearly ends the data set (``has_more`` false and no ``page_token``) ends the pull: a missing or
+    contradictory field is an error, never a silently short pull.
 
     :param post: sends one request: ``post(path, params=query)`` returns the JSON answer.
     :param path: the endpoint's path.
     :param query: the first page's query (``from_date``, ``to_date``, ``page_size`` and filters).
     :param max_pages: the most pages to follow; ``None``: the query's days times 10,000 items, in full
         pages, at most 10,000 pages.
+    :param item_filter: ``(field, value)`` the query filtered on (``block_id`` or ``custom_workplace_id``):
+        an item with another value is an error, not data.
     """
     first_day, last_day = query["from_date"], query["to_date"]
     page_size = int(query["page_size"])
@@ -45,22 +57,32 @@ def follow_pages(
     while True:
         answer = post(path, params=query)
         pages += 1
-        data = answer.get("data")
-        data = {} if data is None else data
+        data = answer.get("data", _ABSENT)
         if not isinstance(data, dict):
-            raise broken(f"'data' is a {type(data).__name__}, not an object")
-        page_items = data.get("items")
-        page_items = [] if page_items is None else page_items
+            what = "missing" if data is _ABSENT else f"{_shown(data)}, not an object"
+            raise broken(f"'data' is {what}, so the page says neither its items nor whether more follow")
+        has_more = data.get("has_more", _ABSENT)
+        if not isinstance(has_more, bool):
+            what = "missing" if has_more is _ABSENT else f"{_shown(has_more)}, not true or false"
+            raise broken(f"has_more is {what}, so whether the data set ends cannot be told")
+        page_token = data.get("page_token")
+        if page_token is not None and not isinstance(page_token, str):
+            raise broken(f"page_token is {_shown(page_token)}, not a string")
+        if not has_more and page_token:
+            raise broken("has_more is false but the page carries a page_token: the page contradicts itself")
+        page_items = data.get("items", _ABSENT)
+        if page_items is _ABSENT or page_items is None:
+            if has_more:
+                raise broken("the page has no 'items' list but says has_more")
+            page_items = []  # a last page with nothing on it may leave the list out
         if not isinstance(page_items, list):
-            raise broken(f"'items' is a {type(page_items).__name__}, not a list")
+            raise broken(f"'items' is {_shown(page_items)}, not a list")
         if len(page_items) > page_size:
             raise broken(f"the page has {len(page_items)} items, more than the page_size of {page_size} asked for")
-        has_more = data.get("has_more")
-        if has_more is not None and not isinstance(has_more, bool):
-            raise broken(f"has_more is {has_more!r}, not true or false")
+        if item_filter is not None:
+            _check_filter(page_items, item_filter, broken, items)
         if has_more:
-            page_token = data.get("page_token")
-            if not page_token or not isinstance(page_token, str):
+            if not page_token:
                 raise broken("has_more is true but there is no page_token to ask for the next page with")
             if page_token in seen_page_tokens:
                 raise broken("it handed out a page_token it had handed out before, so paging would loop")
@@ -78,6 +100,26 @@ def follow_pages(
             return
         seen_page_tokens.add(page_token)
         query = {**query, "page_token": page_token}
+
+
+def _check_filter(page_items: list[Any], item_filter: tuple[str, str], broken, before: int) -> None:
+    name, wanted = item_filter
+    for position, item in enumerate(page_items, start=before + 1):
+        found = item.get(name, _ABSENT) if isinstance(item, dict) else _ABSENT
+        if found != wanted:
+            what = "no " + name if found is _ABSENT else f"{name} {_shown(found)}"
+            raise broken(f"item #{position} has {what}, but only {name} {wanted!r} was asked for")
+
+
+def _shown(value: Any) -> str:
+    """A short description of a value from the server, for messages (never the whole of a huge value)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool | int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+    return f"a {type(value).__name__}"
 
 
 def default_max_pages(first_day: str, last_day: str, page_size: int) -> int:

@@ -92,6 +92,46 @@ class FeishuWorkplaceHook(BaseHook):
     conn_type = "feishu"
     hook_name = "Feishu"
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Return the extras' fields for the Flask connection form (Airflow 2.11, and 3.0/3.1 with FAB).
+
+        Airflow 3.2 and later read the same fields from provider info instead. The form libraries are
+        imported here, not at module level: the hook module is imported at every DAG parse.
+        """
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import PasswordField, StringField
+        from wtforms.validators import AnyOf, Optional
+
+        from airflow_provider_feishu_workplace._connection_fields import CONN_FIELDS
+
+        widgets = {}
+        for name, field in CONN_FIELDS.items():
+            schema = field["schema"]
+            secret = schema.get("format") == "password"
+            field_class, widget = (PasswordField, BS3PasswordFieldWidget) if secret else (StringField, BS3TextFieldWidget)
+            choices = schema.get("enum")
+            widgets[name] = field_class(
+                lazy_gettext(field["label"]),
+                widget=widget(),
+                description=field["description"],
+                default=schema.get("default"),
+                validators=[Optional(), *([AnyOf(choices)] if choices else [])],
+            )
+        return widgets
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return which standard fields the Flask connection form hides, relabels and fills with hints."""
+        from airflow_provider_feishu_workplace._connection_fields import UI_FIELD_BEHAVIOUR
+
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
     def __init__(
         self,
         feishu_conn_id: str = default_conn_name,
@@ -308,7 +348,10 @@ class FeishuWorkplaceHook(BaseHook):
 
     def _follow_pages(self, endpoint: SearchEndpoint, query: dict[str, str]) -> Iterator[dict[str, Any]]:
         pages = items = 0
-        for pages, page_items in follow_pages(self._post, endpoint.path, query, max_pages=self.max_pages):
+        item_filter = (endpoint.filter_param, query[endpoint.filter_param]) if endpoint.filter_param in query else None
+        for pages, page_items in follow_pages(
+            self._post, endpoint.path, query, max_pages=self.max_pages, item_filter=item_filter
+        ):
             items += len(page_items)
             yield from page_items
         self.log.info(
