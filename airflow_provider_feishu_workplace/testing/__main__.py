@@ -49,7 +49,8 @@ def fault_table() -> str:
 
 def hostile_table() -> str:
     """The ``hostile`` fault's modes as a Markdown table."""
-    lines = ["| hostile mode | answers |", "|---|---|", *(f"| `{mode}` | {text} |" for mode, text in HOSTILE_MODES.items())]
+    lines = ["| hostile mode | answers |", "|---|---|"]
+    lines += [f"| `{mode}` | {text} |" for mode, text in HOSTILE_MODES.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -92,7 +92,7 @@ class Platform:
             return _replies.not_found()
         if endpoint in _endpoints.SEARCH_ENDPOINTS:
             authorization = request.headers.get("authorization", "")
-            token = authorization[len("Bearer "):].strip() if authorization.startswith("Bearer ") else ""
+            token = authorization[len("Bearer ") :].strip() if authorization.startswith("Bearer ") else ""
             if not token:
                 return _replies.error(99991661, MISSING_TOKEN_MSG)
             owner = self.issuer.owner_of(token, "tenant")

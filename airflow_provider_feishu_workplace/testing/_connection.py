@@ -48,13 +48,14 @@ def connection_json(url: str, credentials: Mapping[str, str], app_type: str = "s
             },
         }
     else:
-        conn = {"conn_type": "feishu", "host": url, "login": credentials["app_id"], "password": credentials["app_secret"]}
+        conn = {"conn_type": "feishu", "host": url}
+        conn.update(login=credentials["app_id"], password=credentials["app_secret"])
     extra = overrides.pop("extra", None)
     if isinstance(extra, dict):
         merged = {**conn.get("extra", {}), **extra}
         conn["extra"] = {key: value for key, value in merged.items() if value is not None}
     elif extra is not None:
-        raise ValueError(f"extra must be a dict of extras, not {type(extra).__name__}")
+        raise TypeError(f"extra must be a dict of extras, not {type(extra).__name__}")
     conn.update(overrides)
     return json.dumps({key: value for key, value in conn.items() if value is not None})
 

@@ -105,15 +105,15 @@ class Dataset:
         if kind not in self._keys:
             raise ValueError(f"unknown data set {kind!r}; choose one of {list(self._keys)}")
         if isinstance(items, (str, bytes, Mapping)):
-            raise ValueError(f"items must be a list of item objects (dicts), not a {type(items).__name__}")
+            raise TypeError(f"items must be a list of item objects (dicts), not a {type(items).__name__}")
         exact = []
         for index, item in enumerate(items):
             if not isinstance(item, Mapping):
-                raise ValueError(f"item {index} of {kind} on {day} is a {type(item).__name__}, not a dict")
+                raise TypeError(f"item {index} of {kind} on {day} is a {type(item).__name__}, not a dict")
             try:
                 exact.append(json.loads(json.dumps(item)))  # a deep copy that proves it is JSON
             except (TypeError, ValueError) as error:
-                raise ValueError(f"item {index} of {kind} on {day} cannot be sent as JSON: {error}") from None
+                raise TypeError(f"item {index} of {kind} on {day} cannot be sent as JSON: {error}") from None
         self._exact[(kind, day)] = exact
 
     def reset(self) -> None:
@@ -122,9 +122,7 @@ class Dataset:
         self.unavailable_dates = set(unavailable)
         self._exact.clear()
 
-    def count(
-        self, kind: str, from_date: datetime.date, to_date: datetime.date, filter_id: str | None = None
-    ) -> int:
+    def count(self, kind: str, from_date: datetime.date, to_date: datetime.date, filter_id: str | None = None) -> int:
         """Number of items a query pages through."""
         return sum(size for _, size, _ in self._runs(kind, from_date, to_date, filter_id))
 

@@ -94,9 +94,7 @@ class FeishuDouble:
     ) -> None:
         self.host = host
         self.port = port
-        self.credentials = _auth.Credentials(
-            app_id, app_secret, store_app_id, store_app_secret, app_ticket, tenant_key
-        )
+        self.credentials = _auth.Credentials(app_id, app_secret, store_app_id, store_app_secret, app_ticket, tenant_key)
         self._issuer = TokenIssuer(token_lifetime, token_reuse_window)
         self._faults = _faults.FaultQueue()
         self._dataset = Dataset(
@@ -244,9 +242,7 @@ class FeishuDouble:
         count = self._dataset.count(endpoint, first, last, filter_id)
         return self._dataset.page(endpoint, first, last, 0, count, filter_id)
 
-    def set_items(
-        self, dataset: str, day: datetime.date | str, items: Iterable[Mapping[str, Any]]
-    ) -> None:
+    def set_items(self, dataset: str, day: datetime.date | str, items: Iterable[Mapping[str, Any]]) -> None:
         """Serve exactly ``items`` for ``dataset`` on ``day``, in this order, instead of generated ones.
 
         The items are sent as given (copies), so they may be anything JSON can carry; an id filter
@@ -380,9 +376,17 @@ class FeishuDouble:
         reply = self._platform.handle(Incoming(endpoint, path, query, headers, body))
         reply.log_id = _replies.new_log_id()
         record = RecordedRequest(
-            method=method, path=path, endpoint=endpoint, query=query, body=body, headers=headers,
-            status=None if reply.reset else reply.status, code=reply.code, fault=reply.fault,
-            log_id=None if reply.reset else reply.log_id, received_at=received_at,
+            method=method,
+            path=path,
+            endpoint=endpoint,
+            query=query,
+            body=body,
+            headers=headers,
+            status=None if reply.reset else reply.status,
+            code=reply.code,
+            fault=reply.fault,
+            log_id=None if reply.reset else reply.log_id,
+            received_at=received_at,
         )
         with self._requests_lock:
             self._requests.append(record)

@@ -31,9 +31,7 @@ class TokenIssuer:
 
     PREFIXES = {"tenant": "t-", "app": "a-"}
 
-    def __init__(
-        self, lifetime: float, reuse_window: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, lifetime: float, reuse_window: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.lifetime = lifetime
         self.reuse_window = reuse_window
         self._clock = clock

@@ -247,8 +247,9 @@ def test_id_filter_restricts_items_to_that_id_and_unknown_ids_have_none(
     feishu_double, http, endpoint, filter_param, ids
 ):
     wanted = getattr(feishu_double, ids)[1]
-    items, _ = read_all(feishu_double, http, endpoint, 100, from_date="2024-01-01", to_date="2024-01-10",
-                        **{filter_param: wanted})
+    items, _ = read_all(
+        feishu_double, http, endpoint, 100, from_date="2024-01-01", to_date="2024-01-10", **{filter_param: wanted}
+    )
     unknown = search(feishu_double, http, endpoint, **{filter_param: "no_such_id"}).json()["data"]
 
     assert len(items) == 10
@@ -291,8 +292,15 @@ def test_same_request_gives_the_same_bytes_on_any_double(http):
         with FeishuDouble() as double:
             token = tenant_token(double, http)
             for page_size in (50, 50):
-                answer = search(double, http, "custom_workplace", token=token, page_size=page_size,
-                                from_date="2023-01-01", to_date="2023-12-31")
+                answer = search(
+                    double,
+                    http,
+                    "custom_workplace",
+                    token=token,
+                    page_size=page_size,
+                    from_date="2023-01-01",
+                    to_date="2023-12-31",
+                )
                 bodies.append(answer.content)
 
     assert len(set(bodies)) == 1
@@ -303,7 +311,9 @@ def test_search_ignores_a_json_body(feishu_double, http):
     params = {"from_date": "2024-01-01", "to_date": "2024-01-02"}
     plain = http.post(feishu_double.url + SEARCH["block"], params=params, headers={"Authorization": f"Bearer {token}"})
     with_body = http.post(
-        feishu_double.url + SEARCH["block"], params=params, json={"from_date": "1999-01-01"},
+        feishu_double.url + SEARCH["block"],
+        params=params,
+        json={"from_date": "1999-01-01"},
         headers={"Authorization": f"Bearer {token}"},
     )
 
@@ -580,8 +590,19 @@ def test_fault_kinds_lists_every_kind_inject_accepts(feishu_double):
         feishu_double.inject(kind, **required.get(kind, {}))
 
     assert set(FAULT_KINDS) == {
-        "rate_limit", "rate_limit_400", "server_error", "gateway_html", "internal_error", "connection_reset",
-        "slow", "truncated_json", "token_expired", "missing_scope", "quota", "app_not_installed", "error",
+        "rate_limit",
+        "rate_limit_400",
+        "server_error",
+        "gateway_html",
+        "internal_error",
+        "connection_reset",
+        "slow",
+        "truncated_json",
+        "token_expired",
+        "missing_scope",
+        "quota",
+        "app_not_installed",
+        "error",
         "hostile",
     }
 
@@ -891,8 +912,9 @@ def test_a_page_deep_into_ten_years_of_blocks_is_fast(http):
         started = time.monotonic()
         for _ in range(50):
             extra = {"page_token": page_token} if page_token else {}
-            data = search(double, http, "block", token=token, page_size=200,
-                          from_date="2015-01-01", to_date="2024-12-31", **extra).json()["data"]
+            data = search(
+                double, http, "block", token=token, page_size=200, from_date="2015-01-01", to_date="2024-12-31", **extra
+            ).json()["data"]
             page_token = data["page_token"]
         elapsed = time.monotonic() - started
 
@@ -906,9 +928,21 @@ def test_a_page_deep_into_ten_years_of_blocks_is_fast(http):
 def test_cli_prints_url_and_credentials_serves_and_exits_0_on_signal(http, signum):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_feishu_workplace.testing", "serve", "--port", "0",
-         "--no-rate-limit", "--blocks-per-day", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_feishu_workplace.testing",
+            "serve",
+            "--port",
+            "0",
+            "--no-rate-limit",
+            "--blocks-per-day",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         info = json.loads(process.stdout.readline())
@@ -916,7 +950,8 @@ def test_cli_prints_url_and_credentials_serves_and_exits_0_on_signal(http, signu
             info["url"] + INTERNAL_TOKEN, json={"app_id": info["app_id"], "app_secret": info["app_secret"]}
         ).json()["tenant_access_token"]
         answer = http.post(
-            info["url"] + SEARCH["block"], params={"from_date": "2024-01-01", "to_date": "2024-01-03"},
+            info["url"] + SEARCH["block"],
+            params={"from_date": "2024-01-01", "to_date": "2024-01-03"},
             headers={"Authorization": f"Bearer {token}"},
         )
         process.send_signal(signum)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-import airflow_provider_feishu_workplace.testing as testing
+from airflow_provider_feishu_workplace import testing
 from airflow_provider_feishu_workplace.testing import (
     FAULT_KINDS,
     FaultKind,
@@ -89,12 +89,14 @@ def test_store_connection_carries_the_store_app_ticket_and_tenant_key(feishu_dou
         pytest.param("self_built", {"password": "wrong"}, {"password": "wrong"}, id="replace-a-field"),
         pytest.param("self_built", {"password": None}, {"password": "<absent>"}, id="none-leaves-a-field-out"),
         pytest.param(
-            "store", {"extra": {"app_ticket": "stale"}},
+            "store",
+            {"extra": {"app_ticket": "stale"}},
             {"extra": {"app_type": "store", "app_ticket": "stale", "tenant_key": "double_tenant_key"}},
             id="extra-is-merged",
         ),
         pytest.param(
-            "store", {"extra": {"tenant_key": None}},
+            "store",
+            {"extra": {"tenant_key": None}},
             {"extra": {"app_type": "store", "app_ticket": "double-app-ticket-0123456789"}},
             id="none-in-extra-leaves-an-extra-out",
         ),
@@ -116,7 +118,7 @@ def test_connection_overrides(feishu_double, app_type, overrides, expected):
     ],
 )
 def test_connection_refuses_bad_arguments_naming_the_fix(feishu_double, kwargs, message):
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises((ValueError, TypeError), match=message.replace("[", r"\[").replace("]", r"\]")):
         feishu_double.connection(**kwargs)
 
 
@@ -157,7 +159,8 @@ def test_served_double_gives_its_url_credentials_and_connection(http):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     with served_double("--no-rate-limit", env=env) as served:
         conn = json.loads(served.connection())
-        answer = http.post(conn["host"] + INTERNAL_TOKEN, json={"app_id": conn["login"], "app_secret": conn["password"]})
+        body = {"app_id": conn["login"], "app_secret": conn["password"]}
+        answer = http.post(conn["host"] + INTERNAL_TOKEN, json=body)
         with served.connection_env("feishu_served") as conn_id:
             in_env = os.environ["AIRFLOW_CONN_FEISHU_SERVED"]
 
@@ -204,7 +207,8 @@ def test_exact_items_page_across_page_boundaries_with_generated_days(http, page_
 
 
 def test_exact_items_follow_the_id_filter(feishu_double, http):
-    feishu_double.set_items("block", "2024-01-01", [block("2024-01-01", "blk_x", 1, 1), block("2024-01-01", "blk_y", 2, 1)])
+    exact = [block("2024-01-01", "blk_x", 1, 1), block("2024-01-01", "blk_y", 2, 1)]
+    feishu_double.set_items("block", "2024-01-01", exact)
 
     items = read_all(feishu_double, http, from_date="2024-01-01", to_date="2024-01-02", block_id="blk_y")
 
@@ -246,7 +250,7 @@ def test_served_exact_items_are_copies(feishu_double, http):
     ],
 )
 def test_set_items_refuses_bad_arguments(feishu_double, args, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         feishu_double.set_items(*args)
 
 
@@ -268,14 +272,16 @@ def test_reset_puts_the_double_back_as_it_started(http):
         assert double.requests == [] and double.issued_tokens == []
         assert (double.available_until, double.unavailable_dates) == (datetime.date(2024, 1, 2), set())
         stale = http.post(
-            double.url + BLOCK, params={"from_date": "2024-01-01", "to_date": "2024-01-01"},
+            double.url + BLOCK,
+            params={"from_date": "2024-01-01", "to_date": "2024-01-01"},
             headers={"Authorization": f"Bearer {old_token}"},
         ).json()
         items = read_all(double, http, from_date="2024-01-01", to_date="2024-01-05")  # its token request: no 429
         fresh = double.issued_tokens[0]
         double.advance_clock(2 * 3600 - 1)  # the clock starts again at the reset: the new token lives 2 hours
         still_valid = http.post(
-            double.url + BLOCK, params={"from_date": "2024-01-01", "to_date": "2024-01-01"},
+            double.url + BLOCK,
+            params={"from_date": "2024-01-01", "to_date": "2024-01-01"},
             headers={"Authorization": f"Bearer {fresh}"},
         ).json()
 
@@ -332,7 +338,11 @@ def test_faults_command_prints_every_kind_and_hostile_mode():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run(
         [sys.executable, "-m", "airflow_provider_feishu_workplace.testing", "faults"],
-        capture_output=True, text=True, env=env, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
     )
 
     for kind in FaultKind:
@@ -349,7 +359,13 @@ def test_public_names_are_in_all_and_modules_behind_them_are_private():
     public_modules = modules - {name for name in modules if name.startswith("_")}
 
     assert set(testing.__all__) == {
-        "FAULT_KINDS", "HOSTILE_MODES", "FaultKind", "FeishuDouble", "RecordedRequest", "ServedDouble", "served_double",
+        "FAULT_KINDS",
+        "HOSTILE_MODES",
+        "FaultKind",
+        "FeishuDouble",
+        "RecordedRequest",
+        "ServedDouble",
+        "served_double",
     }
     assert all(hasattr(testing, name) for name in testing.__all__)
     assert public_modules <= {"pytest_plugin", "hostile"}
@@ -357,7 +373,7 @@ def test_public_names_are_in_all_and_modules_behind_them_are_private():
 
 def test_the_double_imports_neither_airflow_nor_the_hook():
     code = (
-        "import sys, airflow_provider_feishu_workplace.testing as t, airflow_provider_feishu_workplace.testing.__main__;"
+        "import sys, airflow_provider_feishu_workplace.testing.__main__;"
         "bad = [m for m in sys.modules if m.split('.')[0] == 'airflow' or '.hooks' in m or '.operators' in m];"
         "print(bad)"
     )

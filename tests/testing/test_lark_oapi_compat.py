@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_feishu_workplace.testing import served_double
-
-from airflow_provider_feishu_workplace.testing import FeishuDouble
+from airflow_provider_feishu_workplace.testing import FeishuDouble, served_double
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = {"custom_workplaces": 2, "blocks_per_day": 4}
@@ -24,7 +22,9 @@ SETTINGS = {"custom_workplaces": 2, "blocks_per_day": 4}
 ENDPOINTS = {
     "workplace": ("SearchWorkplaceAccessDataRequest", "workplace_access_data", None),
     "custom_workplace": (
-        "SearchCustomWorkplaceAccessDataRequest", "custom_workplace_access_data", "custom_workplace_id"
+        "SearchCustomWorkplaceAccessDataRequest",
+        "custom_workplace_access_data",
+        "custom_workplace_id",
     ),
     "block": ("SearchWorkplaceBlockAccessDataRequest", "workplace_block_access_data", "block_id"),
 }
@@ -43,8 +43,10 @@ def served():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     with served_double(
         "--no-rate-limit",  # lark-oapi never retries a 429
-        "--custom-workplaces", str(SETTINGS["custom_workplaces"]),
-        "--blocks-per-day", str(SETTINGS["blocks_per_day"]),
+        "--custom-workplaces",
+        str(SETTINGS["custom_workplaces"]),
+        "--blocks-per-day",
+        str(SETTINGS["blocks_per_day"]),
         env=env,
     ) as served_info:
         yield served_info
@@ -60,10 +62,14 @@ def make_client(lark, url: str, app_id: str, app_secret: str, **builder_calls):
     from lark_oapi.core.cache import LocalCache
 
     builder = (
-        lark.Client.builder().app_id(app_id).app_secret(app_secret).domain(url)
+        lark.Client.builder()
+        .app_id(app_id)
+        .app_secret(app_secret)
+        .domain(url)
         # lark-oapi caches tokens per app id for the whole process: a fresh cache per client keeps
         # a token of an earlier double from being sent to this one.
-        .cache(LocalCache()).log_level(lark.LogLevel.ERROR)
+        .cache(LocalCache())
+        .log_level(lark.LogLevel.ERROR)
     )
     for name, value in builder_calls.items():
         builder = getattr(builder, name)(value)
@@ -124,9 +130,7 @@ def test_lark_oapi_id_filters_reach_the_double(lark, served, reference, endpoint
 
 
 def test_lark_oapi_store_app_gets_tokens_with_ticket_and_tenant_key_and_reads_data(lark, served, reference):
-    client = make_client(
-        lark, served.url, served.store_app_id, served.store_app_secret, app_type=lark.AppType.ISV
-    )
+    client = make_client(lark, served.url, served.store_app_id, served.store_app_secret, app_type=lark.AppType.ISV)
     option = lark.RequestOption.builder().tenant_key(served.tenant_key).app_ticket(served.app_ticket).build()
 
     items, _ = read_all(lark, client, "workplace", "2024-01-01", "2024-01-31", 10, option=option)
@@ -138,7 +142,9 @@ def test_lark_oapi_surfaces_the_endpoints_error_code_and_log_id(lark, served):
     client = make_client(lark, served.url, served.app_id, served.app_secret)
     request = (
         lark.api.workplace.v1.SearchWorkplaceBlockAccessDataRequest.builder()
-        .from_date("2024-01-31").to_date("2024-01-01").build()
+        .from_date("2024-01-31")
+        .to_date("2024-01-01")
+        .build()
     )
 
     response = client.workplace.v1.workplace_block_access_data.search(request)
@@ -155,7 +161,11 @@ def test_lark_oapi_sends_post_with_query_parameters_bearer_token_and_no_body(lar
         client = make_client(lark, double.url, double.app_id, double.app_secret)
         request = (
             lark.api.workplace.v1.SearchCustomWorkplaceAccessDataRequest.builder()
-            .from_date("2024-01-01").to_date("2024-01-02").page_size(50).custom_workplace_id("tpl_x").build()
+            .from_date("2024-01-01")
+            .to_date("2024-01-02")
+            .page_size(50)
+            .custom_workplace_id("tpl_x")
+            .build()
         )
         client.workplace.v1.custom_workplace_access_data.search(request)
         token_request, search_request = double.requests
@@ -164,12 +174,16 @@ def test_lark_oapi_sends_post_with_query_parameters_bearer_token_and_no_body(lar
     # lark-oapi shares one token request body between calls (a mutable default argument), so after
     # a store-app test in this process it also carries that app's ticket, app token and tenant key.
     assert {key: token_request.body[key] for key in ("app_id", "app_secret")} == {
-        "app_id": double.app_id, "app_secret": double.app_secret
+        "app_id": double.app_id,
+        "app_secret": double.app_secret,
     }
     assert search_request.method == "POST"
     assert search_request.endpoint == "custom_workplace"
     assert search_request.query == {
-        "from_date": "2024-01-01", "to_date": "2024-01-02", "page_size": "50", "custom_workplace_id": "tpl_x"
+        "from_date": "2024-01-01",
+        "to_date": "2024-01-02",
+        "page_size": "50",
+        "custom_workplace_id": "tpl_x",
     }
     assert search_request.body is None
     assert "content-type" not in search_request.headers
