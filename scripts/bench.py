@@ -108,11 +108,9 @@ def machine() -> str:
     )
 
 
-def use_connection(url: str, app_id: str, app_secret: str) -> None:
-    """Point the ``feishu_default`` connection of this process at a double."""
-    os.environ["AIRFLOW_CONN_FEISHU_DEFAULT"] = json.dumps(
-        {"conn_type": "feishu", "host": url, "login": app_id, "password": app_secret}
-    )
+def use_connection(double) -> None:
+    """Point the ``feishu_default`` connection of this process at a double (in-process or served)."""
+    os.environ["AIRFLOW_CONN_FEISHU_DEFAULT"] = double.connection()
 
 
 def days_from(first: dt.date, count: int) -> tuple[str, str]:
@@ -206,7 +204,7 @@ def figure_requests_per_job() -> Figure:
     cases = {"1 day": days_from(dt.date(2025, 6, 1), 1), "365 days": days_from(dt.date(2025, 1, 1), 365)}
     parts, met = [], True
     with FeishuDouble() as double:
-        use_connection(double.url, double.app_id, double.app_secret)
+        use_connection(double)
         for label, (first, last) in cases.items():
             double.clear_requests()
             hook = FeishuWorkplaceHook()  # a fresh hook per job, as each task run has
@@ -295,7 +293,7 @@ def figure_client_overhead() -> Figure:
     seconds: dict[str, list[float]] = {name: [] for name in clients}
     # The double serves from its own process, so the clients do not share the GIL with it.
     with served_double("--no-rate-limit", "--blocks-per-day", str(blocks_per_day)) as served:
-        use_connection(served.url, served.app_id, served.app_secret)
+        use_connection(served)
         for read in clients.values():
             read(served, first, last, blocks_per_day)
         names = list(clients)
@@ -334,7 +332,7 @@ def figure_pacing() -> Figure:
     first, last = days_from(dt.date(2024, 1, 1), pages)
     say(f"4/6 pacing: {pages} pages at {rate}/s (about {bound:.0f} s) ...")
     with FeishuDouble(blocks_per_day=blocks_per_day) as double:  # the double's default limit: 20/s
-        use_connection(double.url, double.app_id, double.app_secret)
+        use_connection(double)
         hook = FeishuWorkplaceHook()  # the hook's default pacing: 20/s
         started = time.perf_counter()
         items = sum(1 for _ in hook.iter_workplace_block_access_data(first, last, page_size=blocks_per_day))

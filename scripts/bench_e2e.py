@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from airflow_provider_feishu_workplace.testing import served_double
+from airflow_provider_feishu_workplace.testing import ServedDouble, served_double
 
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -108,11 +108,9 @@ def prepare(work: Path, say: Callable[[str], None]) -> dict[str, str]:
     return env
 
 
-def use_double(env: dict[str, str], served: dict[str, str]) -> None:
+def use_double(env: dict[str, str], served: ServedDouble) -> None:
     """Point ``feishu_default`` in ``env`` at a served double."""
-    env["AIRFLOW_CONN_FEISHU_DEFAULT"] = json.dumps(
-        {"conn_type": "feishu", "host": served["url"], "login": served["app_id"], "password": served["app_secret"]}
-    )
+    env["AIRFLOW_CONN_FEISHU_DEFAULT"] = served.connection()
 
 
 def dags_test(env: dict[str, str], dag_id: str, *args: str) -> float:

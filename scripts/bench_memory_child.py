@@ -14,7 +14,6 @@ reports ``ru_maxrss``, but on Linux that keeps the parent's size when a big pare
 from __future__ import annotations
 
 import json
-import os
 import resource
 import sys
 from pathlib import Path
@@ -38,10 +37,8 @@ def run(blocks_per_day: int, days: int, output_dir: Path) -> dict[str, int]:
     from airflow_provider_feishu_workplace.operators.feishu_workplace import FeishuWorkplaceBlockAccessOperator
     from airflow_provider_feishu_workplace.testing import FeishuDouble
 
-    with FeishuDouble(rate_limit_per_second=None, blocks_per_day=blocks_per_day) as double:
-        os.environ["AIRFLOW_CONN_FEISHU_DEFAULT"] = json.dumps(
-            {"conn_type": "feishu", "host": double.url, "login": double.app_id, "password": double.app_secret}
-        )
+    double = FeishuDouble(rate_limit_per_second=None, blocks_per_day=blocks_per_day)
+    with double, double.connection_env("feishu_default"):
         operator = FeishuWorkplaceBlockAccessOperator(
             task_id="bench_memory",
             timezone="UTC",

@@ -58,9 +58,7 @@ def start_double(stack: ExitStack) -> None:
     from airflow_provider_feishu_workplace.testing import FeishuDouble
 
     double = stack.enter_context(FeishuDouble())
-    os.environ["AIRFLOW_CONN_FEISHU_DEFAULT"] = json.dumps(
-        {"conn_type": "feishu", "host": double.url, "login": double.app_id, "password": double.app_secret}
-    )
+    stack.enter_context(double.connection_env("feishu_default"))
     say(f"Started the bundled Feishu double at {double.url}")
 
 
