@@ -10,6 +10,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 # Airflow 2.11 and 3.0 do not run on Python 3.13.
 PYTHON_MAX := $(if $(filter 2.11 3.0,$(AIRFLOW)),3.12,3.13)
+CHECK_PYTHON := import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= tuple(map(int, "$(PYTHON_MAX)".split("."))) else "Airflow $(AIRFLOW) needs Python 3.11 to $(PYTHON_MAX), not %d.%d (%s): pass PYTHON=<a supported python3>" % (*v, sys.executable))
 # Each Airflow version keeps its own demo home: one metadata database cannot serve two versions.
 DEMO_DIR := $(CURDIR)/.demo/airflow-$(AIRFLOW)
 
@@ -23,12 +24,12 @@ install: $(INSTALLED)
 
 # pip's output goes to a log; on failure its tail (the resolver's real error) is printed.
 $(INSTALLED): pyproject.toml $(CONSTRAINTS)
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= tuple(map(int, "$(PYTHON_MAX)".split("."))) else "Airflow $(AIRFLOW) needs Python 3.11 to $(PYTHON_MAX), but $(VENV) has %d.%d: make clean AIRFLOW=$(AIRFLOW), then pass PYTHON=<a supported python3>" % v)'
+	@test -x $(PY) || { $(PYTHON) -c '$(CHECK_PYTHON)' && $(PYTHON) -m venv $(VENV); }
+	@$(PY) -c '$(CHECK_PYTHON)' || { echo "($(VENV) was made with that Python: make clean AIRFLOW=$(AIRFLOW) first)" >&2; exit 1; }
 	@echo "install: $(VENV) ($$($(PY) -c 'import platform; print("Python", platform.python_version())')) with $(CONSTRAINTS); log in $(VENV)/install.log"
 	@$(PY) -m pip install --progress-bar off --disable-pip-version-check \
 		--constraint $(CONSTRAINTS) --editable ".[test]" >$(VENV)/install.log 2>&1 \
-		|| { tail -n 40 $(VENV)/install.log >&2; echo "install: pip install failed (above: the end of $(VENV)/install.log)" >&2; exit 1; }
+		|| { grep -v -e "^WARNING: Location '.*' is ignored" -e "^INFO: pip is " $(VENV)/install.log | tail -n 30 >&2; echo "install: pip install failed (above: the end of $(VENV)/install.log)" >&2; exit 1; }
 	@touch $@
 
 test: $(INSTALLED)
