@@ -181,3 +181,25 @@ def test_ci_matrix_runs_only_supported_cells_and_covers_every_airflow():
     assert {a for a, _, t in matrix if "test" in t} >= {AIRFLOWS[-1], "2.11", "3.0"}
     names = {python for _, python, _ in matrix}
     assert {"debian", "3.13"} <= names
+
+
+def test_readme_ci_section_lists_the_matrix_that_runs():
+    section = README.split("\n## CI\n", 1)[1].split("\n## ", 1)[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("|")][2:]
+    described = {}
+    for airflow, python, steps in rows:
+        targets = sorted(re.findall(r"make (test|demo)", steps)) or ["wheel"]
+        described[(airflow.replace("—", "-"), targets[0] if targets == ["wheel"] else " ".join(targets))] = python
+    running = {}
+    for airflow, python, targets in _ci_matrix():
+        key = (airflow, " ".join(sorted(targets)))
+        if targets == ["wheel"]:
+            key = ("-", "wheel")
+        running.setdefault(key, []).append(python)
+    assert set(described) == set(running)
+    for (airflow, targets), pythons in running.items():
+        text = described[(airflow, targets)]
+        for python in pythons:
+            assert {"debian": "Debian", "3.13": "3.13", "3.12": "3.12", "default": "python3"}[python] in text, (
+                airflow, targets, python, text)
