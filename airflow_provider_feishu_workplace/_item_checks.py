@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -31,12 +34,18 @@ class ItemGate:
     - An item that is not an object, lacks ``date``, its id or its counts, has a value of the wrong type
       or a negative count raises :class:`FeishuItemError` naming the date, the id and the field.
     - The same date and id twice with different values raises :class:`FeishuItemError`: the server
-      contradicts itself and neither copy can be trusted. An exact repeat is dropped and counted.
+      contradicts itself and neither copy can be trusted. An exact repeat (the whole item, byte for byte
+      in canonical JSON) is dropped and counted.
+    - A string holding a lone surrogate (``"\\ud800"`` in the JSON), which no UTF-8 output can hold, or
+      nesting too deep to write, raises :class:`FeishuItemError`, whether the items go to a file or XCom.
     - An item for a day outside the range is dropped and counted.
     - ``uv`` greater than ``pv`` is counted and logged, and the item kept as sent: the docs do not say
       how the two are counted, so it is doubtful, not wrong.
 
-    Per item only a hash of its key and a hash of its values are kept, 16 to 32 bytes in a flat table.
+    Per item only digests are kept, in a flat table (24 bytes a slot): a 64-bit digest of ``(date, id)``
+    and a 128-bit digest of the item's canonical JSON, both BLAKE2b keyed with a random key per gate, so a
+    server cannot craft two items that collide; a chance collision of the 128-bit digest (which would pass
+    a changed item as a repeat) is about 2**-128 per repeated key.
 
     :param first_day: the first requested day.
     :param last_day: the last requested day, included.
@@ -53,8 +62,9 @@ class ItemGate:
         self.repeated = 0
         self.out_of_range = 0
         self.uv_above_pv = 0
-        # hash((date, id)) -> hash of the item's values: hashes in flat arrays keep long ranges small.
+        # digest of (date, id) -> digest of the whole item: digests in flat arrays keep long ranges small.
         self._seen = HashIndex()
+        self._digest_key = os.urandom(16)
         self._day_in_range: dict[str, bool] = {}  # well-formed dates met so far
         self._warned: Counter[str] = Counter()
         # A logger per gate, bound like an operator's own: it writes where the running task logs.
@@ -73,12 +83,14 @@ class ItemGate:
             item_id = item.get(id_field, _MISSING) if id_field else None
             if id_field and (type(item_id) is not str or not item_id):
                 raise self._bad(item, position, id_field, _problem(item_id, "a non-empty string"))
-            values, doubt = self._values(item, position)
+            doubt = self._values(item, position)
+            canonical = self._canonical(item, position)
             if not in_range:
                 self.out_of_range += 1
                 self._warn("out_of_range", "Dropped %s: its day is outside %s..%s", item, self.first, self.last)
                 continue
-            key = hash((day, item_id))
+            key = self._key_digest(day, item_id)
+            values = int.from_bytes(hashlib.blake2b(canonical, digest_size=16, key=self._digest_key).digest(), "big")
             previous = seen.get(key)
             if previous is not None:
                 if previous != values:
@@ -120,8 +132,27 @@ class ItemGate:
         in_range = self._day_in_range[day] = self.first <= day <= self.last
         return in_range
 
-    def _values(self, item: dict[str, Any], position: int) -> tuple[int, str | None]:
-        """Check the item's counts (and names); return a hash of them, and what is doubtful about them."""
+    def _key_digest(self, day: str, item_id: str | None) -> int:
+        """A non-zero 64-bit digest of ``(date, id)`` (both already checked to be text)."""
+        text = day if item_id is None else f"{day}\x00{item_id}"
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8, key=self._digest_key)
+        return int.from_bytes(digest.digest(), "big") | 1
+
+    def _canonical(self, item: dict[str, Any], position: int) -> bytes:
+        """The item as canonical JSON in UTF-8 (sorted keys): what identifies it exactly."""
+        try:
+            return json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except UnicodeEncodeError as error:
+            where = _surrogate_path(item) or "a string"
+            raise self._bad(
+                item, position, where, f"holds a lone surrogate (U+{ord(error.object[error.start]):04X}), which is "
+                "not text and cannot be written as UTF-8"
+            ) from None
+        except (RecursionError, ValueError, TypeError) as error:
+            raise self._bad(item, position, "(the item)", f"cannot be written as JSON ({type(error).__name__})") from None
+
+    def _values(self, item: dict[str, Any], position: int) -> str | None:
+        """Check the item's counts (and names); return what is doubtful about them."""
         values: list[Any] = []
         doubt = None
         for field in self.counts_fields:
@@ -142,8 +173,8 @@ class ItemGate:
         if self.id_field == "custom_workplace_id":  # the names reach the output too; they may be absent
             names = item.get(NAMES_FIELD)
             if names is not None:
-                values.append(self._names(item, names, position))
-        return hash(tuple(values)), doubt
+                self._names(item, names, position)
+        return doubt
 
     def _names(self, item: dict[str, Any], names: Any, position: int) -> tuple[Any, ...]:
         if type(names) is not list:
@@ -164,12 +195,12 @@ class ItemGate:
     def _describe(self, item: dict[str, Any]) -> str:
         """``block item (date 2026-11-19, block_id 'blk_1')``: what names the item, as far as it can be told."""
         day = item.get("date", "missing")
-        day = day if type(day) is str else repr(day)
+        day = day if type(day) is str else _short(day)
         if self.id_field is None:
             return f"{self.dataset} item (date {day})"
         item_id = item.get(self.id_field, _MISSING)
-        item_id = "missing" if item_id is _MISSING else repr(item_id)
-        return f"{self.dataset} item (date {day}, {self.id_field} {item_id})"
+        item_id = "missing" if item_id is _MISSING else _short(item_id)
+        return f"{self.dataset} item (date {_short(day, quote=False)}, {self.id_field} {item_id})"
 
     def _bad(self, item: dict[str, Any], position: int, field: str, problem: str) -> FeishuItemError:
         return FeishuItemError(
@@ -178,8 +209,7 @@ class ItemGate:
         )
 
     def _not_an_object(self, item: Any, position: int) -> FeishuItemError:
-        shown = repr(item)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        shown = _short(item, 77)
         return FeishuItemError(
             f"Feishu sent a {self.dataset} item that is not an object: item #{position} received is "
             f"{_kind(item)} ({shown}), so it has no date, id or counts. {SERVER_AT_FAULT}"
@@ -187,7 +217,7 @@ class ItemGate:
 
     def _conflict(self, item: dict[str, Any], position: int) -> FeishuItemError:
         fields = (*self.counts_fields, NAMES_FIELD) if self.id_field == "custom_workplace_id" else self.counts_fields
-        values = {field: item.get(field) for field in fields}
+        values = _short({field: item.get(field) for field in fields}, limit=300)
         return FeishuItemError(
             f"Feishu sent the {self._describe(item)} twice with different values (item #{position} received "
             f"has {values}): the server contradicts itself, so neither copy can be trusted. {SERVER_AT_FAULT}"
@@ -221,4 +251,40 @@ def _problem(value: Any, expected: str) -> str:
     """``is '12' (a string), not a whole number``, or ``is missing (expected ...)``."""
     if value is _MISSING:
         return f"is missing (expected {expected})"
-    return f"is {value!r} ({_kind(value)}), not {expected}"
+    return f"is {_short(value)} ({_kind(value)}), not {expected}"
+
+
+def _short(value: Any, limit: int = 60, *, quote: bool = True) -> str:
+    """``repr(value)`` (or the text itself, ``quote=False``), cut to about ``limit`` characters: a server's
+    value may be megabytes long, or nested too deeply to show."""
+    if type(value) is str:
+        text = value if len(value) <= limit else value[:limit] + "..."
+        return repr(text) if quote else text
+    if isinstance(value, dict | list):
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (RecursionError, ValueError, TypeError):
+            return f"a {type(value).__name__} too deep to show"
+        return text if len(text) <= limit else text[:limit] + "..."
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _surrogate_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (key or value) in ``value`` that holds a lone surrogate."""
+    if type(value) is str:
+        return path or None if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if type(key) is str and any("\ud800" <= ch <= "\udfff" for ch in key):
+                return here.encode("utf-8", "backslashreplace").decode()
+            found = _surrogate_path(inner, here)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, inner in enumerate(value):
+            found = _surrogate_path(inner, f"{path}[{index}]")
+            if found:
+                return found
+    return None

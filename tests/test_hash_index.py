@@ -1,15 +1,22 @@
-"""HashIndex: the flat map ItemGate keeps its per-item hashes in."""
+"""HashIndex: the flat map ItemGate keeps its per-item digests in."""
 
 from __future__ import annotations
 
+import hashlib
 import random
+
+import pytest
 
 from airflow_provider_feishu_workplace._hash_index import HashIndex
 
 
+def digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") | 1
+
+
 def test_it_returns_what_was_added_and_none_for_the_rest_across_growth():
     rng = random.Random(7)
-    pairs = {hash((f"2026-01-{i % 28 + 1:02d}", f"blk_{i}")): rng.getrandbits(63) - (1 << 62) for i in range(50_000)}
+    pairs = {digest(f"2026-01-{i % 28 + 1:02d}\x00blk_{i}"): rng.getrandbits(128) for i in range(50_000)}
     index = HashIndex(capacity=8)
 
     for key, value in pairs.items():
@@ -17,13 +24,20 @@ def test_it_returns_what_was_added_and_none_for_the_rest_across_growth():
 
     assert len(index) == len(pairs)
     assert all(index.get(key) == value for key, value in pairs.items())
-    assert all(index.get(hash(("2027-01-01", f"blk_{i}"))) is None for i in range(1000))
+    assert all(index.get(digest(f"2027-01-01\x00blk_{i}")) is None for i in range(1000))
 
 
-def test_zero_and_extreme_keys_are_ordinary_keys():
-    keys = (0, 1, -2, (1 << 63) - 1, -(1 << 63) + 1)  # hash() never gives -1
+def test_extreme_keys_and_values_are_ordinary():
+    keys = (1, 2, (1 << 64) - 1, 1 << 63, 12345)
+    values = (0, (1 << 128) - 1, 1 << 64, (1 << 64) - 1, 7)
     index = HashIndex(capacity=2)
-    for value, key in enumerate(keys):
-        index.add(key, -value)
+    for key, value in zip(keys, values):
+        index.add(key, value)
 
-    assert [index.get(key) for key in keys] == [0, -1, -2, -3, -4]
+    assert [index.get(key) for key in keys] == list(values)
+
+
+@pytest.mark.parametrize("key", [0, -1, 1 << 64])
+def test_a_key_outside_the_range_is_refused(key):
+    with pytest.raises(ValueError):
+        HashIndex().add(key, 1)

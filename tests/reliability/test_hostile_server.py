@@ -140,7 +140,7 @@ CASES = [
     ),
     pytest.param(
         Case("conflicting_duplicate", "(date 2026-11-19, block_id '{item[block_id]}') twice with different values "
-             "(item #3 received has {{'access_data': {{'pv': ", FeishuItemError, 3,
+             "(item #3 received has {{\"access_data\": {{\"pv\": ", FeishuItemError, 3,
              previous_item=True),
         id="conflicting-repeat",
     ),
