@@ -1,4 +1,6 @@
-"""Provider metadata that Airflow reads at discovery (plain data, no imports)."""
+"""Provider metadata that Airflow reads at discovery (plain data; imports only the connection form's data)."""
+
+from airflow_provider_feishu_workplace._connection_fields import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
 
 def get_provider_info():
@@ -31,31 +33,8 @@ def get_provider_info():
                 "connection-type": "feishu",
                 "hook-class-name": "airflow_provider_feishu_workplace.hooks.feishu_workplace.FeishuWorkplaceHook",
                 "hook-name": "Feishu",
-                "conn-fields": {
-                    "app_type": {
-                        "label": "App type",
-                        "description": "self_built (自建应用) or store (商店应用, needs app ticket and tenant key)",
-                        "schema": {"type": ["string", "null"], "default": "self_built", "enum": ["self_built", "store"]},
-                    },
-                    "app_ticket": {
-                        "label": "App ticket",
-                        "description": "Store apps only: the latest app_ticket the platform pushed to the app",
-                        "schema": {"type": ["string", "null"], "format": "password"},
-                    },
-                    "tenant_key": {
-                        "label": "Tenant key",
-                        "description": "Store apps only: the tenant whose data is read",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                },
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port"],
-                    "relabeling": {"host": "Base URL", "login": "App ID", "password": "App Secret"},
-                    "placeholders": {
-                        "host": "https://open.feishu.cn (Lark: https://open.larksuite.com)",
-                        "login": "cli_xxxxxxxxxxxxxxxx",
-                    },
-                },
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
     }

@@ -26,6 +26,8 @@ CONNECTIONS_TEST_FAILURE_EXIT_CODE = 1 if AIRFLOW_V_3_3_PLUS else 0
 # Airflow 3 can run a DAG without a logical date (and so without a data interval); Airflow 2 cannot.
 RUNS_WITHOUT_LOGICAL_DATE = AIRFLOW_V_3_0_PLUS
 _UNSET: Any = object()
+# Airflow 2's UI is a Flask app whose connection form is built from the hooks' classmethods.
+FLASK_CONNECTION_FORM = not AIRFLOW_V_3_0_PLUS
 # The class of the operators' outlets: Airflow 2 calls assets datasets.
 OUTLET_CLASS_NAME = "Asset" if AIRFLOW_V_3_0_PLUS else "Dataset"
 
