@@ -37,7 +37,7 @@ _KNOWN_CODES: dict[int, tuple[type[FeishuApiError], str]] = {
     99991543: (FeishuCredentialsError, f"Feishu does not know this app id/secret: {_CHECK_CREDENTIALS}"),
     10012: (
         FeishuCredentialsError,
-        "Feishu rejected the store app's app_ticket (bad or stale): update the connection's app_ticket extra "
+        "Feishu rejected the store app's app_ticket (bad or stale): update the connection's app_ticket_secret extra "
         "with the latest ticket pushed to the app (POST /open-apis/auth/v3/app_ticket/resend asks for a new push)",
     ),
     10013: (FeishuCredentialsError, "Feishu could not issue a tenant token for the store app: check tenant_key"),

@@ -12,6 +12,11 @@ from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
 FEISHU_BASE_URL = "https://open.feishu.cn"
 LARK_BASE_URL = "https://open.larksuite.com"
 APP_TYPES = ("self_built", "store")
+# The store app's ticket is a secret: Airflow hides an extra whose key holds "secret" (its default
+# sensitive names) in the UI's edit form and the REST API, as it hides the password. Connections saved
+# under the earlier key are still read.
+APP_TICKET_KEY = "app_ticket_secret"
+LEGACY_APP_TICKET_KEY = "app_ticket"
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,10 @@ class FeishuAppSettings:
             raise FeishuConfigError(
                 f"Connection {conn_id!r} has app_type={app_type!r}: use 'self_built' or 'store' in its extras."
             )
-        app_ticket = _optional_text(extras.get("app_ticket"))
+        app_ticket = _optional_text(extras.get(APP_TICKET_KEY)) or _optional_text(extras.get(LEGACY_APP_TICKET_KEY))
         tenant_key = _optional_text(extras.get("tenant_key"))
         if app_type == "store":
-            missing = [name for name, value in (("app_ticket", app_ticket), ("tenant_key", tenant_key)) if not value]
+            missing = [name for name, value in ((APP_TICKET_KEY, app_ticket), ("tenant_key", tenant_key)) if not value]
             if missing:
                 raise FeishuConfigError(
                     f"Connection {conn_id!r} is a store app but has no {' and no '.join(missing)}: "

@@ -70,7 +70,8 @@ class FeishuWorkplaceHook(BaseHook):
 
     The connection holds the app: ``login`` is the app id, ``password`` the app secret, ``host`` the
     base URL (empty means ``https://open.feishu.cn``; ``https://open.larksuite.com`` for Lark) and the
-    extras ``app_type`` (``self_built`` or ``store``), ``app_ticket`` and ``tenant_key`` (store apps).
+    extras ``app_type`` (``self_built`` or ``store``), ``app_ticket_secret`` and ``tenant_key`` (store
+    apps; a ticket saved under the earlier key ``app_ticket`` is read too).
     Nothing is read or sent until the first call.
 
     :param feishu_conn_id: the Airflow connection id.

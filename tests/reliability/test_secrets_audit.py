@@ -31,7 +31,7 @@ def canary_double(examples, monkeypatch):
             "host": double.url,
             "login": double.store_app_id,
             "password": CANARY_SECRET,
-            "extra": {"app_type": "store", "app_ticket": CANARY_TICKET, "tenant_key": double.tenant_key},
+            "extra": {"app_type": "store", "app_ticket_secret": CANARY_TICKET, "tenant_key": double.tenant_key},
         }
         monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps(connection))
         yield double
