@@ -30,6 +30,14 @@ SECTIONS = {
     "tests/reliability/test_secrets_audit.py": "Secrets audit",
     "tests/reliability/test_tls.py": "TLS verification",
     "tests/reliability/test_crash_and_concurrency.py": "Crash safety and concurrency",
+    "tests/reliability/test_concurrent_writers.py": "Concurrent writers of one path (local and S3), SIGKILL at random points",
+    "tests/reliability/test_redirects.py": "Redirects: credentials go to one origin",
+    "tests/reliability/test_deadlines.py": "One deadline per request: trickling servers",
+    "tests/reliability/test_paging_contract.py": "The paging contract: missing and contradictory fields, foreign items",
+    "tests/reliability/test_fail_fast.py": "Fail fast: what a rerun cannot fix; the output target checked before the pull",
+    "tests/reliability/test_bounded_errors.py": "Server answers become bounded Feishu errors without secrets",
+    "tests/reliability/test_item_identity.py": "Exact item identity; lone surrogates",
+    "tests/reliability/test_ticket_redaction.py": "The app ticket hidden in the REST API (real airflow api-server)",
 }
 
 
@@ -101,6 +109,8 @@ def render(per_file: dict[str, Counter], figures: dict, exit_code: int) -> str:
         ("secrets_audit", "Secrets audit"),
         ("crash_safety", "Crash safety"),
         ("concurrency", "Concurrency against one double limited to 20 requests/second per endpoint"),
+        ("concurrent_writers", "Concurrent writers of one output path"),
+        ("deadlines", "Trickling servers (1 byte / 0.1 s; timeout 1 s, retry_deadline 5 s)"),
     ):
         if section in figures:
             lines += ["", f"## {title}", "", "```json", json.dumps(figures[section], indent=2, sort_keys=True), "```"]
@@ -113,6 +123,13 @@ def render(per_file: dict[str, Counter], figures: dict, exit_code: int) -> str:
         "Cap concurrent Feishu tasks across workers with an Airflow pool (README, Concurrency).",
         "- The crash test kills `airflow tasks test` with SIGKILL while the task is stuck on a page: the "
         "previous file stays as it was and the next run writes the correct one.",
+        "- Concurrent writers: each round starts 6 (local) or 4 (S3) writer processes on one path; about a "
+        "quarter fail half-way on purpose and the test SIGKILLs a random subset at random moments. After every "
+        "round the path held one complete file of exactly one writer that finished, or the previous file "
+        "(`kept previous`), never a mix and never NUL bytes; a last writer removed the temporary files the "
+        "killed ones left. On S3 no temporary key was ever written.",
+        "- Trickling servers: every attempt was cut at its 1 s deadline, and the whole request with its "
+        "retries ended within `retry_deadline + timeout` (6 s); `seconds` is the pull's total.",
         "",
     ]
     return "\n".join(lines)

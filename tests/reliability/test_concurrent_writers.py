@@ -262,3 +262,38 @@ def test_concurrent_writers_of_one_s3_object_leave_one_whole_object(fork_server,
         tally["killed"] += sum(code == -signal.SIGKILL for code in results.values())
         tally["kept previous" if owner == "previous" else "from a writer"] += 1
     figures("concurrent_writers", f"s3, seed {seed}", tally)
+
+
+@pytest.mark.slow
+def test_four_airflow_task_processes_writing_one_path_all_succeed_with_one_whole_file(
+    dag_folder, feishu_conn, tmp_path, figures
+):
+    """The issue's case end to end: 4 ``airflow tasks test`` runs of one day at once, one of them killed."""
+    from tests.conftest import expected_jsonl
+    from tests.dag_runs import dag_source
+    from tests.reliability.test_crash_and_concurrency import run_task_in_its_own_process
+
+    day = "2026-11-19"
+    target = tmp_path / "lake" / "part.jsonl"
+    operator_args = f'output_path="file://{target}", page_size=1, date="{day}"'
+    dag_folder.load(
+        dag_source("same_path", received_file=tmp_path / "r.json", operator="FeishuWorkplaceBlockAccessOperator",
+                   operator_args=operator_args),
+        "same_path",
+    )
+    feishu_conn.inject("slow", endpoint="block", delay=1.0, times=None)  # pages trickle in: the writes overlap
+    runs = [run_task_in_its_own_process("same_path") for _ in range(4)]
+    time.sleep(random.Random(4).uniform(8.0, 12.0))  # inside the pulls (start-up takes several seconds)
+    os.killpg(runs[0].pid, signal.SIGKILL)
+    outputs = [run.communicate(timeout=300)[0].decode() for run in runs]
+
+    assert runs[0].returncode == -signal.SIGKILL
+    for run, output in zip(runs[1:], outputs[1:]):
+        assert run.returncode == 0, output[-3000:]
+        assert "FileNotFoundError" not in output
+    content = target.read_bytes()
+    assert b"\x00" not in content
+    assert content == expected_jsonl(feishu_conn, "block", day)
+    leftovers = [p.name for p in target.parent.iterdir() if p.name != "part.jsonl"]
+    assert len(leftovers) <= 1  # at most the killed run's temp, until the next writer of the path
+    figures("concurrent_writers", "4 airflow task processes, 1 killed", {"succeeded": 3, "leftover temps": len(leftovers)})
