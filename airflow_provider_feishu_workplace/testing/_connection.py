@@ -23,7 +23,7 @@ def connection_json(url: str, credentials: Mapping[str, str], app_type: str = "s
     :param credentials: the double's ``app_id``, ``app_secret``, ``store_app_id``, ``store_app_secret``,
         ``app_ticket`` and ``tenant_key``.
     :param app_type: ``"self_built"`` (app id and secret) or ``"store"`` (the store app, with its
-        ``app_ticket`` and ``tenant_key`` in the extras).
+        app ticket and tenant key in the extras ``app_ticket_secret`` and ``tenant_key``).
     :param overrides: connection fields to change (``host``, ``login``, ``password``, ...); ``None``
         leaves a field out. ``extra`` is merged into the extras the same way.
     """
@@ -33,7 +33,7 @@ def connection_json(url: str, credentials: Mapping[str, str], app_type: str = "s
     if unknown:
         raise ValueError(
             f"{sorted(unknown)} are not connection fields; use {sorted(_FIELDS)} "
-            "(app_ticket and tenant_key go in extra={...})"
+            "(app_ticket_secret and tenant_key go in extra={...})"
         )
     if app_type == "store":
         conn: dict[str, Any] = {
@@ -43,7 +43,8 @@ def connection_json(url: str, credentials: Mapping[str, str], app_type: str = "s
             "password": credentials["store_app_secret"],
             "extra": {
                 "app_type": "store",
-                "app_ticket": credentials["app_ticket"],
+                # The provider's extra for the ticket; Airflow hides *_secret extras like the password.
+                "app_ticket_secret": credentials["app_ticket"],
                 "tenant_key": credentials["tenant_key"],
             },
         }

@@ -344,7 +344,7 @@ class FeishuDouble:
         """An Airflow connection to this double, in the JSON form ``AIRFLOW_CONN_<ID>`` takes.
 
         :param app_type: ``"self_built"`` (the self-built app's id and secret) or ``"store"`` (the
-            store app, with its ``app_ticket`` and ``tenant_key`` in the extras).
+            store app, with its ticket and tenant key in the extras ``app_ticket_secret`` and ``tenant_key``).
         :param overrides: connection fields to change, e.g. ``password="wrong"`` to test bad
             credentials; ``None`` leaves a field out; ``extra={...}`` is merged into the extras.
         """

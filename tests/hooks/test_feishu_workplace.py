@@ -328,10 +328,8 @@ class TestConnections:
         assert tenant_call.body["app_access_token"].startswith("a-")
 
     def test_stale_app_ticket_says_how_to_get_a_new_one(self, feishu_double, monkeypatch):
-        conn = connection_json(feishu_double, app_type="store")
-        conn = json.loads(conn)
-        conn["extra"]["app_ticket"] = "stale-ticket"
-        monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps(conn))
+        conn = feishu_double.connection("store", extra={"app_ticket_secret": "stale-ticket"})
+        monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", conn)
 
         with pytest.raises(FeishuCredentialsError, match="app_ticket/resend") as caught:
             FeishuWorkplaceHook().get_tenant_access_token()

@@ -79,7 +79,11 @@ def test_store_connection_carries_the_store_app_ticket_and_tenant_key(feishu_dou
         "host": feishu_double.url,
         "login": feishu_double.store_app_id,
         "password": feishu_double.store_app_secret,
-        "extra": {"app_type": "store", "app_ticket": feishu_double.app_ticket, "tenant_key": feishu_double.tenant_key},
+        "extra": {
+            "app_type": "store",
+            "app_ticket_secret": feishu_double.app_ticket,
+            "tenant_key": feishu_double.tenant_key,
+        },
     }
 
 
@@ -90,14 +94,14 @@ def test_store_connection_carries_the_store_app_ticket_and_tenant_key(feishu_dou
         pytest.param("self_built", {"password": None}, {"password": "<absent>"}, id="none-leaves-a-field-out"),
         pytest.param(
             "store",
-            {"extra": {"app_ticket": "stale"}},
-            {"extra": {"app_type": "store", "app_ticket": "stale", "tenant_key": "double_tenant_key"}},
+            {"extra": {"app_ticket_secret": "stale"}},
+            {"extra": {"app_type": "store", "app_ticket_secret": "stale", "tenant_key": "double_tenant_key"}},
             id="extra-is-merged",
         ),
         pytest.param(
             "store",
             {"extra": {"tenant_key": None}},
-            {"extra": {"app_type": "store", "app_ticket": "double-app-ticket-0123456789"}},
+            {"extra": {"app_type": "store", "app_ticket_secret": "double-app-ticket-0123456789"}},
             id="none-in-extra-leaves-an-extra-out",
         ),
     ],
@@ -113,7 +117,7 @@ def test_connection_overrides(feishu_double, app_type, overrides, expected):
     ("kwargs", "message"),
     [
         pytest.param({"app_type": "isv"}, "app_type must be one of ['self_built', 'store'], not 'isv'", id="app-type"),
-        pytest.param({"app_ticket": "x"}, "go in extra=", id="extra-field-at-top-level"),
+        pytest.param({"tenant_key": "x"}, "go in extra=", id="extra-field-at-top-level"),
         pytest.param({"extra": "app_type=store"}, "extra must be a dict", id="extra-not-a-dict"),
     ],
 )
