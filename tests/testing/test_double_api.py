@@ -385,3 +385,29 @@ def test_the_double_imports_neither_airflow_nor_the_hook():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=True)
 
     assert done.stdout.strip() == "[]"
+
+
+def test_installed_fixtures_need_no_conftest_and_put_the_connection_back(tmp_path):
+    (tmp_path / "test_inner.py").write_text(
+        "import json, os\n"
+        "def test_set(feishu_connection, feishu_double):\n"
+        "    conn = json.loads(os.environ['AIRFLOW_CONN_FEISHU_DEFAULT'])\n"
+        "    assert (feishu_connection, conn['host']) == ('feishu_default', feishu_double.url)\n"
+        "def test_put_back():\n"
+        "    assert os.environ.get('AIRFLOW_CONN_FEISHU_DEFAULT') == 'before'\n"
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST")}
+    env["AIRFLOW_CONN_FEISHU_DEFAULT"] = "before"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_inner.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "2 passed" in done.stdout
