@@ -53,7 +53,7 @@ def parse_dag_folder(folder: Path):
     if AIRFLOW_V_3_1_PLUS:
         from airflow.models.dagbag import BundleDagBag
 
-        return BundleDagBag(dag_folder=str(folder), bundle_path=folder, bundle_name=BUNDLE_NAME)
+        return BundleDagBag(dag_folder=str(folder), bundle_path=folder)
     from airflow.models.dagbag import DagBag
 
     if str(folder) not in sys.path:  # what BundleDagBag does from 3.1: DAG files import their neighbours
