@@ -145,6 +145,10 @@ class FeishuDouble:
     def __enter__(self) -> FeishuDouble:
         return self.start()
 
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else "not running"
+        return f"<FeishuDouble {where}, {len(self.requests)} requests>"
+
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 

@@ -313,6 +313,13 @@ def test_calls_select_by_endpoint_group_or_path_in_arrival_order(feishu_double, 
     assert received == sorted(received) and all(isinstance(call, RecordedRequest) for call in feishu_double.calls())
 
 
+def test_repr_says_where_the_double_runs_and_how_many_requests_it_saw(feishu_double, http):
+    token(feishu_double, http)
+
+    assert repr(feishu_double) == f"<FeishuDouble {feishu_double.url}, 1 requests>"
+    assert repr(FeishuDouble()) == "<FeishuDouble not running, 0 requests>"
+
+
 def test_calls_refuses_an_unknown_selector(feishu_double):
     with pytest.raises(ValueError, match="unknown endpoint selector 'blocks'"):
         feishu_double.calls("blocks")
