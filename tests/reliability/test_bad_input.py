@@ -13,6 +13,7 @@ import pytest
 
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+from tests.airflow_versions import run_dag_test
 from tests.conftest import connection_json
 
 FROM, TO = "2026-01-01", "2026-01-31"
@@ -158,7 +159,7 @@ def test_bad_lake_uri_in_the_dag_configuration_fails_before_any_request(dag_fold
     for task in extract.tasks:
         task.retries = 0
 
-    dag_run = extract.test(logical_date=pendulum.datetime(2026, 10, 2, 6, tz="Asia/Shanghai"))
+    dag_run = run_dag_test(extract, logical_date=pendulum.datetime(2026, 10, 2, 6, tz="Asia/Shanghai"))
 
     assert {str(ti.state) for ti in dag_run.get_task_instances()} == {"failed"}
     assert "output_path='nosuchfs://lake/workplace_access/dt=2026-10-01/part.jsonl' cannot be opened" in capsys.readouterr().out
