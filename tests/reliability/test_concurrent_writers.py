@@ -271,7 +271,7 @@ def test_four_airflow_task_processes_writing_one_path_all_succeed_with_one_whole
     """The issue's case end to end: 4 ``airflow tasks test`` runs of one day at once, one of them killed."""
     from tests.conftest import expected_jsonl
     from tests.dag_runs import dag_source
-    from tests.reliability.test_crash_and_concurrency import run_task_in_its_own_process
+    from tests.reliability.test_crash_and_concurrency import run_task_in_its_own_process, wait_for
 
     day = "2026-11-19"
     target = tmp_path / "lake" / "part.jsonl"
@@ -281,14 +281,20 @@ def test_four_airflow_task_processes_writing_one_path_all_succeed_with_one_whole
                    operator_args=operator_args),
         "same_path",
     )
-    feishu_conn.inject("slow", endpoint="block", delay=1.0, times=None)  # pages trickle in: the writes overlap
-    runs = [run_task_in_its_own_process("same_path") for _ in range(4)]
-    time.sleep(random.Random(4).uniform(8.0, 12.0))  # inside the pulls (start-up takes several seconds)
-    os.killpg(runs[0].pid, signal.SIGKILL)
+    feishu_conn.inject("slow", endpoint="block", delay=2.0, times=None)  # pages trickle in: the writes overlap
+    # The first run writes the DAG to the metadata database; four doing it at once trip over SQLite.
+    runs = [run_task_in_its_own_process("same_path")]
+    wait_for(lambda: feishu_conn.count("block") >= 1 or runs[0].poll() is not None, timeout=120)
+    for _ in range(3):
+        runs.append(run_task_in_its_own_process("same_path"))
+        time.sleep(0.3)
+    wait_for(lambda: feishu_conn.count("block") >= 5 or runs[-1].poll() is not None, timeout=120)
+    time.sleep(random.Random(4).uniform(0.0, 2.0))
+    os.killpg(runs[-1].pid, signal.SIGKILL)  # the last one, mid-pull
     outputs = [run.communicate(timeout=300)[0].decode() for run in runs]
 
-    assert runs[0].returncode == -signal.SIGKILL
-    for run, output in zip(runs[1:], outputs[1:]):
+    assert runs[-1].returncode == -signal.SIGKILL
+    for run, output in zip(runs[:-1], outputs[:-1]):
         assert run.returncode == 0, output[-3000:]
         assert "FileNotFoundError" not in output
     content = target.read_bytes()
