@@ -12,17 +12,10 @@ from typing import Any
 
 from airflow_provider_feishu_workplace._compat import task_logger
 from airflow_provider_feishu_workplace._hash_index import HashIndex
+from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, get_endpoint
 from airflow_provider_feishu_workplace.exceptions import SERVER_AT_FAULT, FeishuItemError
 
 LOGGER_NAME = "airflow.task.operators.airflow_provider_feishu_workplace.ItemGate"
-# What each data set's items look like, by the field that identifies an item with its date.
-DATASETS = {None: "workplace", "custom_workplace_id": "custom_workplace", "block_id": "block"}
-COUNTS_FIELDS = {
-    None: ("all_workplace", "default_workplace"),
-    "custom_workplace_id": ("access_data",),
-    "block_id": ("access_data",),
-}
-NAMES_FIELD = "custom_workplace_name"
 # Each kind of dropped or doubtful item is logged one by one this many times, then only counted.
 DETAILED_WARNINGS = 5
 _MISSING = object()
@@ -30,6 +23,8 @@ _MISSING = object()
 
 class ItemGate:
     """Pass each well-formed item of the requested days once, counting what it drops and which days had items.
+
+    What an item looks like (its id field, counts and name fields) comes from the endpoint's record.
 
     - An item that is not an object, lacks ``date``, its id or its counts, has a value of the wrong type
       or a negative count raises :class:`FeishuItemError` naming the date, the id and the field.
@@ -49,15 +44,17 @@ class ItemGate:
 
     :param first_day: the first requested day.
     :param last_day: the last requested day, included.
-    :param id_field: the field that, with ``date``, identifies an item (``None`` when ``date`` alone does).
+    :param endpoint: the items' endpoint: a record, or a registered data set's name such as ``"block"``.
     """
 
-    def __init__(self, first_day: dt.date, last_day: dt.date, id_field: str | None) -> None:
+    def __init__(self, first_day: dt.date, last_day: dt.date, endpoint: SearchEndpoint | str) -> None:
+        endpoint = get_endpoint(endpoint)
         self.first = first_day.isoformat()
         self.last = last_day.isoformat()
-        self.id_field = id_field
-        self.dataset = DATASETS.get(id_field, "access")
-        self.counts_fields = COUNTS_FIELDS.get(id_field, ("access_data",))
+        self.id_field = endpoint.id_field
+        self.dataset = endpoint.name
+        self.counts_fields = endpoint.counts_fields
+        self.name_fields = endpoint.name_fields
         self.items_per_day: Counter[str] = Counter()
         self.repeated = 0
         self.out_of_range = 0
@@ -170,23 +167,23 @@ class ItemGate:
                     if count < 0:
                         raise self._bad(item, position, f"{field}.{name}", f"is {count}: a count cannot be negative")
             raise self._bad(item, position, field, _problem(counts, "an object with pv and uv"))
-        if self.id_field == "custom_workplace_id":  # the names reach the output too; they may be absent
-            names = item.get(NAMES_FIELD)
+        for field in self.name_fields:  # the names reach the output too; they may be absent
+            names = item.get(field)
             if names is not None:
-                self._names(item, names, position)
+                self._names(item, field, names, position)
         return doubt
 
-    def _names(self, item: dict[str, Any], names: Any, position: int) -> tuple[Any, ...]:
+    def _names(self, item: dict[str, Any], field: str, names: Any, position: int) -> tuple[Any, ...]:
         if type(names) is not list:
-            raise self._bad(item, position, NAMES_FIELD, _problem(names, "a list of {language, name} objects"))
+            raise self._bad(item, position, field, _problem(names, "a list of {language, name} objects"))
         pairs = []
         for index, entry in enumerate(names):
             if type(entry) is not dict:
-                raise self._bad(item, position, f"{NAMES_FIELD}[{index}]", _problem(entry, "an object"))
+                raise self._bad(item, position, f"{field}[{index}]", _problem(entry, "an object"))
             for name in ("language", "name"):
                 value = entry.get(name)
                 if value is not None and type(value) is not str:
-                    raise self._bad(item, position, f"{NAMES_FIELD}[{index}].{name}", _problem(value, "a string"))
+                    raise self._bad(item, position, f"{field}[{index}].{name}", _problem(value, "a string"))
             pairs.append((entry.get("language"), entry.get("name")))
         return tuple(pairs)
 
@@ -216,7 +213,7 @@ class ItemGate:
         )
 
     def _conflict(self, item: dict[str, Any], position: int) -> FeishuItemError:
-        fields = (*self.counts_fields, NAMES_FIELD) if self.id_field == "custom_workplace_id" else self.counts_fields
+        fields = (*self.counts_fields, *self.name_fields)
         values = _short({field: item.get(field) for field in fields}, limit=300)
         return FeishuItemError(
             f"Feishu sent the {self._describe(item)} twice with different values (item #{position} received "

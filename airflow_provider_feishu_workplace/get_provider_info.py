@@ -19,7 +19,10 @@ def get_provider_info():
         "hooks": [
             {
                 "integration-name": "Feishu Workplace",
-                "python-modules": ["airflow_provider_feishu_workplace.hooks.feishu_workplace"],
+                "python-modules": [
+                    "airflow_provider_feishu_workplace.hooks.feishu",
+                    "airflow_provider_feishu_workplace.hooks.feishu_workplace",
+                ],
             }
         ],
         "operators": [
@@ -31,7 +34,7 @@ def get_provider_info():
         "connection-types": [
             {
                 "connection-type": "feishu",
-                "hook-class-name": "airflow_provider_feishu_workplace.hooks.feishu_workplace.FeishuWorkplaceHook",
+                "hook-class-name": "airflow_provider_feishu_workplace.hooks.feishu.FeishuHook",
                 "hook-name": "Feishu",
                 "conn-fields": CONN_FIELDS,
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,

@@ -67,7 +67,7 @@ def test_airflow_providers_hooks_shows_the_feishu_connection_type(tmp_path):
     result = run_airflow("providers", "hooks", "--output", "json", tmp_path=tmp_path)
 
     hooks = {entry["connection_type"]: entry for entry in json_rows(result.stdout)}
-    assert hooks["feishu"]["class"].endswith("FeishuWorkplaceHook")
+    assert hooks["feishu"]["class"].endswith("hooks.feishu.FeishuHook")
     assert hooks["feishu"]["conn_id_attribute_name"] == "feishu_conn_id"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from airflow_provider_feishu_workplace.exceptions import (
@@ -20,11 +20,11 @@ from airflow_provider_feishu_workplace.exceptions import (
 
 # A full page of 200 items is about 60 KB; an answer this large is not a page, and is not read to its end.
 MAX_ANSWER_BYTES = 10 * 1024 * 1024
-REQUIRED_SCOPE = "workplace:workplace_using_data:read"
 RATE_LIMITED = 99991400
 TOKEN_REJECTED = frozenset({99991661, 99991663, 99991664, 99991665, 99991671})
-# Server-side codes, including each search endpoint's "internal error, retry".
-TRANSIENT_CODES = frozenset({1500, 5000, 10101, 10500, 1628003, 1621003, 1629004})
+# The platform's server-side codes; each endpoint's own "internal error, retry" code comes from its record.
+TRANSIENT_CODES = frozenset({1500, 5000, 10101, 10500})
+MISSING_SCOPE = 99991672
 
 _CHECK_CREDENTIALS = "check the connection's App ID (login) and App Secret (password), and that the app is enabled"
 _NOT_INSTALLED = "the app is not installed or not enabled in this tenant: ask a tenant admin to install and enable it"
@@ -43,10 +43,6 @@ _KNOWN_CODES: dict[int, tuple[type[FeishuApiError], str]] = {
     10013: (FeishuCredentialsError, "Feishu could not issue a tenant token for the store app: check tenant_key"),
     99992500: (FeishuCredentialsError, "Feishu does not know the store app's tenant_key: fix the tenant_key extra"),
     99992501: (FeishuCredentialsError, "Feishu does not know the store app's tenant_key: fix the tenant_key extra"),
-    99991672: (
-        FeishuPermissionError,
-        f"the app lacks the scope {REQUIRED_SCOPE}: add it in the developer console and publish a new app version",
-    ),
     99991673: (FeishuPermissionError, _NOT_INSTALLED),
     11210: (FeishuPermissionError, _NOT_INSTALLED),
     20009: (FeishuPermissionError, _NOT_INSTALLED),
@@ -78,13 +74,23 @@ def read_capped_body(response: Any, where: str) -> bytes:
     return b"".join(chunks)
 
 
-def payload_or_error(status: int, headers: Mapping[str, str], body: bytes, *, where: str) -> dict[str, Any]:
+def payload_or_error(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    where: str,
+    retry_codes: Collection[int] = (),
+    scope: str | None = None,
+) -> dict[str, Any]:
     """Return the JSON payload of a successful answer, or raise the matching FeishuApiError.
 
     :param status: the HTTP status.
     :param headers: the answer's headers (case-insensitive mapping).
     :param body: the raw body.
     :param where: the request path, named in error messages.
+    :param retry_codes: the endpoint's own transient codes (its "internal error, retry"), retried like a 5xx.
+    :param scope: the scope the endpoint needs, named when the app lacks a scope (Feishu's msg names it too).
     """
     log_id = headers.get("X-Tt-Logid")
     try:
@@ -115,10 +121,14 @@ def payload_or_error(status: int, headers: Mapping[str, str], body: bytes, *, wh
         raise FeishuRateLimitError(f"Feishu rate-limited {where}", retry_after=retry_after, **common)
     if code in TOKEN_REJECTED:
         raise FeishuTokenInvalidError(f"Feishu rejected the tenant access token on {where}", **common)
+    if code == MISSING_SCOPE:
+        needed = f"the scope {scope}" if scope else "a scope this API needs (msg names it)"
+        advice = f"the app lacks {needed}: add it in the developer console and publish a new app version"
+        raise FeishuPermissionError(f"{where}: {advice}", **common)
     if code in _KNOWN_CODES:
         error_class, advice = _KNOWN_CODES[code]
         raise error_class(f"{where}: {advice}", **common)
-    if code in TRANSIENT_CODES or status >= 500:
+    if code in TRANSIENT_CODES or code in retry_codes or status >= 500:
         raise FeishuApiError(f"Feishu had a server-side error on {where}", retryable=True, **common)
     raise FeishuApiError(f"Feishu refused {where}", **common)
 

@@ -1,4 +1,4 @@
-"""Follow a search endpoint's pages, refusing answers that break the paging contract instead of looping."""
+"""Follow an endpoint's pages, refusing answers that break the paging contract instead of looping."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ def follow_pages(
     *,
     max_pages: int | None = None,
     item_filter: tuple[str, str] | None = None,
+    items_key: str = "items",
 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    """Yield ``(page_number, items)`` for each page of a search, following ``page_token`` while ``has_more``.
+    """Yield ``(page_number, items)`` for each page, following ``page_token`` while ``has_more``.
 
     A page that breaks the contract raises FeishuProtocolError before its items are yielded. Only a page
     that clearly ends the data set (``has_more`` false and no ``page_token``) ends the pull: a missing or
@@ -36,21 +37,24 @@ def follow_pages(
 
     :param post: sends one request: ``post(path, params=query)`` returns the JSON answer.
     :param path: the endpoint's path.
-    :param query: the first page's query (``from_date``, ``to_date``, ``page_size`` and filters).
-    :param max_pages: the most pages to follow; ``None``: the query's days times 10,000 items, in full
-        pages, at most 10,000 pages.
+    :param query: the first page's query (``page_size``, filters; for a search ``from_date`` and ``to_date``).
+    :param max_pages: the most pages to follow; ``None``: for a search, the query's days times 10,000
+        items, in full pages, at most 10,000 pages; otherwise 10,000 pages.
     :param item_filter: ``(field, value)`` the query filtered on (``block_id`` or ``custom_workplace_id``):
         an item with another value is an error, not data.
+    :param items_key: the field of ``data`` that holds the page's items.
     """
-    first_day, last_day = query["from_date"], query["to_date"]
-    page_size = int(query["page_size"])
-    max_pages = max_pages or default_max_pages(first_day, last_day, page_size)
+    first_day, last_day = query.get("from_date"), query.get("to_date")
+    page_size = int(query["page_size"]) if "page_size" in query else None
+    if not max_pages:
+        max_pages = default_max_pages(first_day, last_day, page_size) if first_day and last_day and page_size else MAX_PAGES
+    span = f" for {first_day}..{last_day}" if first_day and last_day else ""
     seen_page_tokens: set[str] = set()
     pages = items = empty_in_a_row = 0
 
     def broken(what: str) -> FeishuProtocolError:
         return FeishuProtocolError(
-            f"Feishu broke the paging contract of {path} for {first_day}..{last_day}: {what} "
+            f"Feishu broke the paging contract of {path}{span}: {what} "
             f"(page {pages}, {items} items before it). {SERVER_AT_FAULT}"
         )
 
@@ -70,14 +74,14 @@ def follow_pages(
             raise broken(f"page_token is {_shown(page_token)}, not a string")
         if not has_more and page_token:
             raise broken("has_more is false but the page carries a page_token: the page contradicts itself")
-        page_items = data.get("items", _ABSENT)
+        page_items = data.get(items_key, _ABSENT)
         if page_items is _ABSENT or page_items is None:
             if has_more:
-                raise broken("the page has no 'items' list but says has_more")
+                raise broken(f"the page has no {items_key!r} list but says has_more")
             page_items = []  # a last page with nothing on it may leave the list out
         if not isinstance(page_items, list):
-            raise broken(f"'items' is {_shown(page_items)}, not a list")
-        if len(page_items) > page_size:
+            raise broken(f"{items_key!r} is {_shown(page_items)}, not a list")
+        if page_size is not None and len(page_items) > page_size:
             raise broken(f"the page has {len(page_items)} items, more than the page_size of {page_size} asked for")
         if item_filter is not None:
             _check_filter(page_items, item_filter, broken, items)

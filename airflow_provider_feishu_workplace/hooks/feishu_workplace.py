@@ -2,277 +2,40 @@
 
 from __future__ import annotations
 
-import random
-import re
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
-
-from airflow_provider_feishu_workplace import __version__
 from airflow_provider_feishu_workplace._dates import DateLike, to_day_range
-from airflow_provider_feishu_workplace.exceptions import (
-    SERVER_AT_FAULT,
-    FeishuApiError,
-    FeishuConfigError,
-    FeishuError,
-    FeishuProtocolError,
-    FeishuRateLimitError,
-    FeishuRedirectError,
-    FeishuTLSError,
-    FeishuTokenInvalidError,
-)
-from airflow_provider_feishu_workplace.hooks._answers import payload_or_error, read_capped_body
-from airflow_provider_feishu_workplace.hooks._app_settings import FeishuAppSettings
-from airflow_provider_feishu_workplace.hooks._pacing import shared_pacer
+from airflow_provider_feishu_workplace.endpoints import BLOCK, CUSTOM_WORKPLACE, WORKPLACE, SearchEndpoint, get_endpoint
+from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
 from airflow_provider_feishu_workplace.hooks._paging import follow_pages
+from airflow_provider_feishu_workplace.hooks.feishu import FeishuHook
 
-if TYPE_CHECKING:
-    import requests
-
-SELF_BUILT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
-STORE_APP_TOKEN_PATH = "/open-apis/auth/v3/app_access_token"
-STORE_TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token"
-
-# The SDK drops a token 10 minutes before it expires; so do we.
-TOKEN_SAFETY_MARGIN_SECONDS = 600
-# A token goes into an HTTP header: visible ASCII only (no CR/LF, no spaces), and not absurdly long.
-TOKEN_FORMAT = re.compile(r"[!-~]{1,2048}")
-
-@dataclass(frozen=True)
-class SearchEndpoint:
-    """One of the access-data search endpoints."""
-
-    dataset: str
-    path: str
-    max_page_size: int
-    filter_param: str | None
+__all__ = ["FeishuHook", "FeishuWorkplaceHook"]
 
 
-WORKPLACE = SearchEndpoint("workplace", "/open-apis/workplace/v1/workplace_access_data/search", 200, None)
-# One Lark page documents 1-100 for this endpoint, so stay within it.
-CUSTOM_WORKPLACE = SearchEndpoint(
-    "custom_workplace",
-    "/open-apis/workplace/v1/custom_workplace_access_data/search",
-    100,
-    "custom_workplace_id",
-)
-BLOCK = SearchEndpoint("block", "/open-apis/workplace/v1/workplace_block_access_data/search", 200, "block_id")
-SEARCH_ENDPOINTS = {endpoint.dataset: endpoint for endpoint in (WORKPLACE, CUSTOM_WORKPLACE, BLOCK)}
+class FeishuWorkplaceHook(FeishuHook):
+    """Read Feishu Workplace access data: :class:`FeishuHook` with a method per access-data endpoint.
 
-
-class FeishuWorkplaceHook(BaseHook):
-    """Read Feishu Workplace access data with the app's tenant access token.
-
-    The connection holds the app: ``login`` is the app id, ``password`` the app secret, ``host`` the
-    base URL (empty means ``https://open.feishu.cn``; ``https://open.larksuite.com`` for Lark) and the
-    extras ``app_type`` (``self_built`` or ``store``), ``app_ticket_secret`` and ``tenant_key`` (store
-    apps; a ticket saved under the earlier key ``app_ticket`` is read too).
-    Nothing is read or sent until the first call.
-
-    :param feishu_conn_id: the Airflow connection id.
-    :param timeout: each request's overall deadline in seconds, from connecting to the last byte of the
-        answer (a server that trickles its answer does not extend it).
-    :param max_attempts: attempts per request, the first included, for transient failures.
-    :param retry_deadline: seconds after which a request is no longer retried; with the last attempt's
-        ``timeout``, a request and its retries (its token included) end within ``retry_deadline + timeout``.
-    :param backoff_base: the first retry's wait in seconds; each further retry doubles it (with jitter).
-    :param backoff_max: the longest wait between two attempts, unless the platform asks for longer.
-    :param requests_per_second: the pace per search endpoint for every hook of this app in the
-        process (the platform allows 20); ``None`` turns pacing off.
-    :param max_pages: the most pages one query may take before the server is deemed to page forever;
-        ``None``: the query's days times 10,000 items, in full pages, at most 10,000 pages.
+    Same connection and arguments as :class:`FeishuHook` (connection type ``feishu``). The app needs the
+    scope ``workplace:workplace_using_data:read``. Each endpoint is described once, by its record in
+    :mod:`airflow_provider_feishu_workplace.endpoints`; :meth:`iter_access_data` pulls any registered one.
     """
 
-    conn_name_attr = "feishu_conn_id"
-    default_conn_name = "feishu_default"
-    conn_type = "feishu"
-    hook_name = "Feishu"
-
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Return the extras' fields for the Flask connection form (Airflow 2.11, and 3.0/3.1 with FAB).
-
-        Airflow 3.2 and later read the same fields from provider info instead. The form libraries are
-        imported here, not at module level: the hook module is imported at every DAG parse.
-        """
-        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import PasswordField, StringField
-        from wtforms.validators import AnyOf, Optional
-
-        from airflow_provider_feishu_workplace._connection_fields import CONN_FIELDS
-
-        widgets = {}
-        for name, field in CONN_FIELDS.items():
-            schema = field["schema"]
-            secret = schema.get("format") == "password"
-            field_class, widget = (PasswordField, BS3PasswordFieldWidget) if secret else (StringField, BS3TextFieldWidget)
-            choices = schema.get("enum")
-            widgets[name] = field_class(
-                lazy_gettext(field["label"]),
-                widget=widget(),
-                description=field["description"],
-                default=schema.get("default"),
-                validators=[Optional(), *([AnyOf(choices)] if choices else [])],
-            )
-        return widgets
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Return which standard fields the Flask connection form hides, relabels and fills with hints."""
-        from airflow_provider_feishu_workplace._connection_fields import UI_FIELD_BEHAVIOUR
-
-        return {
-            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
-            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
-            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
-        }
-
-    def __init__(
-        self,
-        feishu_conn_id: str = default_conn_name,
-        *,
-        timeout: float = 30.0,
-        max_attempts: int = 6,
-        retry_deadline: float = 120.0,
-        backoff_base: float = 1.0,
-        backoff_max: float = 30.0,
-        requests_per_second: float | None = 20.0,
-        max_pages: int | None = None,
-    ) -> None:
-        super().__init__()
-        for name, value in (("timeout", timeout), ("retry_deadline", retry_deadline), ("backoff_max", backoff_max)):
-            _require_positive(name, value)
-        _require_positive("backoff_base", backoff_base, allow_zero=True)
-        if requests_per_second is not None:
-            _require_positive("requests_per_second", requests_per_second)
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise FeishuConfigError(f"max_attempts={max_attempts!r} must be a whole number of at least 1.")
-        if max_pages is not None and (isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1):
-            raise FeishuConfigError(f"max_pages={max_pages!r} must be a whole number of at least 1, or None.")
-        self.feishu_conn_id = feishu_conn_id
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.retry_deadline = retry_deadline
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.requests_per_second = requests_per_second
-        self.max_pages = max_pages
-        self._token: str | None = None
-        self._token_refresh_at = 0.0
-        self._token_lock = threading.Lock()
-
-    @cached_property
-    def settings(self) -> FeishuAppSettings:
-        """The connection's checked fields (read once, on first use)."""
-        settings = FeishuAppSettings.from_connection(self.get_connection(self.feishu_conn_id))
-        if settings.app_ticket:
-            mask_secret(settings.app_ticket)  # Airflow masks the password, not this extra
-        return settings
-
-    @cached_property
-    def session(self) -> requests.Session:
-        """The pooled HTTP session every request of this hook goes through."""
-        import requests  # imported here: DAG files import this module at every parse
-
-        from airflow_provider_feishu_workplace.hooks._deadline import DeadlineAdapter
-
-        session = requests.Session()
-        session.headers["User-Agent"] = f"airflow-provider-feishu-workplace/{__version__}"
-        for prefix in ("https://", "http://"):
-            session.mount(prefix, DeadlineAdapter())
-        return session
-
-    def close(self) -> None:
-        """Close the pooled HTTP connections (the hook opens new ones if used again)."""
-        session = self.__dict__.pop("session", None)
-        if session is not None:
-            session.close()
-
-    # Tokens
-
-    def get_tenant_access_token(self) -> str:
-        """Return a tenant access token, fetching a new one when the cached one nears expiry."""
-        return self._tenant_access_token(started=None)
-
-    def _tenant_access_token(self, started: float | None) -> str:
-        with self._token_lock:
-            if self._token is None or time.monotonic() >= self._token_refresh_at:
-                token, expires_in = self._fetch_tenant_access_token(started)
-                mask_secret(token)
-                margin = min(TOKEN_SAFETY_MARGIN_SECONDS, expires_in / 2)
-                self._token = token
-                self._token_refresh_at = time.monotonic() + expires_in - margin
-            return self._token
-
-    def _drop_token(self, rejected: str | None = None) -> None:
-        with self._token_lock:
-            if rejected is None or self._token == rejected:
-                self._token = None
-
-    def _fetch_tenant_access_token(self, started: float | None) -> tuple[str, float]:
-        """Ask for a tenant token; ``started``: when the request that needs it started (its retry clock)."""
-        settings = self.settings
-        if settings.app_type == "store":
-            app_answer = self._post(
-                STORE_APP_TOKEN_PATH,
-                json_body={
-                    "app_id": settings.app_id,
-                    "app_secret": settings.app_secret,
-                    "app_ticket": settings.app_ticket,
-                },
-                authenticated=False,
-                started=started,
-            )
-            app_token = _required_token(app_answer, "app_access_token", STORE_APP_TOKEN_PATH)
-            mask_secret(app_token)
-            answer = self._post(
-                STORE_TENANT_TOKEN_PATH,
-                json_body={"app_access_token": app_token, "tenant_key": settings.tenant_key},
-                authenticated=False,
-                started=started,
-                secrets=(app_token,),
-            )
-            where = STORE_TENANT_TOKEN_PATH
-        else:
-            answer = self._post(
-                SELF_BUILT_TOKEN_PATH,
-                json_body={"app_id": settings.app_id, "app_secret": settings.app_secret},
-                authenticated=False,
-                started=started,
-            )
-            where = SELF_BUILT_TOKEN_PATH
-        token = _required_token(answer, "tenant_access_token", where)
-        expires_in = _required_field(answer, "expire", int, where)
-        return token, float(expires_in)
-
-    def test_connection(self) -> tuple[bool, str]:
-        """Ask for a fresh tenant access token; return whether it worked and a message without secrets."""
-        try:
-            self._drop_token()
-            self.get_tenant_access_token()
-        except FeishuError as error:
-            return False, str(error)
-        settings = self.settings
-        return True, f"Feishu issued a tenant access token to app {settings.app_id} at {settings.base_url}."
+    hook_name = "Feishu Workplace"
 
     # Access data
 
     def iter_workplace_access_data(
-        self, from_date: DateLike, to_date: DateLike, *, page_size: int = 200
+        self, from_date: DateLike, to_date: DateLike, *, page_size: int | None = None
     ) -> Iterator[dict[str, Any]]:
         """Yield every workplace access item (``date``, ``all_workplace``, ``default_workplace``) in the range.
 
         :param from_date: first day, ``YYYY-MM-DD``, a date or a datetime.
         :param to_date: last day, included.
-        :param page_size: items per request, 1 to 200.
+        :param page_size: items per request, up to the endpoint's maximum (the default).
         """
-        return self.iter_access_data("workplace", from_date, to_date, page_size=page_size)
+        return self.iter_access_data(WORKPLACE, from_date, to_date, page_size=page_size)
 
     def iter_custom_workplace_access_data(
         self,
@@ -280,17 +43,17 @@ class FeishuWorkplaceHook(BaseHook):
         to_date: DateLike,
         *,
         custom_workplace_id: str | None = None,
-        page_size: int = 100,
+        page_size: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Yield every custom workplace access item in the range, optionally for one custom workplace.
 
         :param from_date: first day, ``YYYY-MM-DD``, a date or a datetime.
         :param to_date: last day, included.
         :param custom_workplace_id: only this custom workplace's items.
-        :param page_size: items per request, 1 to 100.
+        :param page_size: items per request, up to the endpoint's maximum (the default).
         """
         return self.iter_access_data(
-            "custom_workplace", from_date, to_date, page_size=page_size, item_id=custom_workplace_id
+            CUSTOM_WORKPLACE, from_date, to_date, page_size=page_size, item_id=custom_workplace_id
         )
 
     def iter_workplace_block_access_data(
@@ -299,20 +62,20 @@ class FeishuWorkplaceHook(BaseHook):
         to_date: DateLike,
         *,
         block_id: str | None = None,
-        page_size: int = 200,
+        page_size: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Yield every workplace block access item in the range, optionally for one block.
 
         :param from_date: first day, ``YYYY-MM-DD``, a date or a datetime.
         :param to_date: last day, included.
         :param block_id: only this block's items.
-        :param page_size: items per request, 1 to 200.
+        :param page_size: items per request, up to the endpoint's maximum (the default).
         """
-        return self.iter_access_data("block", from_date, to_date, page_size=page_size, item_id=block_id)
+        return self.iter_access_data(BLOCK, from_date, to_date, page_size=page_size, item_id=block_id)
 
     def iter_access_data(
         self,
-        dataset: str,
+        dataset: str | SearchEndpoint,
         from_date: DateLike,
         to_date: DateLike,
         *,
@@ -321,15 +84,16 @@ class FeishuWorkplaceHook(BaseHook):
     ) -> Iterator[dict[str, Any]]:
         """Yield the items of one data set, following pages; arguments are checked before any request.
 
-        :param dataset: ``workplace``, ``custom_workplace`` or ``block``.
+        :param dataset: a registered data set's name (``workplace``, ``custom_workplace``, ``block``, see
+            :data:`~airflow_provider_feishu_workplace.endpoints.ENDPOINTS`) or a :class:`SearchEndpoint`.
         :param from_date: first day, ``YYYY-MM-DD``, a date or a datetime.
         :param to_date: last day, included.
         :param page_size: items per request; defaults to the endpoint's maximum.
-        :param item_id: the custom workplace id or block id to filter on (not for ``workplace``).
+        :param item_id: the value of the endpoint's id field to filter on (the custom workplace id, the
+            block id); not for an endpoint without one (``workplace``).
         """
-        endpoint = SEARCH_ENDPOINTS.get(dataset)
-        if endpoint is None:
-            raise FeishuConfigError(f"dataset={dataset!r} is unknown: use one of {sorted(SEARCH_ENDPOINTS)}.")
+        endpoint = get_endpoint(dataset)
+        dataset = endpoint.name
         first_day, last_day = to_day_range(from_date, to_date)
         page_size = endpoint.max_page_size if page_size is None else page_size
         if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= endpoint.max_page_size:
@@ -339,189 +103,26 @@ class FeishuWorkplaceHook(BaseHook):
             )
         query = {"from_date": first_day.isoformat(), "to_date": last_day.isoformat(), "page_size": str(page_size)}
         if item_id is not None:
-            if endpoint.filter_param is None:
+            if endpoint.id_field is None:
                 raise FeishuConfigError(f"The {dataset} data set takes no item id filter (got {item_id!r}).")
             if not isinstance(item_id, str) or not item_id.strip():
-                raise FeishuConfigError(f"{endpoint.filter_param}={item_id!r} must be a non-empty string.")
-            query[endpoint.filter_param] = item_id.strip()
+                raise FeishuConfigError(f"{endpoint.id_field}={item_id!r} must be a non-empty string.")
+            query[endpoint.id_field] = item_id.strip()
         self.settings  # noqa: B018 - read the connection now, so a bad one fails before iteration starts
         return self._follow_pages(endpoint, query)
 
     def _follow_pages(self, endpoint: SearchEndpoint, query: dict[str, str]) -> Iterator[dict[str, Any]]:
         pages = items = 0
-        item_filter = (endpoint.filter_param, query[endpoint.filter_param]) if endpoint.filter_param in query else None
+        item_filter = (endpoint.id_field, query[endpoint.id_field]) if endpoint.id_field in query else None
+
+        def send(path: str, *, params: dict[str, str]) -> dict[str, Any]:
+            return self._request("POST", path, params=params, endpoint=endpoint)
+
         for pages, page_items in follow_pages(
-            self._post, endpoint.path, query, max_pages=self.max_pages, item_filter=item_filter
+            send, endpoint.path, query, max_pages=self.max_pages, item_filter=item_filter
         ):
             items += len(page_items)
             yield from page_items
         self.log.info(
-            "Read %d %s items for %s..%s in %d pages", items, endpoint.dataset, query["from_date"], query["to_date"], pages
+            "Read %d %s items for %s..%s in %d pages", items, endpoint.name, query["from_date"], query["to_date"], pages
         )
-
-    # The one request funnel
-
-    def _post(
-        self,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        json_body: dict[str, Any] | None = None,
-        authenticated: bool = True,
-        started: float | None = None,
-        secrets: tuple[str, ...] = (),
-    ) -> dict[str, Any]:
-        """POST to ``path`` with pacing, retries of transient failures and one token renewal.
-
-        :param started: when the retry clock started (a token request counts on its caller's clock).
-        :param secrets: more values, besides the app's, that must not appear in an error message.
-        """
-        started = time.monotonic() if started is None else started
-        token_renewed = False
-        attempt = 0
-        while True:
-            attempt += 1
-            # Outside the try: a token request has had its own retries, and must not be retried again here.
-            token = self._tenant_access_token(started) if authenticated else None
-            try:
-                return self._post_once(path, params=params, json_body=json_body, token=token)
-            except FeishuError as error:
-                error.scrub(self._secrets(token, *secrets))  # a server may echo what it was sent
-                if isinstance(error, FeishuTokenInvalidError) and authenticated and not token_renewed:
-                    token_renewed = True
-                    self.log.info("Feishu rejected the tenant access token on %s; fetching a new one", path)
-                    self._drop_token(rejected=token)  # another thread may have renewed it already
-                    attempt -= 1  # a renewed token is a fresh start, not a failed attempt
-                    continue
-                if not isinstance(error, FeishuApiError) or not error.retryable:
-                    raise
-                elapsed = time.monotonic() - started
-                delay = self._retry_delay(attempt, error)
-                if attempt >= self.max_attempts or elapsed + delay > self.retry_deadline:
-                    error.annotate(f"gave up after {attempt} attempts in {elapsed:.1f}s")
-                    raise
-                self.log.warning("%s; attempt %d of %d, retrying in %.2fs", error, attempt, self.max_attempts, delay)
-                time.sleep(delay)
-
-    def _secrets(self, *more: str | None) -> tuple[str | None, ...]:
-        settings = self.__dict__.get("settings")
-        app = (settings.app_secret, settings.app_ticket) if settings is not None else ()
-        return (*app, self._token, *more)
-
-    def _post_once(
-        self,
-        path: str,
-        *,
-        params: dict[str, str] | None,
-        json_body: dict[str, Any] | None,
-        token: str | None,
-    ) -> dict[str, Any]:
-        import requests
-
-        from airflow_provider_feishu_workplace.hooks._deadline import RequestDeadline
-
-        settings = self.settings
-        url = settings.base_url + path
-        headers = {}
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-            if self.requests_per_second:
-                shared_pacer((settings.base_url, settings.app_id, path), self.requests_per_second).wait()
-        deadline = RequestDeadline(self.timeout)
-        try:
-            with deadline:
-                # Streamed, so that an answer far larger than any page is refused instead of read into memory.
-                # Redirects are never followed: the secret and the token go to the configured origin only.
-                response = self.session.post(
-                    url,
-                    params=params,
-                    json=json_body,
-                    headers=headers,
-                    timeout=self.timeout,
-                    stream=True,
-                    allow_redirects=False,
-                )
-                with response:
-                    if response.is_redirect or 300 <= response.status_code < 400:
-                        raise _redirect_error(response, url, path)
-                    body = read_capped_body(response, path)
-        except requests.exceptions.SSLError as error:
-            if deadline.expired:
-                raise self._too_slow(path) from None
-            if "CERTIFICATE_VERIFY_FAILED" in str(error):
-                raise FeishuTLSError(
-                    f"TLS verification failed for {settings.base_url}: {error}. Fix the server's certificate, or "
-                    "the trusted CA bundle (REQUESTS_CA_BUNDLE); verification cannot be turned off."
-                ) from error
-            # Other TLS failures (a handshake cut short by a flaky gateway) are worth another attempt.
-            raise FeishuApiError(f"{path}: the TLS handshake failed ({error})", retryable=True) from error
-        except requests.RequestException as error:
-            if deadline.expired or isinstance(error, requests.Timeout):
-                raise self._too_slow(path) from None
-            raise FeishuApiError(
-                f"{path} failed before an answer arrived ({type(error).__name__})", retryable=True
-            ) from error
-        except FeishuError:
-            if deadline.expired:
-                raise self._too_slow(path) from None
-            raise
-        if deadline.expired:  # cut off at the end of the body: what arrived may be short
-            raise self._too_slow(path)
-        return payload_or_error(response.status_code, response.headers, body, where=path)
-
-    def _too_slow(self, path: str) -> FeishuApiError:
-        return FeishuApiError(
-            f"{path} did not complete within its deadline of {self.timeout}s (hook argument timeout)", retryable=True
-        )
-
-    def _retry_delay(self, attempt: int, error: FeishuApiError) -> float:
-        backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        delay = random.uniform(backoff / 2, backoff)
-        if isinstance(error, FeishuRateLimitError) and error.retry_after:
-            delay = max(delay, error.retry_after + random.uniform(0, self.backoff_base))
-        return delay
-
-
-def _redirect_error(response: Any, url: str, path: str) -> FeishuRedirectError:
-    """A redirect, named by the origin and path it points at (never its query, which may hold anything)."""
-    from urllib.parse import urljoin, urlsplit
-
-    location = response.headers.get("Location") or ""
-    try:
-        parts = urlsplit(urljoin(url, location))
-        port = f":{parts.port}" if parts.port else ""
-        shown = f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}" if location else "no Location"
-    except ValueError:
-        shown = "an unreadable Location"
-    shown = shown if len(shown) <= 200 else shown[:197] + "..."
-    return FeishuRedirectError(
-        f"{path} answered with a redirect to {shown}, which is not followed: credentials go only to the "
-        "connection's Base URL. Set the Base URL to the host the API really lives on",
-        location=shown,
-        http_status=response.status_code,
-        log_id=response.headers.get("X-Tt-Logid"),
-    )
-
-
-def _required_token(answer: dict[str, Any], name: str, where: str) -> str:
-    """A token from an answer, refused (without showing it) unless it can travel in an HTTP header."""
-    value = _required_field(answer, name, str, where)
-    if not TOKEN_FORMAT.fullmatch(value):
-        raise FeishuProtocolError(
-            f"{where} answered code 0 with a {name} that is not a valid token (only visible ASCII characters, "
-            f"at most 2048, may go into the Authorization header; it had {len(value)} characters). {SERVER_AT_FAULT}"
-        )
-    return value
-
-
-def _required_field(answer: dict[str, Any], name: str, kind: type, where: str) -> Any:
-    value = answer.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool) or not value:
-        raise FeishuProtocolError(f"{where} answered code 0 without a usable {name!r}")
-    return value
-
-
-def _require_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 or (allow_zero and value == 0))
-    if not ok:
-        raise FeishuConfigError(f"{name}={value!r} must be a {'non-negative' if allow_zero else 'positive'} number.")

@@ -18,26 +18,26 @@ from airflow_provider_feishu_workplace._compat import make_asset
 from airflow_provider_feishu_workplace._dates import to_day
 from airflow_provider_feishu_workplace._item_checks import ItemGate
 from airflow_provider_feishu_workplace._run_days import days_covered, first_unfinished_day
+from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, get_endpoint
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError, FeishuError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 EMPTY_DAY_POLICIES = ("fail", "skip", "allow")
-DATASET_ID_FIELDS = {"workplace": None, "custom_workplace": "custom_workplace_id", "block": "block_id"}
 
 
-def feishu_access_asset(dataset: str, feishu_conn_id: str = "feishu_default") -> Asset:
+def feishu_access_asset(dataset: str | SearchEndpoint, feishu_conn_id: str = "feishu_default") -> Asset:
     """Return the Asset (Dataset on Airflow 2) the access operators update: one per data set and connection.
 
     Downstream DAGs schedule on it; each asset event's ``extra`` says which days were pulled and
     where they were written (``from_date``, ``to_date``, ``path``, ``items``).
 
-    :param dataset: ``workplace``, ``custom_workplace`` or ``block``.
+    :param dataset: a registered data set's name (``workplace``, ``custom_workplace``, ``block``) or its
+        :class:`~airflow_provider_feishu_workplace.endpoints.SearchEndpoint`.
     :param feishu_conn_id: the Feishu connection the data comes from.
     """
-    if dataset not in DATASET_ID_FIELDS:
-        raise FeishuConfigError(f"dataset={dataset!r} is unknown: use one of {sorted(DATASET_ID_FIELDS)}.")
+    dataset = get_endpoint(dataset).name
     # A Dataset with the same URI on Airflow 2: DAGs scheduled on it run on both.
     return make_asset(
         name=f"feishu_workplace.{feishu_conn_id}.{dataset}",
@@ -87,9 +87,13 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
     :param max_xcom_records: the most items returned through XCom; beyond it use ``output_path``.
     :param page_size: items per request; defaults to the endpoint's maximum.
     :param hook_params: extra keyword arguments for ``FeishuWorkplaceHook`` (timeouts, retries, pacing).
+    :param dataset: pull this data set instead of the class's: a registered name or a
+        :class:`~airflow_provider_feishu_workplace.endpoints.SearchEndpoint` (one without an id filter,
+        or pulled unfiltered; a subclass that filters sets its class attribute ``dataset`` instead).
     """
 
-    dataset: ClassVar[str] = "workplace"
+    #: The data set this operator pulls: a registered name or a SearchEndpoint record.
+    dataset: ClassVar[str | SearchEndpoint] = "workplace"
     template_fields: Sequence[str] = ("feishu_conn_id", "date", "output_path", "output_conn_id")
     ui_color = "#3370ff"
 
@@ -106,11 +110,21 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         max_xcom_records: int = 5000,
         page_size: int | None = None,
         hook_params: dict[str, Any] | None = None,
+        dataset: str | SearchEndpoint | None = None,
         **kwargs: Any,
     ) -> None:
+        if dataset is not None and type(self).item_filters is not FeishuWorkplaceAccessOperator.item_filters:
+            raise FeishuConfigError(
+                f"{type(self).__name__} pulls {get_endpoint(type(self).dataset).name!r}: pass dataset={dataset!r} "
+                "to FeishuWorkplaceAccessOperator, or set the class attribute dataset of a subclass."
+            )
+        # The record, resolved at parse time: an unknown data set fails the DAG file, not the run.
+        endpoint = get_endpoint(type(self).dataset if dataset is None else dataset)
         if "outlets" not in kwargs and "{{" not in feishu_conn_id:
-            kwargs["outlets"] = [feishu_access_asset(self.dataset, feishu_conn_id)]
+            kwargs["outlets"] = [feishu_access_asset(endpoint, feishu_conn_id)]
         super().__init__(**kwargs)
+        self.endpoint = endpoint
+        self.dataset = endpoint.name
         if on_empty_day not in EMPTY_DAY_POLICIES:
             raise FeishuConfigError(f"on_empty_day={on_empty_day!r} is unknown: use one of {EMPTY_DAY_POLICIES}.")
         if isinstance(max_xcom_records, bool) or not isinstance(max_xcom_records, int) or max_xcom_records < 1:
@@ -147,9 +161,9 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
                 check_writable(output)  # before the pull: a store that cannot take the file fails it now
             hook = FeishuWorkplaceHook(self.feishu_conn_id, **hook_params)
             items = hook.iter_access_data(
-                self.dataset, first_day, last_day, page_size=self.page_size, **self.item_filters()
+                self.endpoint, first_day, last_day, page_size=self.page_size, **self.item_filters()
             )
-            gate = ItemGate(first_day, last_day, DATASET_ID_FIELDS[self.dataset])
+            gate = ItemGate(first_day, last_day, self.endpoint)
             result, count = self._pull(items, gate, output)
         except FeishuError as error:
             # The one place the retry decision is made: each error class says whether a rerun can help.
@@ -278,7 +292,7 @@ class FeishuCustomWorkplaceAccessOperator(FeishuWorkplaceAccessOperator):
     :param custom_workplace_id: only this custom workplace's items (templated).
     """
 
-    dataset: ClassVar[str] = "custom_workplace"
+    dataset: ClassVar[str | SearchEndpoint] = "custom_workplace"
     template_fields: Sequence[str] = (*FeishuWorkplaceAccessOperator.template_fields, "custom_workplace_id")
 
     def __init__(self, *, custom_workplace_id: str | None = None, **kwargs: Any) -> None:
@@ -296,7 +310,7 @@ class FeishuWorkplaceBlockAccessOperator(FeishuWorkplaceAccessOperator):
     :param block_id: only this block's items (templated).
     """
 
-    dataset: ClassVar[str] = "block"
+    dataset: ClassVar[str | SearchEndpoint] = "block"
     template_fields: Sequence[str] = (*FeishuWorkplaceAccessOperator.template_fields, "block_id")
 
     def __init__(self, *, block_id: str | None = None, **kwargs: Any) -> None:

@@ -401,8 +401,10 @@ class TestPacing:
 @pytest.mark.parametrize(
     "module",
     [
+        "airflow_provider_feishu_workplace.hooks.feishu",
         "airflow_provider_feishu_workplace.hooks.feishu_workplace",
         "airflow_provider_feishu_workplace.operators.feishu_workplace",
+        "airflow_provider_feishu_workplace.endpoints",
     ],
 )
 def test_importing_a_provider_module_loads_nothing_heavy(module):

@@ -157,7 +157,7 @@ def test_a_huge_item_value_gives_a_bounded_item_error(monkeypatch):
     with ScriptedServer(feishu_like(search)) as server:
         monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection(server.url))
         items = FeishuWorkplaceHook().iter_workplace_block_access_data("2026-11-19", "2026-11-19")
-        gate = ItemGate(dt.date(2026, 11, 19), dt.date(2026, 11, 19), "block_id")
+        gate = ItemGate(dt.date(2026, 11, 19), dt.date(2026, 11, 19), "block")
         with pytest.raises(FeishuError) as caught:
             list(gate.filter(items))
 

@@ -303,49 +303,49 @@ CUSTOM = {
 }
 WORKPLACE = {"date": DAY, "all_workplace": {"pv": 12, "uv": 3}, "default_workplace": {"pv": 6, "uv": 2}}
 MALFORMED = [
-    pytest.param("block_id", {**BLOCK, "access_data": {"pv": True, "uv": 3}},
+    pytest.param("block", {**BLOCK, "access_data": {"pv": True, "uv": 3}},
                  "(date 2026-11-19, block_id 'blk_1'), item #1 received: field access_data.pv is True (a boolean)",
                  id="bool-pv"),
-    pytest.param("block_id", {**BLOCK, "access_data": {"pv": 12.0, "uv": 3}},
+    pytest.param("block", {**BLOCK, "access_data": {"pv": 12.0, "uv": 3}},
                  "field access_data.pv is 12.0 (a number), not a whole number", id="float-pv"),
-    pytest.param("block_id", {**BLOCK, "date": "2026/11/19"},
+    pytest.param("block", {**BLOCK, "date": "2026/11/19"},
                  "field date is '2026/11/19' (a string), not a 'YYYY-MM-DD' date", id="date-with-slashes"),
-    pytest.param("block_id", {**BLOCK, "date": 20261119}, "field date is 20261119 (a number)", id="date-number"),
-    pytest.param("block_id", {**BLOCK, "date": "2026-02-30"}, "field date is '2026-02-30'", id="impossible-date"),
-    pytest.param("block_id", {**BLOCK, "date": "2026-11-18", "access_data": {"pv": -1, "uv": 0}},
+    pytest.param("block", {**BLOCK, "date": 20261119}, "field date is 20261119 (a number)", id="date-number"),
+    pytest.param("block", {**BLOCK, "date": "2026-02-30"}, "field date is '2026-02-30'", id="impossible-date"),
+    pytest.param("block", {**BLOCK, "date": "2026-11-18", "access_data": {"pv": -1, "uv": 0}},
                  "(date 2026-11-18, block_id 'blk_1')", id="malformed-outside-the-range-still-fails"),
-    pytest.param("block_id", {**BLOCK, "block_id": ""}, "field block_id is '' (a string), not a non-empty",
+    pytest.param("block", {**BLOCK, "block_id": ""}, "field block_id is '' (a string), not a non-empty",
                  id="empty-id"),
-    pytest.param("block_id", {**BLOCK, "block_id": 7}, "field block_id is 7 (a number)", id="number-id"),
-    pytest.param("custom_workplace_id", {**CUSTOM, "custom_workplace_name": "Sales"},
+    pytest.param("block", {**BLOCK, "block_id": 7}, "field block_id is 7 (a number)", id="number-id"),
+    pytest.param("custom_workplace", {**CUSTOM, "custom_workplace_name": "Sales"},
                  "(date 2026-11-19, custom_workplace_id 'tpl_1'), item #1 received: field custom_workplace_name is "
                  "'Sales' (a string), not a list", id="names-not-a-list"),
-    pytest.param("custom_workplace_id", {**CUSTOM, "custom_workplace_name": [None]},
+    pytest.param("custom_workplace", {**CUSTOM, "custom_workplace_name": [None]},
                  "field custom_workplace_name[0] is None (null), not an object", id="name-not-an-object"),
-    pytest.param("custom_workplace_id", {**CUSTOM, "custom_workplace_name": [{"language": "zh_cn", "name": 5}]},
+    pytest.param("custom_workplace", {**CUSTOM, "custom_workplace_name": [{"language": "zh_cn", "name": 5}]},
                  "field custom_workplace_name[0].name is 5 (a number), not a string", id="name-a-number"),
-    pytest.param("custom_workplace_id", {**CUSTOM, "custom_workplace_id": None},
+    pytest.param("custom_workplace", {**CUSTOM, "custom_workplace_id": None},
                  "custom_workplace_id None), item #1 received: field custom_workplace_id is None (null)",
                  id="null-id"),
-    pytest.param(None, {k: v for k, v in WORKPLACE.items() if k != "default_workplace"},
+    pytest.param("workplace", {k: v for k, v in WORKPLACE.items() if k != "default_workplace"},
                  "workplace item (date 2026-11-19), item #1 received: field default_workplace is missing",
                  id="workplace-without-default"),
-    pytest.param(None, {**WORKPLACE, "all_workplace": [12, 3]},
+    pytest.param("workplace", {**WORKPLACE, "all_workplace": [12, 3]},
                  "field all_workplace is [12, 3] (a list), not an object with pv and uv", id="counts-a-list"),
 ]
 
 
-def gate(id_field):
+def gate(dataset):
     from airflow_provider_feishu_workplace._item_checks import ItemGate
 
     day = pendulum.date(2026, 11, 19)
-    return ItemGate(day, day, id_field)
+    return ItemGate(day, day, dataset)
 
 
-@pytest.mark.parametrize("id_field, item, message", MALFORMED)
-def test_malformed_item_fails_naming_the_date_the_id_and_the_field(id_field, item, message):
+@pytest.mark.parametrize("dataset, item, message", MALFORMED)
+def test_malformed_item_fails_naming_the_date_the_id_and_the_field(dataset, item, message):
     with pytest.raises(FeishuItemError) as caught:
-        list(gate(id_field).filter([item]))
+        list(gate(dataset).filter([item]))
 
     assert message in str(caught.value)
     assert "The server broke the API's contract, not the request" in str(caught.value)
@@ -355,11 +355,11 @@ def test_custom_workplace_renamed_between_two_copies_is_a_conflict():
     renamed = {**CUSTOM, "custom_workplace_name": [{"language": "zh_cn", "name": "销售"}]}
 
     with pytest.raises(FeishuItemError, match="custom_workplace_id 'tpl_1'.* twice with different values"):
-        list(gate("custom_workplace_id").filter([CUSTOM, renamed]))
+        list(gate("custom_workplace").filter([CUSTOM, renamed]))
 
 
 def test_exact_repeats_are_dropped_and_counted_and_only_the_first_few_logged_one_by_one(capsys):
-    checks = gate("block_id")
+    checks = gate("block")
 
     passed = list(checks.filter([BLOCK] * 12))
 

@@ -30,11 +30,11 @@ def serving(items: list, raw: bytes | None = None):
     return ScriptedServer(feishu_like(lambda handler, request: send(handler, 200, body)))
 
 
-def received(server, monkeypatch, id_field="block_id") -> list[dict]:
+def received(server, monkeypatch, dataset="block") -> list[dict]:
     monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection(server.url))
     day = dt.date(2026, 11, 19)
     items = FeishuWorkplaceHook().iter_workplace_block_access_data(DAY, DAY)
-    return list(ItemGate(day, day, id_field).filter(items))
+    return list(ItemGate(day, day, dataset).filter(items))
 
 
 def with_counts(pv: int, uv: int, **more) -> dict:
@@ -69,7 +69,7 @@ def test_many_distinct_items_never_pass_as_repeats():
     day = dt.date(2026, 11, 19)
     items = [{"date": DAY, "block_id": f"blk_{n}", "access_data": {"pv": n * (2**61 - 1), "uv": 0}} for n in range(5000)]
     items += [{"date": DAY, "block_id": f"blk_{n}x", "access_data": {"pv": 0, "uv": 0}} for n in range(5000)]
-    gate = ItemGate(day, day, "block_id")
+    gate = ItemGate(day, day, "block")
 
     assert list(gate.filter(items)) == items
     assert gate.repeated == 0

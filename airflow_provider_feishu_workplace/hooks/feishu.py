@@ -1,0 +1,533 @@
+"""The Feishu (Lark) Open Platform hook: tokens, pacing, retries, paging and a public call for any API."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+
+from airflow_provider_feishu_workplace import __version__
+from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, endpoint_at
+from airflow_provider_feishu_workplace.exceptions import (
+    SERVER_AT_FAULT,
+    FeishuApiError,
+    FeishuConfigError,
+    FeishuError,
+    FeishuProtocolError,
+    FeishuRateLimitError,
+    FeishuRedirectError,
+    FeishuTLSError,
+    FeishuTokenInvalidError,
+)
+from airflow_provider_feishu_workplace.hooks._answers import payload_or_error, read_capped_body
+from airflow_provider_feishu_workplace.hooks._app_settings import FeishuAppSettings
+from airflow_provider_feishu_workplace.hooks._pacing import shared_pacer
+from airflow_provider_feishu_workplace.hooks._paging import follow_pages
+
+if TYPE_CHECKING:
+    import requests
+
+SELF_BUILT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
+STORE_APP_TOKEN_PATH = "/open-apis/auth/v3/app_access_token"
+STORE_TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token"
+
+# The SDK drops a token 10 minutes before it expires; so do we.
+TOKEN_SAFETY_MARGIN_SECONDS = 600
+# A token goes into an HTTP header: visible ASCII only (no CR/LF, no spaces), and not absurdly long.
+TOKEN_FORMAT = re.compile(r"[!-~]{1,2048}")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class FeishuHook(BaseHook):
+    """Call the Feishu (Lark) Open Platform as an app, with its tenant access token.
+
+    Tokens for self-built and store apps, pacing, retries of transient failures, one deadline per
+    request and paging are done here, for every request: :meth:`call` and :meth:`paginate` reach any
+    Open Platform API (the app needs that API's scope); :class:`FeishuWorkplaceHook` adds the workplace
+    access-data methods.
+
+    The connection holds the app: ``login`` is the app id, ``password`` the app secret, ``host`` the
+    base URL (empty means ``https://open.feishu.cn``; ``https://open.larksuite.com`` for Lark) and the
+    extras ``app_type`` (``self_built`` or ``store``), ``app_ticket_secret`` and ``tenant_key`` (store
+    apps; a ticket saved under the earlier key ``app_ticket`` is read too).
+    Nothing is read or sent until the first call.
+
+    :param feishu_conn_id: the Airflow connection id.
+    :param timeout: each request's overall deadline in seconds, from connecting to the last byte of the
+        answer (a server that trickles its answer does not extend it).
+    :param max_attempts: attempts per request, the first included, for transient failures.
+    :param retry_deadline: seconds after which a request is no longer retried; with the last attempt's
+        ``timeout``, a request and its retries (its token included) end within ``retry_deadline + timeout``.
+    :param backoff_base: the first retry's wait in seconds; each further retry doubles it (with jitter).
+    :param backoff_max: the longest wait between two attempts, unless the platform asks for longer.
+    :param requests_per_second: the pace per API path for every hook of this app in the process (the
+        workplace search endpoints allow 20; other APIs have their own limits); ``None`` turns pacing off.
+    :param max_pages: the most pages one query may take before the server is deemed to page forever;
+        ``None``: for a workplace search, the query's days times 10,000 items in full pages, at most
+        10,000 pages; for :meth:`paginate`, 10,000 pages.
+    """
+
+    conn_name_attr = "feishu_conn_id"
+    default_conn_name = "feishu_default"
+    conn_type = "feishu"
+    hook_name = "Feishu"
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Return the extras' fields for the Flask connection form (Airflow 2.11, and 3.0/3.1 with FAB).
+
+        Airflow 3.2 and later read the same fields from provider info instead. The form libraries are
+        imported here, not at module level: the hook module is imported at every DAG parse.
+        """
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import PasswordField, StringField
+        from wtforms.validators import AnyOf, Optional
+
+        from airflow_provider_feishu_workplace._connection_fields import CONN_FIELDS
+
+        widgets = {}
+        for name, field in CONN_FIELDS.items():
+            schema = field["schema"]
+            secret = schema.get("format") == "password"
+            field_class, widget = (PasswordField, BS3PasswordFieldWidget) if secret else (StringField, BS3TextFieldWidget)
+            choices = schema.get("enum")
+            widgets[name] = field_class(
+                lazy_gettext(field["label"]),
+                widget=widget(),
+                description=field["description"],
+                default=schema.get("default"),
+                validators=[Optional(), *([AnyOf(choices)] if choices else [])],
+            )
+        return widgets
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return which standard fields the Flask connection form hides, relabels and fills with hints."""
+        from airflow_provider_feishu_workplace._connection_fields import UI_FIELD_BEHAVIOUR
+
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    def __init__(
+        self,
+        feishu_conn_id: str = default_conn_name,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 6,
+        retry_deadline: float = 120.0,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        requests_per_second: float | None = 20.0,
+        max_pages: int | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("timeout", timeout), ("retry_deadline", retry_deadline), ("backoff_max", backoff_max)):
+            _require_positive(name, value)
+        _require_positive("backoff_base", backoff_base, allow_zero=True)
+        if requests_per_second is not None:
+            _require_positive("requests_per_second", requests_per_second)
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise FeishuConfigError(f"max_attempts={max_attempts!r} must be a whole number of at least 1.")
+        if max_pages is not None and (isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1):
+            raise FeishuConfigError(f"max_pages={max_pages!r} must be a whole number of at least 1, or None.")
+        self.feishu_conn_id = feishu_conn_id
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.retry_deadline = retry_deadline
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.requests_per_second = requests_per_second
+        self.max_pages = max_pages
+        self._token: str | None = None
+        self._token_refresh_at = 0.0
+        self._token_lock = threading.Lock()
+
+    @cached_property
+    def settings(self) -> FeishuAppSettings:
+        """The connection's checked fields (read once, on first use)."""
+        settings = FeishuAppSettings.from_connection(self.get_connection(self.feishu_conn_id))
+        if settings.app_ticket:
+            mask_secret(settings.app_ticket)  # Airflow masks the password, not this extra
+        return settings
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """The pooled HTTP session every request of this hook goes through."""
+        import requests  # imported here: DAG files import this module at every parse
+
+        from airflow_provider_feishu_workplace.hooks._deadline import DeadlineAdapter
+
+        session = requests.Session()
+        session.headers["User-Agent"] = f"airflow-provider-feishu-workplace/{__version__}"
+        for prefix in ("https://", "http://"):
+            session.mount(prefix, DeadlineAdapter())
+        return session
+
+    def close(self) -> None:
+        """Close the pooled HTTP connections (the hook opens new ones if used again)."""
+        session = self.__dict__.pop("session", None)
+        if session is not None:
+            session.close()
+
+    # Tokens
+
+    def get_tenant_access_token(self) -> str:
+        """Return a tenant access token, fetching a new one when the cached one nears expiry."""
+        return self._tenant_access_token(started=None)
+
+    def _tenant_access_token(self, started: float | None) -> str:
+        with self._token_lock:
+            if self._token is None or time.monotonic() >= self._token_refresh_at:
+                token, expires_in = self._fetch_tenant_access_token(started)
+                mask_secret(token)
+                margin = min(TOKEN_SAFETY_MARGIN_SECONDS, expires_in / 2)
+                self._token = token
+                self._token_refresh_at = time.monotonic() + expires_in - margin
+            return self._token
+
+    def _drop_token(self, rejected: str | None = None) -> None:
+        with self._token_lock:
+            if rejected is None or self._token == rejected:
+                self._token = None
+
+    def _fetch_tenant_access_token(self, started: float | None) -> tuple[str, float]:
+        """Ask for a tenant token; ``started``: when the request that needs it started (its retry clock)."""
+        settings = self.settings
+        if settings.app_type == "store":
+            app_answer = self._request(
+                "POST",
+                STORE_APP_TOKEN_PATH,
+                json_body={
+                    "app_id": settings.app_id,
+                    "app_secret": settings.app_secret,
+                    "app_ticket": settings.app_ticket,
+                },
+                authenticated=False,
+                started=started,
+            )
+            app_token = _required_token(app_answer, "app_access_token", STORE_APP_TOKEN_PATH)
+            mask_secret(app_token)
+            answer = self._request(
+                "POST",
+                STORE_TENANT_TOKEN_PATH,
+                json_body={"app_access_token": app_token, "tenant_key": settings.tenant_key},
+                authenticated=False,
+                started=started,
+                secrets=(app_token,),
+            )
+            where = STORE_TENANT_TOKEN_PATH
+        else:
+            answer = self._request(
+                "POST",
+                SELF_BUILT_TOKEN_PATH,
+                json_body={"app_id": settings.app_id, "app_secret": settings.app_secret},
+                authenticated=False,
+                started=started,
+            )
+            where = SELF_BUILT_TOKEN_PATH
+        token = _required_token(answer, "tenant_access_token", where)
+        expires_in = _required_field(answer, "expire", int, where)
+        return token, float(expires_in)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Ask for a fresh tenant access token; return whether it worked and a message without secrets."""
+        try:
+            self._drop_token()
+            self.get_tenant_access_token()
+        except FeishuError as error:
+            return False, str(error)
+        settings = self.settings
+        return True, f"Feishu issued a tenant access token to app {settings.app_id} at {settings.base_url}."
+
+    # Any Open Platform API
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        retry: bool = True,
+    ) -> Any:
+        """Call one Open Platform API with the tenant access token and return the answer's ``data``.
+
+        The request goes through the same path as the workplace methods: pacing per path, a deadline,
+        one token renewal, retries of transient failures, no redirects, typed errors
+        (:class:`~airflow_provider_feishu_workplace.exceptions.FeishuApiError` with ``code``, ``msg``,
+        ``log_id``). For example ``hook.call("GET", "/open-apis/contact/v3/users/ou_123",
+        params={"user_id_type": "open_id"})["user"]``.
+
+        :param method: ``GET``, ``POST``, ``PUT``, ``PATCH`` or ``DELETE``.
+        :param path: the API path, starting with ``/open-apis/`` (query parameters go in ``params``).
+        :param params: query-string parameters.
+        :param json: the JSON body.
+        :param retry: retry transient failures (5xx, timeouts, resets). Pass ``False`` for a write that
+            must not happen twice; rate limits and a rejected token are retried either way (the platform
+            did not act on those requests).
+        :return: the answer's ``data`` (``None`` when it has none).
+        """
+        method = self._checked_call(method, path, params, json)
+        self.settings  # noqa: B018 - read the connection now, so a bad one fails here
+        return self._request(method, path, params=params, json_body=json, retry=retry).get("data")
+
+    def paginate(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        items_key: str = "items",
+        page_size: int | None = None,
+    ) -> Iterator[Any]:
+        """Yield the items of a paged Open Platform API, one page in memory at a time.
+
+        Follows the platform's paging contract (``page_size`` and ``page_token`` in the query string;
+        ``has_more``, ``page_token`` and the items in ``data``), refusing answers that break it: a
+        missing ``has_more``, a repeated token, or more pages than ``max_pages`` raise
+        :class:`~airflow_provider_feishu_workplace.exceptions.FeishuProtocolError` instead of looping.
+        For example ``hook.paginate("/open-apis/contact/v3/users/find_by_department",
+        params={"department_id": "0"}, page_size=50)``. Arguments are checked before any request.
+
+        :param path: the API path, starting with ``/open-apis/``.
+        :param method: ``GET`` (most list APIs) or ``POST`` (search APIs).
+        :param params: query-string parameters besides ``page_size`` and ``page_token``.
+        :param json: the JSON body, sent with every page.
+        :param items_key: the field of ``data`` that holds the items (``items`` on most APIs).
+        :param page_size: items per page (each API has its own limit); ``None``: the API's default.
+        """
+        method = self._checked_call(method, path, params, json)
+        query = {name: str(value) for name, value in (params or {}).items()}
+        if page_size is not None:
+            if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+                raise FeishuConfigError(f"page_size={page_size!r} must be a whole number of at least 1, or None.")
+            query["page_size"] = str(page_size)
+        if "page_token" in query:
+            raise FeishuConfigError("params holds page_token: paginate() follows the tokens itself; leave it out.")
+        if not isinstance(items_key, str) or not items_key:
+            raise FeishuConfigError(f"items_key={items_key!r} must be the name of the field holding the items.")
+        self.settings  # noqa: B018 - read the connection now, so a bad one fails before iteration starts
+        return self._pages(method, path, query, json, items_key)
+
+    def _pages(
+        self, method: str, path: str, query: dict[str, str], json_body: Any, items_key: str
+    ) -> Iterator[Any]:
+        def send(path: str, *, params: dict[str, str]) -> dict[str, Any]:
+            return self._request(method, path, params=params, json_body=json_body)
+
+        for _, page_items in follow_pages(send, path, query, max_pages=self.max_pages, items_key=items_key):
+            yield from page_items
+
+    @staticmethod
+    def _checked_call(method: Any, path: Any, params: Any, json_body: Any) -> str:
+        verb = method.upper() if isinstance(method, str) else method
+        if verb not in METHODS:
+            raise FeishuConfigError(f"method={method!r} is not one of {list(METHODS)}.")
+        if not isinstance(path, str) or not path.startswith("/open-apis/") or "?" in path or "#" in path:
+            raise FeishuConfigError(
+                f"path={path!r} must be an API path starting with /open-apis/, without a query (use params=); "
+                "requests go to the connection's Base URL only."
+            )
+        if params is not None and not isinstance(params, dict):
+            raise FeishuConfigError(f"params={params!r} must be a dict of query-string parameters.")
+        if json_body is not None and not isinstance(json_body, dict):
+            raise FeishuConfigError(f"json must be a dict (a JSON object), not {type(json_body).__name__}.")
+        return verb
+
+    # The one request funnel
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: dict[str, Any] | None = None,
+        authenticated: bool = True,
+        started: float | None = None,
+        secrets: tuple[str, ...] = (),
+        retry: bool = True,
+        endpoint: SearchEndpoint | None = None,
+    ) -> dict[str, Any]:
+        """Send one request with pacing, retries of transient failures and one token renewal.
+
+        :param started: when the retry clock started (a token request counts on its caller's clock).
+        :param secrets: more values, besides the app's, that must not appear in an error message.
+        :param retry: retry transient failures; rate limits and a rejected token are retried regardless.
+        :param endpoint: the access-data endpoint ``path`` belongs to, if any (its own retry code and
+            scope); found among the registered ones when not given.
+        """
+        endpoint = endpoint or endpoint_at(path)
+        started = time.monotonic() if started is None else started
+        token_renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            # Outside the try: a token request has had its own retries, and must not be retried again here.
+            token = self._tenant_access_token(started) if authenticated else None
+            try:
+                return self._send_once(method, path, params=params, json_body=json_body, token=token, endpoint=endpoint)
+            except FeishuError as error:
+                error.scrub(self._secrets(token, *secrets))  # a server may echo what it was sent
+                if isinstance(error, FeishuTokenInvalidError) and authenticated and not token_renewed:
+                    token_renewed = True
+                    self.log.info("Feishu rejected the tenant access token on %s; fetching a new one", path)
+                    self._drop_token(rejected=token)  # another thread may have renewed it already
+                    attempt -= 1  # a renewed token is a fresh start, not a failed attempt
+                    continue
+                if not isinstance(error, FeishuApiError) or not error.retryable:
+                    raise
+                if not retry and not isinstance(error, FeishuRateLimitError):
+                    raise
+                elapsed = time.monotonic() - started
+                delay = self._retry_delay(attempt, error)
+                if attempt >= self.max_attempts or elapsed + delay > self.retry_deadline:
+                    error.annotate(f"gave up after {attempt} attempts in {elapsed:.1f}s")
+                    raise
+                self.log.warning("%s; attempt %d of %d, retrying in %.2fs", error, attempt, self.max_attempts, delay)
+                time.sleep(delay)
+
+    def _secrets(self, *more: str | None) -> tuple[str | None, ...]:
+        settings = self.__dict__.get("settings")
+        app = (settings.app_secret, settings.app_ticket) if settings is not None else ()
+        return (*app, self._token, *more)
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None,
+        json_body: dict[str, Any] | None,
+        token: str | None,
+        endpoint: SearchEndpoint | None,
+    ) -> dict[str, Any]:
+        import requests
+
+        from airflow_provider_feishu_workplace.hooks._deadline import RequestDeadline
+
+        settings = self.settings
+        url = settings.base_url + path
+        headers = {}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+            if self.requests_per_second:
+                shared_pacer((settings.base_url, settings.app_id, path), self.requests_per_second).wait()
+        deadline = RequestDeadline(self.timeout)
+        try:
+            with deadline:
+                # Streamed, so that an answer far larger than any page is refused instead of read into memory.
+                # Redirects are never followed: the secret and the token go to the configured origin only.
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers=headers,
+                    timeout=self.timeout,
+                    stream=True,
+                    allow_redirects=False,
+                )
+                with response:
+                    if response.is_redirect or 300 <= response.status_code < 400:
+                        raise _redirect_error(response, url, path)
+                    body = read_capped_body(response, path)
+        except requests.exceptions.SSLError as error:
+            if deadline.expired:
+                raise self._too_slow(path) from None
+            if "CERTIFICATE_VERIFY_FAILED" in str(error):
+                raise FeishuTLSError(
+                    f"TLS verification failed for {settings.base_url}: {error}. Fix the server's certificate, or "
+                    "the trusted CA bundle (REQUESTS_CA_BUNDLE); verification cannot be turned off."
+                ) from error
+            # Other TLS failures (a handshake cut short by a flaky gateway) are worth another attempt.
+            raise FeishuApiError(f"{path}: the TLS handshake failed ({error})", retryable=True) from error
+        except requests.RequestException as error:
+            if deadline.expired or isinstance(error, requests.Timeout):
+                raise self._too_slow(path) from None
+            raise FeishuApiError(
+                f"{path} failed before an answer arrived ({type(error).__name__})", retryable=True
+            ) from error
+        except FeishuError:
+            if deadline.expired:
+                raise self._too_slow(path) from None
+            raise
+        if deadline.expired:  # cut off at the end of the body: what arrived may be short
+            raise self._too_slow(path)
+        own_codes = (endpoint.internal_error_code,) if endpoint and endpoint.internal_error_code is not None else ()
+        return payload_or_error(
+            response.status_code,
+            response.headers,
+            body,
+            where=path,
+            retry_codes=own_codes,
+            scope=endpoint.scope if endpoint else None,
+        )
+
+    def _too_slow(self, path: str) -> FeishuApiError:
+        return FeishuApiError(
+            f"{path} did not complete within its deadline of {self.timeout}s (hook argument timeout)", retryable=True
+        )
+
+    def _retry_delay(self, attempt: int, error: FeishuApiError) -> float:
+        backoff = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        delay = random.uniform(backoff / 2, backoff)
+        if isinstance(error, FeishuRateLimitError) and error.retry_after:
+            delay = max(delay, error.retry_after + random.uniform(0, self.backoff_base))
+        return delay
+
+
+def _redirect_error(response: Any, url: str, path: str) -> FeishuRedirectError:
+    """A redirect, named by the origin and path it points at (never its query, which may hold anything)."""
+    from urllib.parse import urljoin, urlsplit
+
+    location = response.headers.get("Location") or ""
+    try:
+        parts = urlsplit(urljoin(url, location))
+        port = f":{parts.port}" if parts.port else ""
+        shown = f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}" if location else "no Location"
+    except ValueError:
+        shown = "an unreadable Location"
+    shown = shown if len(shown) <= 200 else shown[:197] + "..."
+    return FeishuRedirectError(
+        f"{path} answered with a redirect to {shown}, which is not followed: credentials go only to the "
+        "connection's Base URL. Set the Base URL to the host the API really lives on",
+        location=shown,
+        http_status=response.status_code,
+        log_id=response.headers.get("X-Tt-Logid"),
+    )
+
+
+def _required_token(answer: dict[str, Any], name: str, where: str) -> str:
+    """A token from an answer, refused (without showing it) unless it can travel in an HTTP header."""
+    value = _required_field(answer, name, str, where)
+    if not TOKEN_FORMAT.fullmatch(value):
+        raise FeishuProtocolError(
+            f"{where} answered code 0 with a {name} that is not a valid token (only visible ASCII characters, "
+            f"at most 2048, may go into the Authorization header; it had {len(value)} characters). {SERVER_AT_FAULT}"
+        )
+    return value
+
+
+def _required_field(answer: dict[str, Any], name: str, kind: type, where: str) -> Any:
+    value = answer.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool) or not value:
+        raise FeishuProtocolError(f"{where} answered code 0 without a usable {name!r}")
+    return value
+
+
+def _require_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 or (allow_zero and value == 0))
+    if not ok:
+        raise FeishuConfigError(f"{name}={value!r} must be a {'non-negative' if allow_zero else 'positive'} number.")
