@@ -53,6 +53,7 @@ This package imports only the standard library.
 
 from airflow_provider_feishu_workplace.testing._double import FeishuDouble, RecordedRequest
 from airflow_provider_feishu_workplace.testing._faults import FAULT_KINDS, HOSTILE_MODES, FaultKind
+from airflow_provider_feishu_workplace.testing._search import SearchSpec
 from airflow_provider_feishu_workplace.testing._served import ServedDouble, served_double
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "FaultKind",
     "FeishuDouble",
     "RecordedRequest",
+    "SearchSpec",
     "ServedDouble",
     "served_double",
 ]

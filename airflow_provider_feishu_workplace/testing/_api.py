@@ -21,7 +21,7 @@ DOCUMENTED_RATE = 20
 class Incoming(NamedTuple):
     """A request as the platform sees it."""
 
-    endpoint: str | None  # from _endpoints.endpoint_for(); None answers 404
+    endpoint: str | None  # from Routes.endpoint_for(); None answers 404
     path: str
     query: dict[str, str]
     headers: dict[str, str]  # names lower-cased
@@ -44,7 +44,9 @@ class Platform:
         fault_queue: _faults.FaultQueue,
         dataset: Dataset,
         rate_limit_reset_seconds: float,
+        routes: _endpoints.Routes,
     ) -> None:
+        self.routes = routes
         self.credentials = credentials
         self.issuer = issuer
         self.limiter = limiter
@@ -72,14 +74,21 @@ class Platform:
         if fault.kind == "token_expired":
             self.issuer.expire_all("tenant")
         rate = self.limiter.rate if self.limiter.rate is not None else DOCUMENTED_RATE
-        return _faults.fault_reply(fault, request.endpoint, rate_limit=rate, app_id=self.credentials.app_id)
+        spec = self.routes.specs.get(request.endpoint)
+        return _faults.fault_reply(
+            fault,
+            request.endpoint,
+            rate_limit=rate,
+            app_id=self.credentials.app_id,
+            internal_error=spec.internal_error if spec else None,
+        )
 
     def _hostile(self, fault: _faults.Fault, request: Incoming) -> Reply:
         """A code-0 answer that breaks the contract; requests that would fail anyway get their error."""
         reply = self._answer(request)
         if reply.code != 0:
             return reply
-        page = parse(request.endpoint, request.query)
+        page = parse(self.routes.specs[request.endpoint], request.query)
         if not isinstance(page, PageRequest):  # cannot happen: the normal answer succeeded
             return page
         reply = hostile.hostile_reply(fault.params["mode"], fault.params, page, self.dataset)
@@ -90,7 +99,8 @@ class Platform:
         endpoint, body = request.endpoint, request.body
         if endpoint is None:
             return _replies.not_found()
-        if endpoint in _endpoints.SEARCH_ENDPOINTS:
+        spec = self.routes.specs.get(endpoint)
+        if spec is not None:
             authorization = request.headers.get("authorization", "")
             token = authorization[len("Bearer ") :].strip() if authorization.startswith("Bearer ") else ""
             if not token:
@@ -104,6 +114,6 @@ class Platform:
             app = app if isinstance(app, str) else None
         if not self.limiter.allow((app, request.path)):
             return _replies.rate_limited(limit=self.limiter.rate, reset=self.rate_limit_reset_seconds)
-        if endpoint in _endpoints.SEARCH_ENDPOINTS:
-            return search(endpoint, request.query, self.dataset)
+        if spec is not None:
+            return search(spec, request.query, self.dataset)
         return _auth.HANDLERS[endpoint](body or {}, self.credentials, self.issuer)

@@ -89,6 +89,31 @@ class Dataset:
             "custom_workplace": self._custom_workplace_item,
             "block": self._block_item,
         }
+        self._id_fields = dict(ID_FIELDS)
+
+    def add_kind(self, kind: str, id_field: str | None, ids: Iterable[str], counts_fields: tuple[str, ...]) -> None:
+        """Generate items for one more data set: per day one item per id (one item without an id field),
+        each ``{"date", id_field: id, counts_field: {"pv", "uv"}, ...}``.
+        """
+        if kind in self._keys:
+            raise ValueError(f"the data set {kind!r} exists already")
+        keys = sorted(ids) if id_field else [""]
+        if id_field and (not keys or not all(isinstance(key, str) and key for key in keys)):
+            raise ValueError(f"{kind!r} filters on {id_field!r}: give its ids, a list of non-empty strings")
+        seed = _mix(*kind.encode())
+
+        def build(day: datetime.date, date: str, key: str) -> dict[str, Any]:
+            item: dict[str, Any] = {"date": date}
+            if id_field:
+                item[id_field] = key
+            for index, field in enumerate(counts_fields):
+                h = _mix(seed, index, day.toordinal(), *key.encode())
+                item[field] = _visits(h, 20, 120, day.weekday() >= 5)
+            return item
+
+        self._keys[kind] = keys
+        self._builders[kind] = build
+        self._id_fields[kind] = id_field
 
     @property
     def custom_workplace_ids(self) -> list[str]:
@@ -180,7 +205,7 @@ class Dataset:
         special: dict[datetime.date, list[dict[str, Any]]] = {
             day: [] for day in list(self.unavailable_dates) if from_date <= day <= end
         }
-        id_field = ID_FIELDS[kind]
+        id_field = self._id_fields[kind]
         for (exact_kind, day), items in list(self._exact.items()):
             if exact_kind == kind and from_date <= day <= to_date:
                 if filter_id is not None and id_field is not None:

@@ -17,7 +17,7 @@ from airflow_provider_feishu_workplace.testing._api import Incoming, Platform
 from airflow_provider_feishu_workplace.testing._data import Dataset
 from airflow_provider_feishu_workplace.testing._ratelimit import RateLimiter
 from airflow_provider_feishu_workplace.testing._replies import Reply
-from airflow_provider_feishu_workplace.testing._search import SPECS, parse_date
+from airflow_provider_feishu_workplace.testing._search import SPECS, SearchSpec, parse_date
 from airflow_provider_feishu_workplace.testing._server import DoubleServer
 from airflow_provider_feishu_workplace.testing._tokens import TokenIssuer
 
@@ -96,7 +96,9 @@ class FeishuDouble:
         self.port = port
         self.credentials = _auth.Credentials(app_id, app_secret, store_app_id, store_app_secret, app_ticket, tenant_key)
         self._issuer = TokenIssuer(token_lifetime, token_reuse_window)
-        self._faults = _faults.FaultQueue()
+        self._specs: dict[str, SearchSpec] = dict(SPECS)  # this double's search endpoints
+        self._routes = _endpoints.Routes(self._specs)
+        self._faults = _faults.FaultQueue(self._routes)
         self._dataset = Dataset(
             custom_workplaces=custom_workplaces,
             blocks_per_day=blocks_per_day,
@@ -110,6 +112,7 @@ class FeishuDouble:
             fault_queue=self._faults,
             dataset=self._dataset,
             rate_limit_reset_seconds=rate_limit_reset_seconds,
+            routes=self._routes,
         )
         self._requests: list[RecordedRequest] = []
         self._requests_lock = threading.Lock()
@@ -236,9 +239,9 @@ class FeishuDouble:
         :param to_date: last date, likewise.
         :param filters: ``custom_workplace_id=`` (custom_workplace) or ``block_id=`` (block).
         """
-        if endpoint not in SPECS:
-            raise ValueError(f"endpoint must be one of {sorted(SPECS)}, not {endpoint!r}")
-        allowed = {SPECS[endpoint].filter_param} - {None}
+        if endpoint not in self._specs:
+            raise ValueError(f"endpoint must be one of {sorted(self._specs)}, not {endpoint!r}")
+        allowed = {self._specs[endpoint].filter_param} - {None}
         if set(filters) - allowed:
             raise ValueError(f"{endpoint!r} filters on {sorted(allowed)}, not {sorted(set(filters) - allowed)}")
         first, last = _as_date(from_date), _as_date(to_date)
@@ -259,9 +262,62 @@ class FeishuDouble:
         :param items: the items, each a dict such as ``{"date": "2024-01-01", "block_id": "blk_1",
             "access_data": {"pv": 10, "uv": 3}}``.
         """
-        if dataset not in SPECS:
-            raise ValueError(f"dataset must be one of {sorted(SPECS)}, not {dataset!r}")
+        if dataset not in self._specs:
+            raise ValueError(f"dataset must be one of {sorted(self._specs)}, not {dataset!r}")
         self._dataset.set_items(dataset, _as_date(day), items)
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    @property
+    def search_endpoints(self) -> dict[str, SearchSpec]:
+        """This double's search endpoints by name, as it describes them (the three documented ones, then
+        any added with :meth:`add_endpoint`)."""
+        return dict(self._specs)
+
+    def add_endpoint(
+        self,
+        name: str,
+        *,
+        path: str,
+        id_field: str | None,
+        ids: Iterable[str] = (),
+        counts: tuple[str, ...] = ("access_data",),
+        max_page_size: int = 200,
+        code_base: int,
+    ) -> SearchSpec:
+        """Serve one more access-data search endpoint, like the three real ones: same token, rate-limit,
+        parameter, paging and fault rules, and generated items for any date range.
+
+        Each day has one item per id in ``ids`` (one item when ``id_field`` is ``None``):
+        ``{"date": ..., id_field: id, <each counts field>: {"pv": ..., "uv": ...}}``. Its error codes follow
+        the documented pattern: ``code_base + 1`` a bad date, ``+ 2`` from_date after to_date, ``+ 3``
+        internal error, ``+ 4`` a bad page_token (a bad page_size gets the gateway's field validation error).
+        The endpoint stays through :meth:`reset`; ``inject``, ``calls``, ``count``, ``set_items`` and
+        ``expected_items`` take its name, and the ``search`` selector includes it.
+
+        :param name: the endpoint's name, e.g. ``"app"``.
+        :param path: its path, e.g. ``"/open-apis/workplace/v1/app_access_data/search"`` (``POST``).
+        :param id_field: the item field and query parameter that filters on one id, or ``None``.
+        :param ids: the ids that have data each day (required with an ``id_field``).
+        :param counts: the item fields holding ``{pv, uv}``.
+        :param max_page_size: the largest page_size accepted.
+        :param code_base: the base of its error codes, e.g. ``1630000``.
+        """
+        if not isinstance(name, str) or not name or name in self._routes.selectors():
+            raise ValueError(f"endpoint name {name!r} is taken or empty; pick a new one")
+        if not isinstance(path, str) or not path.startswith("/open-apis/"):
+            raise ValueError(f"path {path!r} must start with /open-apis/")
+        if self._routes.endpoint_for("POST", path) is not None:
+            raise ValueError(f"{path} is served already")
+        if not counts or not all(isinstance(field, str) and field for field in counts):
+            raise ValueError(f"counts={counts!r} must name at least one field")
+        spec = SearchSpec(
+            name, path, code_base + 1, code_base + 2, code_base + 3, code_base + 4, None, max_page_size,
+            id_field, tuple(counts),
+        )
+        self._dataset.add_kind(name, id_field, ids, spec.counts_fields)
+        self._specs[name] = spec
+        return spec
 
     # -- faults, clock, audit --------------------------------------------------------------
 
@@ -287,7 +343,7 @@ class FeishuDouble:
             ``hostile`` kind takes ``mode``, one of :data:`HOSTILE_MODES`, and ``item``, ``field``,
             ``size``, ``content_length``).
         """
-        self._faults.add(_faults.make_fault(kind, endpoint, skip, times, params))
+        self._faults.add(_faults.make_fault(kind, endpoint, skip, times, params, self._routes))
 
     def advance_clock(self, seconds: float) -> None:
         """Move the token clock forward, e.g. past the 30-minute reuse window or past expiry."""
@@ -321,8 +377,8 @@ class FeishuDouble:
             return requests
         if isinstance(endpoint, str) and endpoint.startswith("/"):
             return [request for request in requests if request.path == endpoint]
-        _endpoints.check_selector(endpoint)
-        return [request for request in requests if _endpoints.matches(endpoint, request.endpoint)]
+        self._routes.check_selector(endpoint)
+        return [request for request in requests if self._routes.matches(endpoint, request.endpoint)]
 
     def count(self, endpoint: str) -> int:
         """Number of recorded requests ``endpoint`` selects (same selectors as :meth:`calls`)."""
@@ -375,7 +431,7 @@ class FeishuDouble:
     ) -> Reply:
         """Answer one request and record it (before the client can see the answer)."""
         received_at = time.monotonic()
-        endpoint = _endpoints.endpoint_for(method, path)
+        endpoint = self._routes.endpoint_for(method, path)
         body = _json_object(raw_body)
         reply = self._platform.handle(Incoming(endpoint, path, query, headers, body))
         reply.log_id = _replies.new_log_id()

@@ -1,49 +1,59 @@
-"""The API paths the double serves and the endpoint selectors used by ``inject`` and ``count``."""
+"""The API paths the double serves and the endpoint selectors used by ``inject``, ``calls`` and ``count``."""
 
 from __future__ import annotations
 
-#: Path of every API the double serves (all are ``POST``) -> its endpoint name.
-PATHS: dict[str, str] = {
+from collections.abc import Mapping
+
+from airflow_provider_feishu_workplace.testing._search import SPECS, SearchSpec
+
+#: Path of every auth API the double serves (all are ``POST``) -> its endpoint name.
+AUTH_PATHS: dict[str, str] = {
     "/open-apis/auth/v3/tenant_access_token/internal": "tenant_access_token_internal",
     "/open-apis/auth/v3/app_access_token": "app_access_token",
     "/open-apis/auth/v3/tenant_access_token": "tenant_access_token",
     "/open-apis/auth/v3/app_ticket/resend": "app_ticket_resend",
-    "/open-apis/workplace/v1/workplace_access_data/search": "workplace",
-    "/open-apis/workplace/v1/custom_workplace_access_data/search": "custom_workplace",
-    "/open-apis/workplace/v1/workplace_block_access_data/search": "block",
 }
+
+#: Path of every API a double serves before :meth:`FeishuDouble.add_endpoint` -> its endpoint name.
+PATHS: dict[str, str] = {**AUTH_PATHS, **{spec.path: name for name, spec in SPECS.items()}}
 
 #: The three data endpoints, in the order the docs list them.
-SEARCH_ENDPOINTS: tuple[str, ...] = ("workplace", "custom_workplace", "block")
-
-#: Selectors that name a group of endpoints rather than one.
-GROUPS: dict[str, frozenset[str]] = {
-    "token": frozenset(name for path, name in PATHS.items() if path.startswith("/open-apis/auth/")),
-    "search": frozenset(SEARCH_ENDPOINTS),
-}
-
-#: Every selector ``inject`` and ``count`` accept.
-SELECTORS: frozenset[str] = frozenset(PATHS.values()) | frozenset(GROUPS) | {"any"}
+SEARCH_ENDPOINTS: tuple[str, ...] = tuple(SPECS)
 
 
-def endpoint_for(method: str, path: str) -> str | None:
-    """Name the endpoint a request reaches, or ``None`` when method and path match no API."""
-    if method != "POST":
-        return None
-    return PATHS.get(path)
+class Routes:
+    """One double's routes: the auth APIs and its search endpoints (``specs``, a live mapping it owns)."""
 
+    def __init__(self, specs: Mapping[str, SearchSpec]) -> None:
+        self.specs = specs
 
-def check_selector(selector: str) -> None:
-    """Raise ``ValueError`` naming the valid choices when ``selector`` is unknown."""
-    if selector not in SELECTORS:
-        raise ValueError(f"unknown endpoint selector {selector!r}; choose one of {sorted(SELECTORS)}")
+    @property
+    def search_endpoints(self) -> tuple[str, ...]:
+        """The search endpoints' names, the three documented ones first."""
+        return tuple(self.specs)
 
+    def endpoint_for(self, method: str, path: str) -> str | None:
+        """Name the endpoint a request reaches, or ``None`` when method and path match no API."""
+        if method != "POST":
+            return None
+        name = AUTH_PATHS.get(path)
+        return name or next((spec.name for spec in self.specs.values() if spec.path == path), None)
 
-def matches(selector: str, endpoint: str | None) -> bool:
-    """Tell whether a request that reached ``endpoint`` is selected by ``selector``."""
-    if selector == "any":
-        return True
-    group = GROUPS.get(selector)
-    if group is not None:
-        return endpoint in group
-    return endpoint == selector
+    def selectors(self) -> frozenset[str]:
+        """Every selector ``inject``, ``calls`` and ``count`` accept."""
+        return frozenset(AUTH_PATHS.values()) | frozenset(self.specs) | {"token", "search", "any"}
+
+    def check_selector(self, selector: str) -> None:
+        """Raise ``ValueError`` naming the valid choices when ``selector`` is unknown."""
+        if selector not in self.selectors():
+            raise ValueError(f"unknown endpoint selector {selector!r}; choose one of {sorted(self.selectors())}")
+
+    def matches(self, selector: str, endpoint: str | None) -> bool:
+        """Tell whether a request that reached ``endpoint`` is selected by ``selector``."""
+        if selector == "any":
+            return True
+        if selector == "token":
+            return endpoint in AUTH_PATHS.values()
+        if selector == "search":
+            return endpoint in self.specs
+        return endpoint == selector

@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow_provider_feishu_workplace.testing import _endpoints, _replies, hostile
 from airflow_provider_feishu_workplace.testing._replies import Reply
+from airflow_provider_feishu_workplace.testing._search import SPECS
 
 _REQUIRED = object()
 
@@ -95,11 +96,8 @@ FAULT_KINDS: tuple[str, ...] = tuple(PARAMS)
 #: The modes of the ``hostile`` fault (``inject("hostile", mode=...)``) and what each answers.
 HOSTILE_MODES: dict[str, str] = hostile.MODES
 
-#: The selectors a ``hostile`` fault may use: it changes search answers only.
-_SEARCH_SELECTORS = frozenset({"search", *_endpoints.SEARCH_ENDPOINTS})
-
 #: The search endpoints' documented "internal error, retry" codes.
-INTERNAL_ERROR_CODES = {"workplace": 1628003, "custom_workplace": 1621003, "block": 1629004}
+INTERNAL_ERROR_CODES = {name: spec.internal_error for name, spec in SPECS.items()}
 
 SCOPE = "workplace:workplace_using_data:read"
 
@@ -122,12 +120,14 @@ class Fault:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def make_fault(kind: str, endpoint: str, skip: int, times: int | None, params: dict[str, Any]) -> Fault:
+def make_fault(
+    kind: str, endpoint: str, skip: int, times: int | None, params: dict[str, Any], routes: _endpoints.Routes
+) -> Fault:
     """Check a fault's arguments and fill in parameter defaults; ``ValueError`` names what is wrong."""
     if not isinstance(kind, str) or kind not in PARAMS:
         raise ValueError(f"unknown fault kind {kind!r}; choose one of {list(FAULT_KINDS)}")
     kind = str(kind)  # a FaultKind is recorded as its plain value
-    _endpoints.check_selector(endpoint)
+    routes.check_selector(endpoint)
     if skip < 0 or (times is not None and times < 1):
         raise ValueError(f"need skip >= 0 and times >= 1 (or None: forever), got skip={skip} times={times}")
     unknown = set(params) - set(PARAMS[kind])
@@ -139,10 +139,10 @@ def make_fault(kind: str, endpoint: str, skip: int, times: int | None, params: d
         raise ValueError(f"fault {kind!r} needs parameters {missing}")
     if kind == "hostile":
         hostile.check(merged["mode"])
-        if endpoint not in _SEARCH_SELECTORS:
+        if endpoint != "search" and endpoint not in routes.search_endpoints:
             raise ValueError(
                 f"fault 'hostile' changes search answers: use endpoint='search' or one of "
-                f"{list(_endpoints.SEARCH_ENDPOINTS)}, not {endpoint!r}"
+                f"{list(routes.search_endpoints)}, not {endpoint!r}"
             )
     return Fault(kind, endpoint, skip, times, merged)
 
@@ -150,7 +150,8 @@ def make_fault(kind: str, endpoint: str, skip: int, times: int | None, params: d
 class FaultQueue:
     """Faults in the order queued; each request meets at most the first fault that selects it."""
 
-    def __init__(self) -> None:
+    def __init__(self, routes: _endpoints.Routes) -> None:
+        self._routes = routes
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
 
@@ -163,7 +164,7 @@ class FaultQueue:
         """The fault to apply to a request that reached ``endpoint``, or ``None`` to answer normally."""
         with self._lock:
             for index, fault in enumerate(self._faults):
-                if not _endpoints.matches(fault.endpoint, endpoint):
+                if not self._routes.matches(fault.endpoint, endpoint):
                     continue
                 if fault.skip:
                     fault.skip -= 1
@@ -181,9 +182,12 @@ class FaultQueue:
             self._faults.clear()
 
 
-def fault_reply(fault: Fault, endpoint: str | None, *, rate_limit: float, app_id: str) -> Reply:
+def fault_reply(
+    fault: Fault, endpoint: str | None, *, rate_limit: float, app_id: str, internal_error: int | None = None
+) -> Reply:
     """The answer a fault gives in place of the normal one (for the kinds that replace it).
 
+    :param internal_error: the search endpoint's "internal error, retry" code (``None``: not a search).
     :param rate_limit: the value of the ``x-ogw-ratelimit-limit`` header.
     :param app_id: the app named in the missing-scope message's link.
     """
@@ -197,8 +201,8 @@ def fault_reply(fault: Fault, endpoint: str | None, *, rate_limit: float, app_id
         case "gateway_html":
             page = _GATEWAY_PAGE.format(status=params["status"], phrase=_replies.phrase(params["status"]))
             reply = Reply(status=params["status"], text=page, content_type=_replies.HTML_TYPE)
-        case "internal_error" if endpoint in INTERNAL_ERROR_CODES:
-            reply = _replies.error(INTERNAL_ERROR_CODES[endpoint], "internal error, please retry")
+        case "internal_error" if internal_error is not None:
+            reply = _replies.error(internal_error, "internal error, please retry")
         case "internal_error":  # no documented code outside the search endpoints
             reply = _replies.error(1500, "internal error", status=500)
         case "token_expired":

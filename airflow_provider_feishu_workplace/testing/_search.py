@@ -1,4 +1,9 @@
-"""The three access-data search endpoints: parameter checks and paging."""
+"""The access-data search endpoints as the double describes them: parameter checks and paging.
+
+:data:`SPECS` is the double's own description of the three real endpoints, written from the API's
+documentation (the double never imports the provider's records, so it can check them);
+:meth:`FeishuDouble.add_endpoint` adds more to one double.
+"""
 
 from __future__ import annotations
 
@@ -19,20 +24,42 @@ _INTEGER = re.compile(r"[+-]?\d{1,9}", re.ASCII)
 
 @dataclass(frozen=True)
 class SearchSpec:
-    """What differs between the three endpoints: error codes, page-size limit, filter parameter."""
+    """What differs between the search endpoints: path, error codes, page-size limit, filter, item fields.
 
+    :param name: the endpoint's name (``inject(endpoint=...)``, ``calls(...)``, ``expected_items(...)``).
+    :param path: the API path (``POST``).
+    :param bad_date: the code of a malformed date; ``bad_range``: of from_date after to_date;
+        ``internal_error``: of "internal error, retry"; ``bad_page_token``: of an unknown page_token;
+        ``bad_page_size``: of a page_size out of range (``None``: the gateway's field validation answers).
+    :param max_page_size: the largest page_size accepted.
+    :param filter_param: the query parameter, and item field, that selects one id (``None``: no filter).
+    :param counts_fields: the item fields holding ``{pv, uv}``.
+    """
+
+    name: str
+    path: str
     bad_date: int
     bad_range: int
+    internal_error: int
     bad_page_token: int
     bad_page_size: int | None
     max_page_size: int
     filter_param: str | None
+    counts_fields: tuple[str, ...]
 
 
-SPECS = {
-    "workplace": SearchSpec(1628001, 1628002, 1628004, None, 200, None),
-    "custom_workplace": SearchSpec(1621001, 1621002, 1621004, None, 100, "custom_workplace_id"),
-    "block": SearchSpec(1629001, 1629002, 1629005, 1629006, 200, "block_id"),
+_WORKPLACE_V1 = "/open-apis/workplace/v1"
+SPECS: dict[str, SearchSpec] = {
+    spec.name: spec
+    for spec in (
+        SearchSpec("workplace", f"{_WORKPLACE_V1}/workplace_access_data/search", 1628001, 1628002, 1628003, 1628004,
+                   None, 200, None, ("all_workplace", "default_workplace")),
+        # One Lark page documents 1-100 for this endpoint's page_size.
+        SearchSpec("custom_workplace", f"{_WORKPLACE_V1}/custom_workplace_access_data/search", 1621001, 1621002,
+                   1621003, 1621004, None, 100, "custom_workplace_id", ("access_data",)),
+        SearchSpec("block", f"{_WORKPLACE_V1}/workplace_block_access_data/search", 1629001, 1629002, 1629004,
+                   1629005, 1629006, 200, "block_id", ("access_data",)),
+    )
 }
 
 
@@ -50,7 +77,7 @@ def parse_date(value: str) -> datetime.date | None:
 class PageRequest:
     """A search request whose parameters passed every check: which page of which query it asks for."""
 
-    endpoint: str
+    spec: SearchSpec
     from_date: datetime.date
     to_date: datetime.date
     page_size: int
@@ -59,14 +86,19 @@ class PageRequest:
     offset: int
     page_token: str | None  # the token the request carried, if any
 
+    @property
+    def endpoint(self) -> str:
+        """The endpoint's name."""
+        return self.spec.name
+
     def token(self, offset: int) -> str:
         """The page token for the page of this query that starts at ``offset``."""
         return _paging.encode(offset, self.fingerprint)
 
 
-def parse(endpoint: str, query: dict[str, str]) -> PageRequest | Reply:
+def parse(spec: SearchSpec, query: dict[str, str]) -> PageRequest | Reply:
     """Check one search request's query-string parameters: the page it asks for, or the error answer."""
-    spec = SPECS[endpoint]
+    endpoint = spec.name
     dates = []
     for name in ("from_date", "to_date"):
         value = query.get(name)
@@ -94,12 +126,13 @@ def parse(endpoint: str, query: dict[str, str]) -> PageRequest | Reply:
     offset = _paging.decode(page_token, fingerprint) if page_token else 0
     if offset is None:
         return _replies.error(spec.bad_page_token, "invalid page_token")
-    return PageRequest(endpoint, from_date, to_date, page_size, filter_id, fingerprint, offset, page_token or None)
+    return PageRequest(spec, from_date, to_date, page_size, filter_id, fingerprint, offset, page_token or None)
 
 
-def search(endpoint: str, query: dict[str, str], dataset: Dataset) -> Reply:
-    """Answer one page of ``endpoint`` for the query-string parameters ``query``."""
-    request = parse(endpoint, query)
+def search(spec: SearchSpec, query: dict[str, str], dataset: Dataset) -> Reply:
+    """Answer one page of the endpoint ``spec`` describes for the query-string parameters ``query``."""
+    endpoint = spec.name
+    request = parse(spec, query)
     if isinstance(request, Reply):
         return request
     total = dataset.count(endpoint, request.from_date, request.to_date, request.filter_id)

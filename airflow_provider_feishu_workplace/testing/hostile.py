@@ -17,7 +17,7 @@ from typing import Any
 from airflow_provider_feishu_workplace.testing import _replies
 from airflow_provider_feishu_workplace.testing._data import Dataset
 from airflow_provider_feishu_workplace.testing._replies import Reply
-from airflow_provider_feishu_workplace.testing._search import PageRequest
+from airflow_provider_feishu_workplace.testing._search import SPECS, PageRequest
 
 #: Each hostile mode and what the answer does.
 MODES: dict[str, str] = {
@@ -52,8 +52,8 @@ MODES: dict[str, str] = {
 #: The hostile fault's parameters and their defaults.
 PARAMS: dict[str, Any] = {"item": 0, "field": None, "size": 21 * 1024 * 1024, "content_length": True}
 
-#: The object holding ``pv`` and ``uv`` in each endpoint's items.
-COUNTS_FIELD = {"workplace": "all_workplace", "custom_workplace": "access_data", "block": "access_data"}
+#: The object holding ``pv`` and ``uv`` in each endpoint's items (the first of its counts fields).
+COUNTS_FIELD = {name: spec.counts_fields[0] for name, spec in SPECS.items()}
 
 _ONE_DAY = datetime.timedelta(days=1)
 
@@ -76,7 +76,7 @@ def hostile_reply(mode: str, params: dict[str, Any], request: PageRequest, datas
     next_offset = offset + len(items)
     has_more: bool | None = None  # None: whether items are left
     page_token: str | None = None  # None: the token of next_offset when has_more
-    counts = COUNTS_FIELD[endpoint]
+    counts = request.spec.counts_fields[0]
     extra: dict[str, Any] | None = None  # an item to put first on the page
     index = min(params["item"], len(items) - 1)
     item = items[index] if items else None

@@ -1,0 +1,211 @@
+"""Adding an endpoint takes one record: a made-up fourth endpoint, defined here, pulled through the hook and
+an operator with no other change to the package; and the provider's records agree with the double's own
+description of the three real endpoints (the double never reads the records, so it can check them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import textwrap
+
+import pendulum
+import pytest
+
+from airflow_provider_feishu_workplace import endpoints
+from airflow_provider_feishu_workplace.endpoints import ENDPOINTS, SearchEndpoint, get_endpoint, register_endpoint
+from airflow_provider_feishu_workplace.exceptions import FeishuConfigError, FeishuItemError
+from airflow_provider_feishu_workplace.hooks.feishu import FeishuHook
+from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+from airflow_provider_feishu_workplace.operators.feishu_workplace import FeishuWorkplaceAccessOperator
+from airflow_provider_feishu_workplace.testing import FeishuDouble
+from tests.airflow_versions import run_dag_test
+from tests.conftest import task_states
+
+# The fourth endpoint: app usage per workplace app, made up for this test.
+APP = SearchEndpoint(
+    name="app",
+    path="/open-apis/workplace/v1/app_access_data/search",
+    max_page_size=50,
+    id_field="app_id",
+    counts_fields=("access_data", "mobile_access_data"),
+    internal_error_code=1630003,
+)
+APP_IDS = ["cli_app_a", "cli_app_b", "cli_app_c"]
+FIRST, LAST = "2026-10-01", "2026-10-31"
+FAST = {"backoff_base": 0.0, "backoff_max": 0.01}
+
+
+def serve_app(double: FeishuDouble) -> None:
+    """The double's extension point: it describes the endpoint itself, from the same (made-up) docs."""
+    double.add_endpoint(
+        "app",
+        path="/open-apis/workplace/v1/app_access_data/search",
+        id_field="app_id",
+        ids=APP_IDS,
+        counts=("access_data", "mobile_access_data"),
+        max_page_size=50,
+        code_base=1630000,
+    )
+
+
+@pytest.fixture
+def app_endpoint(feishu_connection, feishu_double):
+    """The record registered with the provider and served by the double; unregistered afterwards."""
+    register_endpoint(APP)
+    serve_app(feishu_double)
+    yield feishu_double
+    endpoints.unregister_endpoint("app")
+
+
+class AppAccessOperator(FeishuWorkplaceAccessOperator):
+    """The one operator subclass an endpoint with an id filter wants."""
+
+    dataset = APP
+    template_fields = (*FeishuWorkplaceAccessOperator.template_fields, "app_id")
+
+    def __init__(self, *, app_id: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.app_id = app_id
+
+    def item_filters(self):
+        return {"item_id": self.app_id or None}
+
+
+# -- the three real endpoints: provider records and the double's description agree -----------------
+
+
+@pytest.mark.parametrize("name", ["workplace", "custom_workplace", "block"])
+def test_the_providers_record_and_the_doubles_description_agree(feishu_double, name):
+    record, spec = ENDPOINTS[name], feishu_double.search_endpoints[name]
+
+    assert (record.path, record.max_page_size, record.id_field) == (spec.path, spec.max_page_size, spec.filter_param)
+    assert record.counts_fields == spec.counts_fields
+    assert record.internal_error_code == spec.internal_error
+    # The fields the record names are exactly those of the items the double serves.
+    items = feishu_double.expected_items(name, "2026-10-01", "2026-10-02")
+    assert items and all(set(item) == set(record.fields) for item in items)
+
+
+def test_the_provider_and_the_double_know_the_same_three_endpoints(feishu_double):
+    assert set(feishu_double.search_endpoints) == {"workplace", "custom_workplace", "block"} <= set(ENDPOINTS)
+
+
+# -- a fourth endpoint, added here -------------------------------------------------------------------
+
+
+def test_a_new_endpoint_is_pulled_through_the_workplace_hook_with_its_filter_and_pages(app_endpoint):
+    hook = FeishuWorkplaceHook(**FAST)
+
+    everything = list(hook.iter_access_data("app", FIRST, LAST))
+    one_app = list(hook.iter_access_data(APP, FIRST, LAST, item_id="cli_app_b"))
+
+    assert everything == app_endpoint.expected_items("app", FIRST, LAST)
+    assert len(everything) == 31 * 3
+    assert one_app == app_endpoint.expected_items("app", FIRST, LAST, app_id="cli_app_b")
+    pages = app_endpoint.calls("app")
+    assert len(pages) == 2 + 1  # 93 items in pages of 50 (the record's maximum), then 31 items
+    assert {call.query["page_size"] for call in pages} == {"50"}
+    assert pages[-1].query["app_id"] == "cli_app_b"
+
+
+def test_a_new_endpoints_internal_error_code_is_retried_because_its_record_names_it(app_endpoint):
+    app_endpoint.inject("internal_error", endpoint="app", times=2)
+
+    items = list(FeishuWorkplaceHook(**FAST).iter_access_data("app", FIRST, FIRST))
+
+    assert items == app_endpoint.expected_items("app", FIRST, FIRST)
+    assert [call.code for call in app_endpoint.calls("app")] == [1630003, 1630003, 0]
+
+
+def test_a_new_endpoint_through_the_general_hook_paginate(app_endpoint):
+    items = list(
+        FeishuHook(**FAST).paginate(
+            APP.path, method="POST", params={"from_date": FIRST, "to_date": LAST}, page_size=40
+        )
+    )
+
+    assert items == app_endpoint.expected_items("app", FIRST, LAST)
+    assert app_endpoint.count("app") == 3
+
+
+def test_a_new_endpoints_items_are_checked_by_its_record(app_endpoint):
+    app_endpoint.inject("hostile", endpoint="app", mode="missing_field", field="mobile_access_data")
+
+    with pytest.raises(FeishuItemError, match=r"malformed app item \(date 2026-10-01, app_id 'cli_app_a'\).*"
+                       r"field mobile_access_data is missing"):
+        run_operator(AppAccessOperator(task_id="pull", date=FIRST, hook_params=FAST))
+
+
+def test_a_new_endpoint_through_an_operator_subclass_defined_in_the_test(app_endpoint):
+    items = run_operator(AppAccessOperator(task_id="pull", date=FIRST, app_id="cli_app_c", hook_params=FAST))
+
+    assert items == app_endpoint.expected_items("app", FIRST, FIRST, app_id="cli_app_c")
+    assert [call.query["app_id"] for call in app_endpoint.calls("search")] == ["cli_app_c"]
+
+
+def test_a_new_endpoint_through_the_base_operators_dataset_argument(app_endpoint):
+    operator = FeishuWorkplaceAccessOperator(task_id="pull", date=FIRST, dataset="app", hook_params=FAST)
+
+    assert run_operator(operator) == app_endpoint.expected_items("app", FIRST, FIRST)
+    assert operator.outlets[0].uri == "feishu-workplace://feishu_default/app"
+
+
+def test_a_new_endpoint_in_a_dag_run_by_airflow(app_endpoint, dag_folder, tmp_path):
+    received = tmp_path / "received.json"
+    source = textwrap.dedent(
+        f"""
+        import json
+        import pendulum
+        from airflow.providers.common.compat.sdk import DAG, task
+        from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, register_endpoint
+        from airflow_provider_feishu_workplace.operators.feishu_workplace import FeishuWorkplaceAccessOperator
+
+        APP = register_endpoint(SearchEndpoint(
+            name="app",
+            path="/open-apis/workplace/v1/app_access_data/search",
+            max_page_size=50,
+            id_field="app_id",
+            counts_fields=("access_data", "mobile_access_data"),
+            internal_error_code=1630003,
+        ))
+
+        with DAG("app_usage", schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False):
+            pull = FeishuWorkplaceAccessOperator(task_id="pull", dataset=APP, hook_params={FAST!r})
+
+            @task
+            def receive(value):
+                with open({str(received)!r}, "w", encoding="utf-8") as handle:
+                    json.dump(value, handle)
+
+            receive(pull.output)
+        """
+    )
+    dag = dag_folder.load(source, "app_usage")
+
+    run = run_dag_test(dag, logical_date=pendulum.datetime(2026, 10, 2, tz="UTC"))
+
+    assert task_states(run) == {"pull": "success", "receive": "success"}
+    assert json.loads(received.read_text()) == app_endpoint.expected_items("app", FIRST, FIRST)
+
+
+# -- unknown names are errors, never a default -------------------------------------------------------
+
+
+def test_an_unknown_data_set_is_an_error_naming_the_known_ones():
+    with pytest.raises(FeishuConfigError, match=r"dataset='apps' is unknown: use one of \['block', 'custom_workplace'"):
+        get_endpoint("apps")
+    with pytest.raises(FeishuConfigError, match="dataset='apps' is unknown"):
+        FeishuWorkplaceAccessOperator(task_id="pull", dataset="apps")
+
+
+def test_another_record_under_a_registered_name_or_path_is_refused():
+    with pytest.raises(FeishuConfigError, match="named 'block' is registered already"):
+        register_endpoint(SearchEndpoint("block", "/open-apis/x/v1/search", 10, None, ("access_data",)))
+    with pytest.raises(FeishuConfigError, match="is registered already, as 'block'"):
+        register_endpoint(SearchEndpoint("blocks", ENDPOINTS["block"].path, 10, None, ("access_data",)))
+    assert register_endpoint(ENDPOINTS["block"]) is ENDPOINTS["block"]  # the same record again: a no-op
+
+
+def run_operator(operator) -> object:
+    """Run ``execute`` as a worker would for a task with a fixed ``date`` (no data interval needed)."""
+    return operator.execute({"dag": None, "dag_run": None, "outlet_events": None, "ds": dt.date.today().isoformat()})
