@@ -52,8 +52,10 @@ with DAG(
         hook = BaseHook.get_connection(WAREHOUSE_CONN_ID).get_hook()
         table = TABLES[dataset]
         loaded = {}
+        # conn_id only when set: before Airflow 3.2 conn_id=None hides the one an s3://conn_id@bucket URI names.
+        lake_options = {"conn_id": LAKE_CONN_ID} if LAKE_CONN_ID else {}
         for first_day, last_day, path in files:
-            with ObjectStoragePath(path, conn_id=LAKE_CONN_ID).open("r", encoding="utf-8") as handle:
+            with ObjectStoragePath(path, **lake_options).open("r", encoding="utf-8") as handle:
                 # readline(), not iteration: the file object of Airflow 2.11 and 3.0 cannot be iterated.
                 lines = iter(handle.readline, "")
                 count = replace_days(hook, table, first_day, last_day, read_rows(lines, table, path))
