@@ -209,3 +209,19 @@ def test_another_record_under_a_registered_name_or_path_is_refused():
 def run_operator(operator) -> object:
     """Run ``execute`` as a worker would for a task with a fixed ``date`` (no data interval needed)."""
     return operator.execute({"dag": None, "dag_run": None, "outlet_events": None, "ds": dt.date.today().isoformat()})
+
+
+def test_a_real_endpoint_needs_one_spec_in_the_doubles_description(monkeypatch):
+    """A fourth endpoint added to the package: the double serves it from its SearchSpec alone."""
+    from airflow_provider_feishu_workplace.testing import SearchSpec, _search
+
+    monkeypatch.setitem(_search.SPECS, "app", SearchSpec(
+        "app", APP.path, 1630001, 1630002, 1630003, 1630004, None, 50, "app_id", ("access_data", "mobile_access_data")
+    ))
+    with FeishuDouble() as double, double.connection_env():
+        spec = double.search_endpoints["app"]
+        assert (spec.path, spec.max_page_size, spec.filter_param) == (APP.path, APP.max_page_size, APP.id_field)
+        items = list(FeishuWorkplaceHook(**FAST).iter_access_data(APP, FIRST, LAST))
+
+    assert items == double.expected_items("app", FIRST, LAST)
+    assert len(items) == 31 * 3 and all(set(item) == set(APP.fields) for item in items)

@@ -14,8 +14,10 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-#: The field of each data set's items that its id filter matches (the workplace data set has no filter).
-ID_FIELDS = {"workplace": None, "custom_workplace": "custom_workplace_id", "block": "block_id"}
+from airflow_provider_feishu_workplace.testing._search import SPECS
+
+#: Ids each day has in a data set that :data:`SPECS` describes but that has no builder of its own here.
+GENERATED_IDS_PER_DAY = 3
 
 #: Names given to the custom workplaces, in creation order (cycled with a number past the end).
 WORKPLACE_NAMES = (
@@ -89,13 +91,17 @@ class Dataset:
             "custom_workplace": self._custom_workplace_item,
             "block": self._block_item,
         }
-        self._id_fields = dict(ID_FIELDS)
+        self._id_fields = {name: spec.filter_param for name, spec in SPECS.items()}
+        for name, spec in SPECS.items():  # an endpoint described in SPECS alone: date, id and counts
+            if name not in self._builders:
+                ids = [f"{name}_{_mix(*name.encode(), index):016x}" for index in range(GENERATED_IDS_PER_DAY)]
+                self.add_kind(name, spec.filter_param, ids, spec.counts_fields)
 
     def add_kind(self, kind: str, id_field: str | None, ids: Iterable[str], counts_fields: tuple[str, ...]) -> None:
         """Generate items for one more data set: per day one item per id (one item without an id field),
         each ``{"date", id_field: id, counts_field: {"pv", "uv"}, ...}``.
         """
-        if kind in self._keys:
+        if kind in self._builders:
             raise ValueError(f"the data set {kind!r} exists already")
         keys = sorted(ids) if id_field else [""]
         if id_field and (not keys or not all(isinstance(key, str) and key for key in keys)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from airflow_provider_feishu_workplace.testing._search import SPECS, SearchSpec
+from airflow_provider_feishu_workplace.testing._search import SearchSpec
 
 #: Path of every auth API the double serves (all are ``POST``) -> its endpoint name.
 AUTH_PATHS: dict[str, str] = {
@@ -13,12 +13,6 @@ AUTH_PATHS: dict[str, str] = {
     "/open-apis/auth/v3/tenant_access_token": "tenant_access_token",
     "/open-apis/auth/v3/app_ticket/resend": "app_ticket_resend",
 }
-
-#: Path of every API a double serves before :meth:`FeishuDouble.add_endpoint` -> its endpoint name.
-PATHS: dict[str, str] = {**AUTH_PATHS, **{spec.path: name for name, spec in SPECS.items()}}
-
-#: The three data endpoints, in the order the docs list them.
-SEARCH_ENDPOINTS: tuple[str, ...] = tuple(SPECS)
 
 
 class Routes:

@@ -9,7 +9,6 @@ from typing import Any
 
 from airflow_provider_feishu_workplace.testing import _endpoints, _replies, hostile
 from airflow_provider_feishu_workplace.testing._replies import Reply
-from airflow_provider_feishu_workplace.testing._search import SPECS
 
 _REQUIRED = object()
 
@@ -95,9 +94,6 @@ FAULT_KINDS: tuple[str, ...] = tuple(PARAMS)
 
 #: The modes of the ``hostile`` fault (``inject("hostile", mode=...)``) and what each answers.
 HOSTILE_MODES: dict[str, str] = hostile.MODES
-
-#: The search endpoints' documented "internal error, retry" codes.
-INTERNAL_ERROR_CODES = {name: spec.internal_error for name, spec in SPECS.items()}
 
 SCOPE = "workplace:workplace_using_data:read"
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from airflow_provider_feishu_workplace.testing import _paging, _replies
-from airflow_provider_feishu_workplace.testing._data import Dataset
 from airflow_provider_feishu_workplace.testing._replies import Reply
+
+if TYPE_CHECKING:
+    from airflow_provider_feishu_workplace.testing._data import Dataset
 
 DEFAULT_PAGE_SIZE = 20
 FIELD_VALIDATION_FAILED = 99992402

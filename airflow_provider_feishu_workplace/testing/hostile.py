@@ -17,7 +17,7 @@ from typing import Any
 from airflow_provider_feishu_workplace.testing import _replies
 from airflow_provider_feishu_workplace.testing._data import Dataset
 from airflow_provider_feishu_workplace.testing._replies import Reply
-from airflow_provider_feishu_workplace.testing._search import SPECS, PageRequest
+from airflow_provider_feishu_workplace.testing._search import PageRequest
 
 #: Each hostile mode and what the answer does.
 MODES: dict[str, str] = {
@@ -51,9 +51,6 @@ MODES: dict[str, str] = {
 
 #: The hostile fault's parameters and their defaults.
 PARAMS: dict[str, Any] = {"item": 0, "field": None, "size": 21 * 1024 * 1024, "content_length": True}
-
-#: The object holding ``pv`` and ``uv`` in each endpoint's items (the first of its counts fields).
-COUNTS_FIELD = {name: spec.counts_fields[0] for name, spec in SPECS.items()}
 
 _ONE_DAY = datetime.timedelta(days=1)
 
