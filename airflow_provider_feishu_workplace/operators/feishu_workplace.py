@@ -234,7 +234,9 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
                 "'file:///data/lake/part.jsonl' (three slashes) or 's3://conn_id@bucket/key'."
             )
         try:
-            path = ObjectStoragePath(self.output_path, conn_id=self.output_conn_id)
+            # Only when given: on Airflow 2, conn_id=None would override the one in an s3://conn_id@... URI.
+            options = {"conn_id": self.output_conn_id} if self.output_conn_id else {}
+            path = ObjectStoragePath(self.output_path, **options)
             path.fs  # noqa: B018 - resolve the filesystem now, so an unknown scheme fails before any request
         except (ValueError, ImportError) as error:
             raise FeishuConfigError(
