@@ -119,9 +119,7 @@ def test_a_new_endpoints_internal_error_code_is_retried_because_its_record_names
 
 def test_a_new_endpoint_through_the_general_hook_paginate(app_endpoint):
     items = list(
-        FeishuHook(**FAST).paginate(
-            APP.path, method="POST", params={"from_date": FIRST, "to_date": LAST}, page_size=40
-        )
+        FeishuHook(**FAST).paginate(APP.path, method="POST", params={"from_date": FIRST, "to_date": LAST}, page_size=40)
     )
 
     assert items == app_endpoint.expected_items("app", FIRST, LAST)
@@ -131,8 +129,11 @@ def test_a_new_endpoint_through_the_general_hook_paginate(app_endpoint):
 def test_a_new_endpoints_items_are_checked_by_its_record(app_endpoint):
     app_endpoint.inject("hostile", endpoint="app", mode="missing_field", field="mobile_access_data")
 
-    with pytest.raises(FeishuItemError, match=r"malformed app item \(date 2026-10-01, app_id 'cli_app_a'\).*"
-                       r"field mobile_access_data is missing"):
+    with pytest.raises(
+        FeishuItemError,
+        match=r"malformed app item \(date 2026-10-01, app_id 'cli_app_a'\).*"
+        r"field mobile_access_data is missing",
+    ):
         run_operator(AppAccessOperator(task_id="pull", date=FIRST, hook_params=FAST))
 
 
@@ -215,9 +216,22 @@ def test_a_real_endpoint_needs_one_spec_in_the_doubles_description(monkeypatch):
     """A fourth endpoint added to the package: the double serves it from its SearchSpec alone."""
     from airflow_provider_feishu_workplace.testing import SearchSpec, _search
 
-    monkeypatch.setitem(_search.SPECS, "app", SearchSpec(
-        "app", APP.path, 1630001, 1630002, 1630003, 1630004, None, 50, "app_id", ("access_data", "mobile_access_data")
-    ))
+    monkeypatch.setitem(
+        _search.SPECS,
+        "app",
+        SearchSpec(
+            "app",
+            APP.path,
+            1630001,
+            1630002,
+            1630003,
+            1630004,
+            None,
+            50,
+            "app_id",
+            ("access_data", "mobile_access_data"),
+        ),
+    )
     with FeishuDouble() as double, double.connection_env():
         spec = double.search_endpoints["app"]
         assert (spec.path, spec.max_page_size, spec.filter_param) == (APP.path, APP.max_page_size, APP.id_field)

@@ -46,8 +46,9 @@ def follow_pages(
     """
     first_day, last_day = query.get("from_date"), query.get("to_date")
     page_size = int(query["page_size"]) if "page_size" in query else None
-    if not max_pages:
-        max_pages = default_max_pages(first_day, last_day, page_size) if first_day and last_day and page_size else MAX_PAGES
+    if not max_pages and first_day and last_day and page_size:
+        max_pages = default_max_pages(first_day, last_day, page_size)
+    max_pages = max_pages or MAX_PAGES
     span = f" for {first_day}..{last_day}" if first_day and last_day else ""
     seen_page_tokens: set[str] = set()
     pages = items = empty_in_a_row = 0

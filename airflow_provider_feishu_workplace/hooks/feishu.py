@@ -96,7 +96,9 @@ class FeishuHook(BaseHook):
         for name, field in CONN_FIELDS.items():
             schema = field["schema"]
             secret = schema.get("format") == "password"
-            field_class, widget = (PasswordField, BS3PasswordFieldWidget) if secret else (StringField, BS3TextFieldWidget)
+            field_class, widget = (
+                (PasswordField, BS3PasswordFieldWidget) if secret else (StringField, BS3TextFieldWidget)
+            )
             choices = schema.get("enum")
             widgets[name] = field_class(
                 lazy_gettext(field["label"]),
@@ -320,9 +322,7 @@ class FeishuHook(BaseHook):
         self.settings  # noqa: B018 - read the connection now, so a bad one fails before iteration starts
         return self._pages(method, path, query, json, items_key)
 
-    def _pages(
-        self, method: str, path: str, query: dict[str, str], json_body: Any, items_key: str
-    ) -> Iterator[Any]:
+    def _pages(self, method: str, path: str, query: dict[str, str], json_body: Any, items_key: str) -> Iterator[Any]:
         def send(path: str, *, params: dict[str, str]) -> dict[str, Any]:
             return self._request(method, path, params=params, json_body=json_body)
 

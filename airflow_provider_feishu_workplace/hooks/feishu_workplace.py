@@ -96,7 +96,11 @@ class FeishuWorkplaceHook(FeishuHook):
         dataset = endpoint.name
         first_day, last_day = to_day_range(from_date, to_date)
         page_size = endpoint.max_page_size if page_size is None else page_size
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= endpoint.max_page_size:
+        if (
+            isinstance(page_size, bool)
+            or not isinstance(page_size, int)
+            or not 1 <= page_size <= endpoint.max_page_size
+        ):
             raise FeishuConfigError(
                 f"page_size={page_size!r} is out of range for {dataset}: use a whole number from 1 to "
                 f"{endpoint.max_page_size}."

@@ -312,8 +312,16 @@ class FeishuDouble:
         if not counts or not all(isinstance(field, str) and field for field in counts):
             raise ValueError(f"counts={counts!r} must name at least one field")
         spec = SearchSpec(
-            name, path, code_base + 1, code_base + 2, code_base + 3, code_base + 4, None, max_page_size,
-            id_field, tuple(counts),
+            name=name,
+            path=path,
+            bad_date=code_base + 1,
+            bad_range=code_base + 2,
+            internal_error=code_base + 3,
+            bad_page_token=code_base + 4,
+            bad_page_size=None,
+            max_page_size=max_page_size,
+            filter_param=id_field,
+            counts_fields=tuple(counts),
         )
         self._dataset.add_kind(name, id_field, ids, spec.counts_fields)
         self._specs[name] = spec
