@@ -48,7 +48,7 @@ for command in sys.stdin:
         if pid == 0:
             code = 0
             try:
-                target = ObjectStoragePath(command["target"], conn_id=command.get("conn_id"))
+                target = ObjectStoragePath(command["target"])
                 write_jsonl_atomically(target, lines(writer["id"], writer["fail"]))
             except BaseException:
                 code = 3
@@ -269,6 +269,7 @@ def test_four_airflow_task_processes_writing_one_path_all_succeed_with_one_whole
     dag_folder, feishu_conn, tmp_path, figures
 ):
     """The issue's case end to end: 4 ``airflow tasks test`` runs of one day at once, one of them killed."""
+    from tests.airflow_versions import prepare_concurrent_task_tests
     from tests.conftest import expected_jsonl
     from tests.dag_runs import dag_source
     from tests.reliability.test_crash_and_concurrency import run_task_in_its_own_process, wait_for
@@ -276,11 +277,12 @@ def test_four_airflow_task_processes_writing_one_path_all_succeed_with_one_whole
     day = "2026-11-19"
     target = tmp_path / "lake" / "part.jsonl"
     operator_args = f'output_path="file://{target}", page_size=1, date="{day}"'
-    dag_folder.load(
+    dag = dag_folder.load(
         dag_source("same_path", received_file=tmp_path / "r.json", operator="FeishuWorkplaceBlockAccessOperator",
                    operator_args=operator_args),
         "same_path",
     )
+    prepare_concurrent_task_tests(dag, "2026-11-20")
     feishu_conn.inject("slow", endpoint="block", delay=2.0, times=None)  # pages trickle in: the writes overlap
     # The first run writes the DAG to the metadata database; four doing it at once trip over SQLite.
     runs = [run_task_in_its_own_process("same_path")]

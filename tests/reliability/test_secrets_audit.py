@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_feishu_workplace.testing import FeishuDouble
+from tests.airflow_versions import ASSET_EVENT_TABLE
 from tests.dag_runs import EXAMPLE_DAY as DAY
 
 CANARY_SECRET = "canary-secret-7f3a9c1e5b"
@@ -45,7 +46,7 @@ def metadata_rows_as_text(database: Path) -> str:
     """The tables most likely to hold a leak, decoded as text (the raw file is searched as well)."""
     chunks = []
     with closing(sqlite3.connect(database)) as db:
-        for table in ("xcom", "rendered_task_instance_fields", "serialized_dag", "task_instance", "log", "asset_event"):
+        for table in ("xcom", "rendered_task_instance_fields", "serialized_dag", "task_instance", "log", ASSET_EVENT_TABLE):
             for row in db.execute(f"SELECT * FROM {table}"):  # noqa: S608 - fixed table names
                 chunks.append(repr(row))
     return "\n".join(chunks)
