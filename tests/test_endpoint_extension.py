@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import textwrap
+from pathlib import Path
 
 import pendulum
 import pytest
@@ -239,3 +241,33 @@ def test_a_real_endpoint_needs_one_spec_in_the_doubles_description(monkeypatch):
 
     assert items == double.expected_items("app", FIRST, LAST)
     assert len(items) == 31 * 3 and all(set(item) == set(APP.fields) for item in items)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": "App Usage"}, "name='App Usage' must be lower-case letters"),
+        ({"path": "https://open.feishu.cn/open-apis/x"}, "must start with /open-apis/"),
+        ({"max_page_size": 0}, "max_page_size=0 must be a whole number"),
+        ({"counts_fields": "access_data"}, "counts_fields='access_data' must be a tuple"),
+        ({"counts_fields": ()}, "needs at least one counts field"),
+    ],
+    ids=["name", "path", "page-size", "counts-not-a-tuple", "no-counts"],
+)
+def test_a_record_checks_itself_when_built(fields, message):
+    good = {"name": "app", "path": APP.path, "max_page_size": 50, "id_field": "app_id", "counts_fields": ("a",)}
+
+    with pytest.raises(FeishuConfigError, match=re.escape(message)):
+        SearchEndpoint(**{**good, **fields})
+
+
+def test_no_module_of_the_package_restates_an_endpoints_facts():
+    """Paths and internal-error codes appear in the record (and the double's own description) only."""
+    package = Path(endpoints.__file__).parent
+    real = [ENDPOINTS[name] for name in ("workplace", "custom_workplace", "block")]
+    facts = [str(record.internal_error_code) for record in real] + [record.path.split("/v1/")[1] for record in real]
+    for source in package.rglob("*.py"):
+        if source.name == "endpoints.py" or "testing" in source.relative_to(package).parts:
+            continue
+        text = source.read_text()
+        assert not [fact for fact in facts if fact in text], source
