@@ -145,7 +145,8 @@ def check_round(content: bytes | None, results: dict[str, int], writers: list[di
     assert len(owners) == 1, f"the file mixes writers {owners}"
     (owner,) = owners
     assert content == writer_bytes(owner), f"writer {owner}'s file is incomplete"
-    assert results[owner] == 0, f"the file is from writer {owner}, which did not finish ({results[owner]})"
+    # A writer killed after its move but before it exited did finish its file; one that failed never did.
+    assert owner not in failing, f"the file is from writer {owner}, which failed half-way"
     return owner
 
 
