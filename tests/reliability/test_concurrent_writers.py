@@ -32,12 +32,12 @@ from airflow_provider_feishu_workplace._jsonl_output import write_jsonl_atomical
 
 LINES = int(sys.argv[1])
 
-def lines(writer, fail):
+def lines(writer, fail, pause):
     for number in range(LINES):
         if fail and number == LINES // 2:
             raise RuntimeError("the pull failed half-way")
         if number % 50 == 0:
-            time.sleep(0.003)  # let the writers interleave
+            time.sleep(pause)  # let the writers interleave
         yield {"writer": writer, "line": number, "pad": "x" * 80}
 
 for command in sys.stdin:
@@ -49,7 +49,7 @@ for command in sys.stdin:
             code = 0
             try:
                 target = ObjectStoragePath(command["target"])
-                write_jsonl_atomically(target, lines(writer["id"], writer["fail"]))
+                write_jsonl_atomically(target, lines(writer["id"], writer["fail"], writer.get("pause", 0.003)))
             except BaseException:
                 code = 3
             os._exit(code)
@@ -191,10 +191,13 @@ def test_a_writer_never_removes_a_live_writers_temp(fork_server, tmp_path):
     """A writer stopped (SIGSTOP) mid-write keeps its temp through another writer's whole run, then finishes."""
     target = tmp_path / "part.jsonl"
     server = fork_server()
-    server.process.stdin.write(json.dumps({"target": f"file://{target}", "writers": [{"id": "slow", "fail": False}]}) + "\n")
+    slow = {"id": "slow", "fail": False, "pause": 0.1}  # 30 pauses: about 3 s of writing
+    server.process.stdin.write(json.dumps({"target": f"file://{target}", "writers": [slow]}) + "\n")
     server.process.stdin.flush()
     slow_pid = int(next(iter(server.message()["pids"])))
-    time.sleep(0.05)
+    deadline = time.monotonic() + 30
+    while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.01)
     os.kill(slow_pid, signal.SIGSTOP)
     try:
         temps = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
