@@ -1,8 +1,9 @@
-"""Turn one HTTP answer from the Feishu Open Platform into its JSON payload or a FeishuApiError."""
+"""Turn HTTP answers from the Feishu Open Platform into JSON payloads, checked tokens, or typed FeishuErrors."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -15,11 +16,14 @@ from airflow_provider_feishu_workplace.exceptions import (
     FeishuProtocolError,
     FeishuQuotaError,
     FeishuRateLimitError,
+    FeishuRedirectError,
     FeishuTokenInvalidError,
 )
 
 # A full page of 200 items is about 60 KB; an answer this large is not a page, and is not read to its end.
 MAX_ANSWER_BYTES = 10 * 1024 * 1024
+# A token goes into an HTTP header: visible ASCII only (no CR/LF, no spaces), and not absurdly long.
+TOKEN_FORMAT = re.compile(r"[!-~]{1,2048}")
 RATE_LIMITED = 99991400
 TOKEN_REJECTED = frozenset({99991661, 99991663, 99991664, 99991665, 99991671})
 # The platform's server-side codes; each endpoint's own "internal error, retry" code comes from its record.
@@ -37,8 +41,11 @@ _KNOWN_CODES: dict[int, tuple[type[FeishuApiError], str]] = {
     99991543: (FeishuCredentialsError, f"Feishu does not know this app id/secret: {_CHECK_CREDENTIALS}"),
     10012: (
         FeishuCredentialsError,
-        "Feishu rejected the store app's app_ticket (bad or stale): update the connection's app_ticket_secret extra "
-        "with the latest ticket pushed to the app (POST /open-apis/auth/v3/app_ticket/resend asks for a new push)",
+        (
+            "Feishu rejected the store app's app_ticket (bad or stale): update the connection's app_ticket_secret "
+            "extra with the latest ticket pushed to the app (POST /open-apis/auth/v3/app_ticket/resend asks for a "
+            "new push)"
+        ),
     ),
     10013: (FeishuCredentialsError, "Feishu could not issue a tenant token for the store app: check tenant_key"),
     99992500: (FeishuCredentialsError, "Feishu does not know the store app's tenant_key: fix the tenant_key extra"),
@@ -156,3 +163,42 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def redirect_error(response: Any, url: str, path: str) -> FeishuRedirectError:
+    """A redirect, named by the origin and path it points at (never its query, which may hold anything)."""
+    from urllib.parse import urljoin, urlsplit
+
+    location = response.headers.get("Location") or ""
+    try:
+        parts = urlsplit(urljoin(url, location))
+        port = f":{parts.port}" if parts.port else ""
+        shown = f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}" if location else "no Location"
+    except ValueError:
+        shown = "an unreadable Location"
+    shown = shown if len(shown) <= 200 else shown[:197] + "..."
+    return FeishuRedirectError(
+        f"{path} answered with a redirect to {shown}, which is not followed: credentials go only to the "
+        "connection's Base URL. Set the Base URL to the host the API really lives on",
+        location=shown,
+        http_status=response.status_code,
+        log_id=response.headers.get("X-Tt-Logid"),
+    )
+
+
+def required_token(answer: dict[str, Any], name: str, where: str) -> str:
+    """A token from an answer, refused (without showing it) unless it can travel in an HTTP header."""
+    value = required_field(answer, name, str, where)
+    if not TOKEN_FORMAT.fullmatch(value):
+        raise FeishuProtocolError(
+            f"{where} answered code 0 with a {name} that is not a valid token (only visible ASCII characters, "
+            f"at most 2048, may go into the Authorization header; it had {len(value)} characters). {SERVER_AT_FAULT}"
+        )
+    return value
+
+
+def required_field(answer: dict[str, Any], name: str, kind: type, where: str) -> Any:
+    value = answer.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool) or not value:
+        raise FeishuProtocolError(f"{where} answered code 0 without a usable {name!r}")
+    return value

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -15,17 +14,20 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from airflow_provider_feishu_workplace import __version__
 from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, endpoint_at
 from airflow_provider_feishu_workplace.exceptions import (
-    SERVER_AT_FAULT,
     FeishuApiError,
     FeishuConfigError,
     FeishuError,
-    FeishuProtocolError,
     FeishuRateLimitError,
-    FeishuRedirectError,
     FeishuTLSError,
     FeishuTokenInvalidError,
 )
-from airflow_provider_feishu_workplace.hooks._answers import payload_or_error, read_capped_body
+from airflow_provider_feishu_workplace.hooks._answers import (
+    payload_or_error,
+    read_capped_body,
+    redirect_error,
+    required_field,
+    required_token,
+)
 from airflow_provider_feishu_workplace.hooks._app_settings import FeishuAppSettings
 from airflow_provider_feishu_workplace.hooks._pacing import shared_pacer
 from airflow_provider_feishu_workplace.hooks._paging import follow_pages
@@ -39,8 +41,6 @@ STORE_TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token"
 
 # The SDK drops a token 10 minutes before it expires; so do we.
 TOKEN_SAFETY_MARGIN_SECONDS = 600
-# A token goes into an HTTP header: visible ASCII only (no CR/LF, no spaces), and not absurdly long.
-TOKEN_FORMAT = re.compile(r"[!-~]{1,2048}")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -217,7 +217,7 @@ class FeishuHook(BaseHook):
                 authenticated=False,
                 started=started,
             )
-            app_token = _required_token(app_answer, "app_access_token", STORE_APP_TOKEN_PATH)
+            app_token = required_token(app_answer, "app_access_token", STORE_APP_TOKEN_PATH)
             mask_secret(app_token)
             answer = self._request(
                 "POST",
@@ -237,8 +237,8 @@ class FeishuHook(BaseHook):
                 started=started,
             )
             where = SELF_BUILT_TOKEN_PATH
-        token = _required_token(answer, "tenant_access_token", where)
-        expires_in = _required_field(answer, "expire", int, where)
+        token = required_token(answer, "tenant_access_token", where)
+        expires_in = required_field(answer, "expire", int, where)
         return token, float(expires_in)
 
     def test_connection(self) -> tuple[bool, str]:
@@ -441,7 +441,7 @@ class FeishuHook(BaseHook):
                 )
                 with response:
                     if response.is_redirect or 300 <= response.status_code < 400:
-                        raise _redirect_error(response, url, path)
+                        raise redirect_error(response, url, path)
                     body = read_capped_body(response, path)
         except requests.exceptions.SSLError as error:
             if deadline.expired:
@@ -486,45 +486,6 @@ class FeishuHook(BaseHook):
         if isinstance(error, FeishuRateLimitError) and error.retry_after:
             delay = max(delay, error.retry_after + random.uniform(0, self.backoff_base))
         return delay
-
-
-def _redirect_error(response: Any, url: str, path: str) -> FeishuRedirectError:
-    """A redirect, named by the origin and path it points at (never its query, which may hold anything)."""
-    from urllib.parse import urljoin, urlsplit
-
-    location = response.headers.get("Location") or ""
-    try:
-        parts = urlsplit(urljoin(url, location))
-        port = f":{parts.port}" if parts.port else ""
-        shown = f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}" if location else "no Location"
-    except ValueError:
-        shown = "an unreadable Location"
-    shown = shown if len(shown) <= 200 else shown[:197] + "..."
-    return FeishuRedirectError(
-        f"{path} answered with a redirect to {shown}, which is not followed: credentials go only to the "
-        "connection's Base URL. Set the Base URL to the host the API really lives on",
-        location=shown,
-        http_status=response.status_code,
-        log_id=response.headers.get("X-Tt-Logid"),
-    )
-
-
-def _required_token(answer: dict[str, Any], name: str, where: str) -> str:
-    """A token from an answer, refused (without showing it) unless it can travel in an HTTP header."""
-    value = _required_field(answer, name, str, where)
-    if not TOKEN_FORMAT.fullmatch(value):
-        raise FeishuProtocolError(
-            f"{where} answered code 0 with a {name} that is not a valid token (only visible ASCII characters, "
-            f"at most 2048, may go into the Authorization header; it had {len(value)} characters). {SERVER_AT_FAULT}"
-        )
-    return value
-
-
-def _required_field(answer: dict[str, Any], name: str, kind: type, where: str) -> Any:
-    value = answer.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool) or not value:
-        raise FeishuProtocolError(f"{where} answered code 0 without a usable {name!r}")
-    return value
 
 
 def _require_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
