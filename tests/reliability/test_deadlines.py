@@ -75,7 +75,7 @@ class TimedServer(ScriptedServer):
 
 
 @pytest.mark.parametrize("search", CASES)
-def test_a_trickling_search_ends_within_retry_deadline_plus_one_request(search, monkeypatch, figures):
+def test_a_trickling_search_ends_within_retry_deadline_plus_one_request(search, monkeypatch, figures, request):
     with TimedServer(feishu_like(search)) as server:
         monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection(server.url))
         started = time.monotonic()
@@ -88,11 +88,7 @@ def test_a_trickling_search_ends_within_retry_deadline_plus_one_request(search, 
     searches = [r for r in server.requests if "search" in r.path]
     assert len(searches) >= 3  # it did retry, each attempt cut at its deadline
     assert max(gaps(server)[1:]) < TIMEOUT + SLACK  # the first gap is the token call
-    figures("deadlines", search_id(search), {"seconds": round(elapsed, 2), "attempts": len(searches)})
-
-
-def search_id(search) -> str:
-    return getattr(search, "__name__", "lambda")
+    figures("deadlines", request.node.callspec.id, {"seconds": round(elapsed, 2), "attempts": len(searches)})
 
 
 def test_a_trickling_token_call_counts_on_the_searchs_clock(monkeypatch):
