@@ -22,7 +22,7 @@ import requests
 
 from airflow_provider_feishu_workplace.hooks._app_settings import APP_TICKET_KEY
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
-from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, skip_unless
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, API_SERVER_ENV, skip_unless
 
 TICKET = "ticket-canary-6c1d0b9e"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -30,6 +30,7 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 SERVER_ENV = {
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
     "AIRFLOW__CORE__FERNET_KEY": "l6t3U8g3kP2cN4JmXvVZ0p1eLhYq7oWsR5dTfGbHcIk=",
+    **API_SERVER_ENV,
 }
 
 
