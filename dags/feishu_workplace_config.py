@@ -8,8 +8,9 @@
 | FEISHU_WORKPLACE_WAREHOUSE_CONN_ID | the SQL database the load DAG writes to (sqlite or postgres) | feishu_warehouse |
 | FEISHU_WORKPLACE_TIMEZONE | the tenant's calendar: days are counted in this time zone | Asia/Shanghai |
 
-Airflow Variables work too: Airflow reads ``AIRFLOW_VAR_*`` from the environment, and these names are
-plain environment variables so that the DAG files need no database access while they are parsed.
+Only these environment variables are read. Airflow Variables are not (neither from the metadata
+database nor as ``AIRFLOW_VAR_*``), so that parsing the DAG files needs no database access; set the
+variables in the environment of the scheduler, the DAG processor and the workers.
 """
 
 from __future__ import annotations
