@@ -37,10 +37,10 @@ class ItemGate:
     - ``uv`` greater than ``pv`` is counted and logged, and the item kept as sent: the docs do not say
       how the two are counted, so it is doubtful, not wrong.
 
-    Per item only digests are kept, in a flat table (24 bytes a slot): a 64-bit digest of ``(date, id)``
-    and a 128-bit digest of the item's canonical JSON, both BLAKE2b keyed with a random key per gate, so a
-    server cannot craft two items that collide; a chance collision of the 128-bit digest (which would pass
-    a changed item as a repeat) is about 2**-128 per repeated key.
+    Per item only digests are kept, in a flat table (16 bytes a slot): a 64-bit digest of ``(date, id)``
+    and a 64-bit digest of the item's canonical JSON, both BLAKE2b keyed with a random key per gate, so a
+    server cannot craft two items that collide. A changed item passes as a repeat only if its value
+    digest collides with the first copy's: about 2**-64 per repeated key, which no server can aim at.
 
     :param first_day: the first requested day.
     :param last_day: the last requested day, included.
@@ -87,7 +87,7 @@ class ItemGate:
                 self._warn("out_of_range", "Dropped %s: its day is outside %s..%s", item, self.first, self.last)
                 continue
             key = self._key_digest(day, item_id)
-            values = int.from_bytes(hashlib.blake2b(canonical, digest_size=16, key=self._digest_key).digest(), "big")
+            values = int.from_bytes(hashlib.blake2b(canonical, digest_size=8, key=self._digest_key).digest(), "big")
             previous = seen.get(key)
             if previous is not None:
                 if previous != values:
