@@ -26,8 +26,9 @@ CONNECTIONS_TEST_FAILURE_EXIT_CODE = 1 if AIRFLOW_V_3_3_PLUS else 0
 # Airflow 3 can run a DAG without a logical date (and so without a data interval); Airflow 2 cannot.
 RUNS_WITHOUT_LOGICAL_DATE = AIRFLOW_V_3_0_PLUS
 _UNSET: Any = object()
-# What `airflow api-server` needs in its environment: Airflow 3.0 signs its tokens with issuer None unless
-# one is configured, which PyJWT 2.10 and later refuse ("Issuer (iss) must be a string").
+# What `airflow api-server` needs in its environment: Airflow 3.0 signs its tokens with an empty issuer unless
+# one is configured, which PyJWT 2.11 and later refuse ("Issuer (iss) must be a string"); constraints pin
+# an older PyJWT for 3.0, and this keeps the tests right with a newer one too.
 API_SERVER_ENV = {"AIRFLOW__API_AUTH__JWT_ISSUER": "airflow"} if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS else {}
 # Airflow 2's UI is a Flask app whose connection form is built from the hooks' classmethods.
 FLASK_CONNECTION_FORM = not AIRFLOW_V_3_0_PLUS
