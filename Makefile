@@ -18,7 +18,7 @@ ifeq ($(filter $(AIRFLOW),$(AIRFLOW_VERSIONS)),)
 $(error AIRFLOW=$(AIRFLOW) is not a supported Airflow version: use one of $(AIRFLOW_VERSIONS) (for example make test AIRFLOW=$(lastword $(AIRFLOW_VERSIONS))))
 endif
 
-.PHONY: install test demo bench reliability check-wheel clean
+.PHONY: install test lint demo bench reliability check-wheel clean
 
 install: $(INSTALLED)
 
@@ -35,6 +35,11 @@ $(INSTALLED): pyproject.toml $(CONSTRAINTS)
 test: $(INSTALLED)
 	@bash scripts/install-postgres.sh || echo "PostgreSQL could not be installed: its tests fail in CI and are skipped elsewhere"
 	$(PY) -m pytest
+
+# ruff's rules and line length are in pyproject.toml.
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 demo: $(INSTALLED)
 	@mkdir -p $(DEMO_DIR)

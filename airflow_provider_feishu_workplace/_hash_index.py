@@ -61,6 +61,6 @@ class HashIndex:
     def _grow(self) -> None:
         old_keys, old_values = self._keys, self._values
         self._new_tables(len(old_keys) * 2)
-        for key, value in zip(old_keys, old_values):
+        for key, value in zip(old_keys, old_values, strict=True):
             if key:
                 self._place(key, value)

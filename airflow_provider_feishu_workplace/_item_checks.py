@@ -142,11 +142,16 @@ class ItemGate:
         except UnicodeEncodeError as error:
             where = _surrogate_path(item) or "a string"
             raise self._bad(
-                item, position, where, f"holds a lone surrogate (U+{ord(error.object[error.start]):04X}), which is "
-                "not text and cannot be written as UTF-8"
+                item,
+                position,
+                where,
+                f"holds a lone surrogate (U+{ord(error.object[error.start]):04X}), which is "
+                "not text and cannot be written as UTF-8",
             ) from None
         except (RecursionError, ValueError, TypeError) as error:
-            raise self._bad(item, position, "(the item)", f"cannot be written as JSON ({type(error).__name__})") from None
+            raise self._bad(
+                item, position, "(the item)", f"cannot be written as JSON ({type(error).__name__})"
+            ) from None
 
     def _values(self, item: dict[str, Any], position: int) -> str | None:
         """Check the item's counts (and names); return what is doubtful about them."""

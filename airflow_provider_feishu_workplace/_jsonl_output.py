@@ -147,9 +147,9 @@ def remove_stale_temps(target: Path, *, now: float | None = None) -> list[str]:
         except OSError:
             continue  # gone already: its writer moved or removed it
         mine = match["host"] == _host_tag()
-        if (mine and not _process_exists(int(match["pid"]))) or age > STALE_AFTER_SECONDS:
-            if _unlink_quietly(entry.path):
-                removed.append(entry.name)
+        dead = (mine and not _process_exists(int(match["pid"]))) or age > STALE_AFTER_SECONDS
+        if dead and _unlink_quietly(entry.path):
+            removed.append(entry.name)
     return removed
 
 

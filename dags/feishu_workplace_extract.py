@@ -18,9 +18,7 @@ from airflow_provider_feishu_workplace.operators.feishu_workplace import (
 
 # The day a run pulls, by the operators' own rule: the run for [day 06:00, next day 06:00) pulls `day`,
 # and a manual run without a data interval pulls the day before it started. Files are named after it.
-DAY = (
-    "{{ feishu_day(data_interval_start | default(none), data_interval_end | default(none), dag_run.start_date) }}"
-)
+DAY = "{{ feishu_day(data_interval_start | default(none), data_interval_end | default(none), dag_run.start_date) }}"
 
 
 def feishu_day(data_interval_start, data_interval_end, run_start) -> str:
@@ -51,7 +49,5 @@ with DAG(
     doc_md=__doc__,
 ):
     FeishuWorkplaceAccessOperator(task_id="workplace", output_path=lake_path("workplace", DAY))
-    FeishuCustomWorkplaceAccessOperator(
-        task_id="custom_workplace", output_path=lake_path("custom_workplace", DAY)
-    )
+    FeishuCustomWorkplaceAccessOperator(task_id="custom_workplace", output_path=lake_path("custom_workplace", DAY))
     FeishuWorkplaceBlockAccessOperator(task_id="block", output_path=lake_path("block", DAY))

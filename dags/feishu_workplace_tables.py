@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable
+from typing import Any
 
 BATCH_ROWS = 1000
 
@@ -36,7 +36,13 @@ def _localized(names: list[dict[str, str]], language: str) -> str:
 TABLES = {
     "workplace": Table(
         "feishu_workplace_access",
-        (("date", "DATE"), ("all_pv", "BIGINT"), ("all_uv", "BIGINT"), ("default_pv", "BIGINT"), ("default_uv", "BIGINT")),
+        (
+            ("date", "DATE"),
+            ("all_pv", "BIGINT"),
+            ("all_uv", "BIGINT"),
+            ("default_pv", "BIGINT"),
+            ("default_uv", "BIGINT"),
+        ),
         ("date",),
         lambda item: (
             item["date"],
@@ -98,7 +104,9 @@ def replace_days(hook: Any, table: Table, first_day: str, last_day: str, rows: I
         cursor = conn.cursor()
         cursor.execute(table.create_sql())
         conn.commit()
-        cursor.execute(f"DELETE FROM {table.name} WHERE date >= {placeholder} AND date <= {placeholder}", (first_day, last_day))
+        cursor.execute(
+            f"DELETE FROM {table.name} WHERE date >= {placeholder} AND date <= {placeholder}", (first_day, last_day)
+        )
         inserted = 0
         insert_sql = table.insert_sql(placeholder)
         rows = iter(rows)

@@ -104,7 +104,7 @@ def machine() -> str:
     return (
         f"nproc {len(os.sched_getaffinity(0))}, {cpu}, Python {platform.python_version()}, "
         f"Airflow {version('apache-airflow')}, lark-oapi {version('lark-oapi')}, "
-        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, revision {revision or 'unknown'}"
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, revision {revision or 'unknown'}"
     )
 
 
@@ -239,9 +239,7 @@ def pages_with_session(served: dict[str, str], first: str, last: str, page_size:
     import requests
 
     with requests.Session() as session:
-        answer = session.post(
-            served.url + TOKEN_PATH, json={"app_id": served.app_id, "app_secret": served.app_secret}
-        )
+        answer = session.post(served.url + TOKEN_PATH, json={"app_id": served.app_id, "app_secret": served.app_secret})
         headers = {"Authorization": f"Bearer {answer.json()['tenant_access_token']}"}
         query = {"from_date": first, "to_date": last, "page_size": str(page_size)}
         items = 0
@@ -260,9 +258,13 @@ def pages_with_lark(served: dict[str, str], first: str, last: str, page_size: in
     from lark_oapi.core.cache import LocalCache
 
     client = (
-        lark.Client.builder().app_id(served.app_id).app_secret(served.app_secret).domain(served.url)
+        lark.Client.builder()
+        .app_id(served.app_id)
+        .app_secret(served.app_secret)
+        .domain(served.url)
         .cache(LocalCache())  # its own token cache, so each run fetches a token like the other clients
-        .log_level(lark.LogLevel.ERROR).build()
+        .log_level(lark.LogLevel.ERROR)
+        .build()
     )
     items, page_token = 0, None
     while True:
@@ -359,7 +361,9 @@ def peak_rss(blocks_per_day: int, days: int) -> dict[str, int]:
     output_dir = WORK / f"memory-{blocks_per_day}x{days}"
     done = subprocess.run(
         [sys.executable, str(SCRIPTS / "bench_memory_child.py"), str(blocks_per_day), str(days), str(output_dir)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     for line in done.stdout.splitlines():
         if line.startswith("BENCH_RESULT "):
@@ -418,7 +422,7 @@ def run_figure(name: str, figure: Callable[[], Figure]) -> Figure:
     """Measure one figure; if it breaks, its row says so (traceback on stderr) and the others still run."""
     try:
         return figure()
-    except Exception as error:  # noqa: BLE001 - one broken figure must not cost the whole table
+    except Exception as error:
         traceback.print_exc()
         reason = (str(error).splitlines() or [""])[0][:120]
         return Figure(name, f"failed: {type(error).__name__}: {reason}", "see stderr", False)

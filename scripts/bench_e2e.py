@@ -117,8 +117,12 @@ def dags_test(env: dict[str, str], dag_id: str, *args: str) -> float:
     """Run ``airflow dags test DAG_ID ARGS...``; return its wall-clock seconds; fail unless the run succeeded."""
     started = time.perf_counter()
     done = subprocess.run(
-        [AIRFLOW, "dags", "test", dag_id, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=600,
+        [AIRFLOW, "dags", "test", dag_id, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
     )
     elapsed = time.perf_counter() - started
     states = dict(_RUN_STATE.findall(done.stdout))

@@ -1,7 +1,7 @@
 """The main job, end to end and offline: extract the last 7 days from the bundled Feishu double and load them.
 
-Run by ``make demo``. Everything lives under ``.demo/`` (or ``$FEISHU_DEMO_DIR``): Airflow's home and metadata database, the lake
-(JSON Lines files) and the warehouse (SQLite). Running it again gives the same tables.
+Run by ``make demo``. Everything lives under ``.demo/`` (or ``$FEISHU_DEMO_DIR``): Airflow's home and metadata
+database, the lake (JSON Lines files) and the warehouse (SQLite). Running it again gives the same tables.
 To use a real Feishu app instead of the double, set AIRFLOW_CONN_FEISHU_DEFAULT before running it.
 """
 
@@ -80,7 +80,9 @@ def run_pipeline(days: list[dt.date]) -> None:
         interval_end = pendulum.datetime(day.year, day.month, day.day, 6, tz=TIMEZONE).add(days=1)
         extract_run = run_dag_test(extract, logical_date=interval_end)
         load_run = run_dag_test(load, run_conf={"day": day.isoformat()})
-        states = {ti.task_id: str(ti.state) for ti in [*extract_run.get_task_instances(), *load_run.get_task_instances()]}
+        states = {
+            ti.task_id: str(ti.state) for ti in [*extract_run.get_task_instances(), *load_run.get_task_instances()]
+        }
         if any(state != "success" for state in states.values()):
             raise SystemExit(f"{day}: some tasks did not succeed: {states}")
         say(f"{day}: extracted 3 data sets and loaded them in {time.monotonic() - started:.1f}s")
@@ -109,7 +111,9 @@ def main() -> None:
     import pendulum
 
     # The last day defaults to yesterday in the tenant's time zone; FEISHU_DEMO_LAST_DAY pins it (tests).
-    last_day = os.environ.get("FEISHU_DEMO_LAST_DAY") or (pendulum.now(TIMEZONE).date() - dt.timedelta(days=1)).isoformat()
+    last_day = (
+        os.environ.get("FEISHU_DEMO_LAST_DAY") or (pendulum.now(TIMEZONE).date() - dt.timedelta(days=1)).isoformat()
+    )
     last = dt.date.fromisoformat(last_day)
     days = [last - dt.timedelta(days=offset) for offset in range(DAYS - 1, -1, -1)]
     say(f"Pulling and loading {days[0]} .. {days[-1]} ({TIMEZONE} calendar days)")

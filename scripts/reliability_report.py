@@ -30,11 +30,15 @@ SECTIONS = {
     "tests/reliability/test_secrets_audit.py": "Secrets audit",
     "tests/reliability/test_tls.py": "TLS verification",
     "tests/reliability/test_crash_and_concurrency.py": "Crash safety and concurrency",
-    "tests/reliability/test_concurrent_writers.py": "Concurrent writers of one path (local and S3), SIGKILL at random points",
+    "tests/reliability/test_concurrent_writers.py": (
+        "Concurrent writers of one path (local and S3), SIGKILL at random points"
+    ),
     "tests/reliability/test_redirects.py": "Redirects: credentials go to one origin",
     "tests/reliability/test_deadlines.py": "One deadline per request: trickling servers",
     "tests/reliability/test_paging_contract.py": "The paging contract: missing and contradictory fields, foreign items",
-    "tests/reliability/test_fail_fast.py": "Fail fast: what a rerun cannot fix; the output target checked before the pull",
+    "tests/reliability/test_fail_fast.py": (
+        "Fail fast: what a rerun cannot fix; the output target checked before the pull"
+    ),
     "tests/reliability/test_bounded_errors.py": "Server answers become bounded Feishu errors without secrets",
     "tests/reliability/test_item_identity.py": "Exact item identity; lone surrogates",
     "tests/reliability/test_ticket_redaction.py": "The app ticket hidden in the REST API (real airflow api-server)",

@@ -153,9 +153,8 @@ def _ensure_bundle_row() -> None:
 
 def asset_events(source_dag_id: str) -> list[Any]:
     """Return the asset events (dataset events on Airflow 2) that runs of ``source_dag_id`` recorded."""
-    from sqlalchemy.orm import joinedload
-
     from airflow.utils.session import create_session
+    from sqlalchemy.orm import joinedload
 
     if AIRFLOW_V_3_0_PLUS:
         from airflow.models.asset import AssetEvent as Event

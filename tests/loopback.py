@@ -43,10 +43,10 @@ class ScriptedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
+            def do_POST(self):
                 self._answer()
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 self._answer()
 
             def _answer(self):
@@ -88,8 +88,14 @@ class ScriptedServer:
         self._server.server_close()
 
 
-def send(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-         *, content_length: bool = True) -> None:
+def send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    *,
+    content_length: bool = True,
+) -> None:
     """Write a whole answer."""
     handler.send_response(status)
     for name, value in (headers or {"Content-Type": "application/json"}).items():

@@ -79,9 +79,7 @@ def find_runuser(path: str | None = None) -> str | None:
 def _run(cmd: list, *, as_root: bool, cwd: Path) -> subprocess.CompletedProcess:
     # PostgreSQL refuses to run as root: run its tools as the Debian package's system user.
     prefix = [find_runuser(), "-u", "postgres", "--"] if as_root else []
-    return subprocess.run(
-        prefix + [str(part) for part in cmd], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run(prefix + [str(part) for part in cmd], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 @contextmanager
@@ -128,16 +126,30 @@ def running_postgres() -> Iterator[str]:
         if as_root:
             shutil.chown(pwfile, "postgres", "postgres")
         pwfile.chmod(0o600)
-        initdb = [bin_dir / "initdb", "-D", data, "-U", USER, f"--pwfile={pwfile}", "--auth-host=scram-sha-256",
-                  "--auth-local=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"]
+        initdb = [
+            bin_dir / "initdb",
+            "-D",
+            data,
+            "-U",
+            USER,
+            f"--pwfile={pwfile}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        ]
         _check(_run(initdb, as_root=as_root, cwd=workdir), "initdb")
         pwfile.unlink()
 
         # Another process may take the port between choosing and binding it: try a few.
         for attempt in range(_START_ATTEMPTS):
             port = _free_port()
-            options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='{workdir}' "
-                       "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+            options = (
+                f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='{workdir}' "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            )
             start = [bin_dir / "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", log, "-o", options]
             result = _run(start, as_root=as_root, cwd=workdir)
             if result.returncode == 0:

@@ -31,7 +31,7 @@ def test_extreme_keys_and_values_are_ordinary():
     keys = (1, 2, (1 << 64) - 1, 1 << 63, 12345)
     values = (0, (1 << 64) - 1, 1 << 63, (1 << 32) - 1, 7)
     index = HashIndex(capacity=2)
-    for key, value in zip(keys, values):
+    for key, value in zip(keys, values, strict=True):
         index.add(key, value)
 
     assert [index.get(key) for key in keys] == list(values)

@@ -50,9 +50,16 @@ PYTHONS = sorted(SUPPORT, key=_version_key)
 
 def _pins(path: Path, python_full_version: str) -> dict[str, str]:
     """The pins of a constraints file that apply on one Python version (markers evaluated), by name."""
-    env = {"python_full_version": python_full_version, "python_version": python_full_version.rsplit(".", 1)[0],
-           "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
-           "implementation_name": "cpython", "platform_python_implementation": "CPython", "os_name": "posix"}
+    env = {
+        "python_full_version": python_full_version,
+        "python_version": python_full_version.rsplit(".", 1)[0],
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "os_name": "posix",
+    }
     pins: dict[str, str] = {}
     for line in path.read_text().splitlines():
         if not line or line.startswith((" ", "#")):
@@ -82,8 +89,12 @@ def _python_minor(name: str) -> str:
     executable = {"default": shutil.which("python3"), "debian": "/usr/bin/python3"}[name]
     if not executable or not Path(executable).exists():
         pytest.skip(f".ci/run's Python {name!r} is not on this machine")
-    out = subprocess.run([executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip()
 
 
@@ -108,8 +119,15 @@ def test_constraints_pin_one_release_of_each_package_on_every_supported_python(a
             continue
         pins = _pins(path, python)
         assert pins["apache-airflow"] == PINNED[airflow], (airflow, python)
-        for package in ("apache-airflow-providers-common-compat", "apache-airflow-providers-amazon", "s3fs",
-                        "pytest", "celery", "redis", "apache-airflow-providers-celery"):
+        for package in (
+            "apache-airflow-providers-common-compat",
+            "apache-airflow-providers-amazon",
+            "s3fs",
+            "pytest",
+            "celery",
+            "redis",
+            "apache-airflow-providers-celery",
+        ):
             assert package in pins, f"{path.name} pins no {package} for Python {python}"
         # soupsieve 4 needs Python >= 3.11.5: Debian's 3.11.2 must get a 2.x (what broke `make test` there).
         if python == "3.11.2":
@@ -129,8 +147,11 @@ def test_pyproject_metadata_matches_the_table():
     project = PYPROJECT["project"]
     assert project["requires-python"] == f">={PYTHONS[0]}"
     supported = {minor for minor, cells in SUPPORT.items() if "yes" in cells.values()}
-    classified = {c.rsplit(" :: ", 1)[1] for c in project["classifiers"]
-                  if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)}
+    classified = {
+        c.rsplit(" :: ", 1)[1]
+        for c in project["classifiers"]
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    }
     assert classified == supported == set(PYTHONS)
     assert "Framework :: Apache Airflow" in project["classifiers"]
     assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
@@ -185,8 +206,9 @@ def test_ci_matrix_runs_only_supported_cells_and_covers_every_airflow():
 
 def test_readme_ci_section_lists_the_matrix_that_runs():
     section = README.split("\n## CI\n", 1)[1].split("\n## ", 1)[0]
-    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines()
-            if line.startswith("|")][2:]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("|")
+    ][2:]
     described = {}
     for airflow, python, steps in rows:
         targets = sorted(re.findall(r"make (test|demo)", steps)) or ["wheel"]
@@ -202,4 +224,8 @@ def test_readme_ci_section_lists_the_matrix_that_runs():
         text = described[(airflow, targets)]
         for python in pythons:
             assert {"debian": "Debian", "3.13": "3.13", "3.12": "3.12", "default": "python3"}[python] in text, (
-                airflow, targets, python, text)
+                airflow,
+                targets,
+                python,
+                text,
+            )

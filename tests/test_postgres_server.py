@@ -45,15 +45,14 @@ def test_listens_on_loopback_with_password(postgres_uri):
 
 def test_server_stops_and_is_removed_on_exit(postgres_uri, monkeypatch):
     monkeypatch.delenv(postgres_server.URI_ENV, raising=False)
-    with pytest.raises(ZeroDivisionError):
-        with running_postgres() as uri:
-            conn = psycopg2.connect(uri)
-            with conn.cursor() as cur:
-                cur.execute("SHOW data_directory")
-                (data_directory,) = cur.fetchone()
-            conn.close()
-            assert Path(data_directory).is_dir()
-            1 / 0
+    with pytest.raises(ZeroDivisionError), running_postgres() as uri:
+        conn = psycopg2.connect(uri)
+        with conn.cursor() as cur:
+            cur.execute("SHOW data_directory")
+            (data_directory,) = cur.fetchone()
+        conn.close()
+        assert Path(data_directory).is_dir()
+        raise ZeroDivisionError  # any error inside the block
     with pytest.raises(psycopg2.OperationalError):
         psycopg2.connect(uri, connect_timeout=2)
     assert not Path(data_directory).parent.exists()
@@ -68,10 +67,8 @@ def test_given_uri_is_used_as_is(monkeypatch):
 def test_missing_binaries_say_how_to_install(monkeypatch, tmp_path):
     monkeypatch.delenv(postgres_server.URI_ENV, raising=False)
     monkeypatch.setattr(postgres_server, "_SERVER_ROOT", tmp_path)
-    with pytest.raises(PostgresUnavailable, match=r"bash scripts/install-postgres\.sh"):
-        with running_postgres():
-            pass
-
+    with pytest.raises(PostgresUnavailable, match=r"bash scripts/install-postgres\.sh"), running_postgres():
+        pass
 
 
 def test_runs_where_sbin_is_not_on_path(postgres_uri, monkeypatch):

@@ -105,7 +105,9 @@ def test_flask_connection_form_shows_and_checks_the_feishu_fields(airflow_db):
         "    from airflow.www.forms import create_connection_form_class\n"
         "    from werkzeug.datastructures import MultiDict\n"
         "    form = create_connection_form_class()(formdata=MultiDict({'extra__feishu__app_type': 'selfbuilt'}))\n"
-        "    fields = {n: [str(form[n].label.text), form[n].type, str(form[n]())] for n in form._fields if 'feishu' in n}\n"
+        "    fields = {\n"
+        "        n: [str(form[n].label.text), form[n].type, str(form[n]())] for n in form._fields if 'feishu' in n\n"
+        "    }\n"
         "    type_field = form['extra__feishu__app_type']; type_field.validate(form)\n"
         "    print(json.dumps({'fields': fields, 'app_type_errors': [str(e) for e in type_field.errors]}))\n"
     )
@@ -127,7 +129,10 @@ def test_flask_connection_form_shows_and_checks_the_feishu_fields(airflow_db):
         pytest.param(None, 0, ["Connection success!"], id="right-secret"),
         # Before Airflow 3.3 a failed test exits 0 too: "Connection failed!" is the answer (see the README).
         pytest.param(
-            "not-the-secret", CONNECTIONS_TEST_FAILURE_EXIT_CODE, ["Connection failed!", "App Secret"], id="wrong-secret"
+            "not-the-secret",
+            CONNECTIONS_TEST_FAILURE_EXIT_CODE,
+            ["Connection failed!", "App Secret"],
+            id="wrong-secret",
         ),
     ],
 )

@@ -174,9 +174,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             if hook is not None:
                 hook.close()
         where = result if isinstance(result, str) else "XCom"
-        self.log.info(
-            "Pulled %d %s items for %s..%s into %s", count, self.dataset, first_day, last_day, where
-        )
+        self.log.info("Pulled %d %s items for %s..%s into %s", count, self.dataset, first_day, last_day, where)
         if gate.repeated or gate.out_of_range:
             self.log.warning(
                 "Dropped %d repeated items and %d items for days outside %s..%s",
@@ -227,7 +225,9 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
 
         text = str(self.output_path)
         scheme, _, rest = text.partition("://")
-        if (not rest and not text.startswith("/")) or (scheme.lower() in ("file", "local") and not rest.startswith("/")):
+        if (not rest and not text.startswith("/")) or (
+            scheme.lower() in ("file", "local") and not rest.startswith("/")
+        ):
             # A relative path would be resolved against whatever folder the worker happens to run in.
             raise FeishuConfigError(
                 f"output_path={self.output_path!r} is relative: give an absolute URI such as "
@@ -345,8 +345,7 @@ def _checked_hook_params(hook_params: Any, hook_class: type) -> dict[str, Any]:
         raise FeishuConfigError(f"hook_params={hook_params!r} must be a dict of FeishuWorkplaceHook arguments.")
     signature = inspect.signature(hook_class.__init__)
     valid = sorted(
-        name for name, parameter in signature.parameters.items()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        name for name, parameter in signature.parameters.items() if parameter.kind is inspect.Parameter.KEYWORD_ONLY
     )
     unknown = sorted(set(hook_params) - set(valid))
     if unknown:

@@ -96,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: DoubleServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base class signature
+    def log_message(self, format: str, *args: object) -> None:
         """Stay quiet: the double runs inside test sessions and demos."""
 
     def _dispatch(self) -> None:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from contextlib import closing
 
-
 from tests.airflow_versions import (
     RUNS_WITHOUT_LOGICAL_DATE,
     asset_events,
     asset_triggered_dag_ids,
+    run_dag_test,
     scheduled_on,
     set_paused,
     skip_unless,
-    run_dag_test,
     triggering_events_kwargs,
 )
 from tests.dag_runs import EXAMPLE_DAY as DAY
@@ -30,11 +29,24 @@ def expected_rows(double, day: str) -> dict[str, list[tuple]]:
 
     return {
         "feishu_workplace_access": [
-            (i["date"], i["all_workplace"]["pv"], i["all_workplace"]["uv"], i["default_workplace"]["pv"], i["default_workplace"]["uv"])
+            (
+                i["date"],
+                i["all_workplace"]["pv"],
+                i["all_workplace"]["uv"],
+                i["default_workplace"]["pv"],
+                i["default_workplace"]["uv"],
+            )
             for i in workplace
         ],
         "feishu_custom_workplace_access": sorted(
-            (i["date"], i["custom_workplace_id"], i["access_data"]["pv"], i["access_data"]["uv"], name(i, "zh_cn"), name(i, "en_us"))
+            (
+                i["date"],
+                i["custom_workplace_id"],
+                i["access_data"]["pv"],
+                i["access_data"]["uv"],
+                name(i, "zh_cn"),
+                name(i, "en_us"),
+            )
             for i in custom
         ),
         "feishu_block_access": sorted(
@@ -85,7 +97,6 @@ class TestParsing:
             f"custom_workplace_access/dt={DAY}/part.jsonl",
             f"workplace_access/dt={DAY}/part.jsonl",
         ]
-
 
     def test_a_manual_run_without_a_data_interval_pulls_the_day_before_it_started(self, examples):
         import pendulum
@@ -175,7 +186,8 @@ class TestPostgresLoad:
                 rows = [(row[0].isoformat(), *row[1:]) for row in cursor.fetchall()]
                 assert rows == expected[table]
             cursor.execute(
-                "SELECT data_type FROM information_schema.columns WHERE table_name = 'feishu_block_access' ORDER BY ordinal_position"
+                "SELECT data_type FROM information_schema.columns"
+                " WHERE table_name = 'feishu_block_access' ORDER BY ordinal_position"
             )
             assert [row[0] for row in cursor.fetchall()] == ["date", "character varying", "bigint", "bigint"]
             for table in TABLES:

@@ -124,7 +124,9 @@ class TestTransientFaults:
             pytest.param("block", 4, id="last-page"),
         ],
     )
-    def test_transient_fault_is_retried_to_an_identical_result(self, make_hook, feishu_conn, kind, params, endpoint, skip):
+    def test_transient_fault_is_retried_to_an_identical_result(
+        self, make_hook, feishu_conn, kind, params, endpoint, skip
+    ):
         expected = feishu_conn.expected_items("block", "2026-01-01", "2026-01-10")  # 50 items, 5 pages of 10
         feishu_conn.inject(kind, endpoint=endpoint, skip=skip, times=2, **params)
 
@@ -263,7 +265,9 @@ class TestNonRetryableErrors:
         assert feishu_double.count("token") == 1
 
     def test_plain_text_404_surfaces_as_an_api_error_not_a_json_error(self, feishu_double, monkeypatch):
-        monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection_json(feishu_double, host=feishu_double.url + "/gw"))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_FEISHU_DEFAULT", connection_json(feishu_double, host=feishu_double.url + "/gw")
+        )
 
         with pytest.raises(FeishuApiError, match="Base URL") as caught:
             FeishuWorkplaceHook().get_tenant_access_token()
@@ -293,7 +297,8 @@ class TestConnections:
     def test_uri_connection_with_encoded_host_reaches_the_double(self, feishu_double, monkeypatch):
         from urllib.parse import quote
 
-        uri = f"feishu://{feishu_double.app_id}:{quote(feishu_double.app_secret, safe='')}@{quote(feishu_double.url, safe='')}"
+        secret, host = quote(feishu_double.app_secret, safe=""), quote(feishu_double.url, safe="")
+        uri = f"feishu://{feishu_double.app_id}:{secret}@{host}"
         monkeypatch.setenv("AIRFLOW_CONN_FEISHU_URI", uri)
 
         items = list(FeishuWorkplaceHook("feishu_uri").iter_workplace_access_data("2026-01-01", "2026-01-03"))
@@ -322,7 +327,9 @@ class TestConnections:
         items = list(FeishuWorkplaceHook().iter_workplace_block_access_data("2026-01-01", "2026-01-02"))
 
         assert items == feishu_double.expected_items("block", "2026-01-01", "2026-01-02")
-        app_call, tenant_call = [r for r in feishu_double.requests if r.endpoint in ("app_access_token", "tenant_access_token")]
+        app_call, tenant_call = [
+            r for r in feishu_double.requests if r.endpoint in ("app_access_token", "tenant_access_token")
+        ]
         assert app_call.body["app_ticket"] == feishu_double.app_ticket
         assert tenant_call.body["tenant_key"] == feishu_double.tenant_key
         assert tenant_call.body["app_access_token"].startswith("a-")
@@ -422,6 +429,8 @@ def test_importing_a_provider_module_loads_nothing_heavy(module):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     new_modules = json.loads(result.stdout.strip().splitlines()[-1])
 
-    heavy = [name for name in new_modules if name.split(".")[0] in ("requests", "urllib3", "lark_oapi", "fsspec", "upath")]
+    heavy = [
+        name for name in new_modules if name.split(".")[0] in ("requests", "urllib3", "lark_oapi", "fsspec", "upath")
+    ]
     assert heavy == []
     assert len(new_modules) < 25, new_modules

@@ -15,7 +15,11 @@ SHANGHAI = "Asia/Shanghai"
 
 
 def requested_days(double) -> list[tuple[str, str]]:
-    return [(r.query["from_date"], r.query["to_date"]) for r in double.requests if r.endpoint in ("workplace", "custom_workplace", "block")]
+    return [
+        (r.query["from_date"], r.query["to_date"])
+        for r in double.requests
+        if r.endpoint in ("workplace", "custom_workplace", "block")
+    ]
 
 
 class TestWhichDay:
@@ -79,9 +83,7 @@ class TestWhichDay:
     def test_a_day_that_has_not_ended_is_refused_before_any_request(self, run_dag, feishu_conn):
         today = pendulum.now("UTC").date().isoformat()
 
-        run = run_dag(
-            "today", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=f"date={today!r}, retries=3"
-        )
+        run = run_dag("today", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=f"date={today!r}, retries=3")
 
         assert run.states["pull"] == "failed"  # not up_for_retry: waiting will not end the day
         assert f"{today} has not ended yet in UTC" in run.log
@@ -133,7 +135,9 @@ class TestEmptyDays:
 
         assert run.states["pull"] == pull_state
         assert run.received == received
-        assert "no workplace items for 2026-11-19" in run.log.replace("No workplace items for ['2026-11-19']", "no workplace items for 2026-11-19")
+        assert "no workplace items for 2026-11-19" in run.log.replace(
+            "No workplace items for ['2026-11-19']", "no workplace items for 2026-11-19"
+        )
 
     def test_unknown_policy_is_refused_at_parse_time(self, dag_folder, tmp_path):
         (dag_folder.path / "bad.py").write_text(
@@ -157,28 +161,48 @@ class TestObjectStorage:
 
         assert run.received == f"file://{target}"
         lines = target.read_text(encoding="utf-8").splitlines()
-        assert [json.loads(line) for line in lines] == feishu_conn.expected_items("custom_workplace", "2026-11-19", "2026-11-19")
+        assert [json.loads(line) for line in lines] == feishu_conn.expected_items(
+            "custom_workplace", "2026-11-19", "2026-11-19"
+        )
         assert "工作台" in target.read_text(encoding="utf-8")  # Chinese names as text, not \u escapes
         assert "\\u" not in target.read_text(encoding="utf-8")
 
     def test_rerun_rewrites_the_same_file_with_the_same_content(self, run_dag, feishu_conn, tmp_path):
         args = f'output_path="file://{tmp_path}/lake/block/{{{{ ds }}}}.jsonl"'
-        run_dag("rerun", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator", operator_args=args)
+        run_dag(
+            "rerun",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator="FeishuWorkplaceBlockAccessOperator",
+            operator_args=args,
+        )
         first = (tmp_path / "lake/block/2026-11-20.jsonl").read_bytes()
 
-        run_dag("rerun", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator", operator_args=args)
+        run_dag(
+            "rerun",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator="FeishuWorkplaceBlockAccessOperator",
+            operator_args=args,
+        )
 
         assert sorted(p.name for p in (tmp_path / "lake/block").iterdir()) == ["2026-11-20.jsonl"]
         assert (tmp_path / "lake/block/2026-11-20.jsonl").read_bytes() == first
 
     def test_failed_fetch_leaves_the_previous_file_intact(self, run_dag, feishu_conn, tmp_path):
         args = f'output_path="file://{tmp_path}/lake/block.jsonl", page_size=2'
-        run_dag("failing", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator", operator_args=args)
+        run_dag(
+            "failing",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator="FeishuWorkplaceBlockAccessOperator",
+            operator_args=args,
+        )
         before = (tmp_path / "lake/block.jsonl").read_bytes()
         feishu_conn.inject("quota", endpoint="block", skip=1)  # fails on the second page, after a page was written
 
         run = run_dag(
-            "failing", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator", operator_args=args
+            "failing",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator="FeishuWorkplaceBlockAccessOperator",
+            operator_args=args,
         )
 
         assert run.states["pull"] == "failed"
@@ -199,7 +223,9 @@ class TestObjectStorage:
 
     def test_unknown_storage_scheme_fails_before_any_request(self, run_dag, feishu_conn):
         run = run_dag(
-            "bad_scheme", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args='output_path="nosuchfs://bucket/x.jsonl"'
+            "bad_scheme",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator_args='output_path="nosuchfs://bucket/x.jsonl"',
         )
 
         assert run.states["pull"] == "failed"
@@ -294,7 +320,11 @@ class TestAssets:
     def test_run_records_an_asset_event_with_the_days_and_path(self, run_dag, feishu_conn, tmp_path):
         from tests.airflow_versions import asset_events
 
-        run_dag("asset_event", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=f'output_path="file://{tmp_path}/w.jsonl"')
+        run_dag(
+            "asset_event",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator_args=f'output_path="file://{tmp_path}/w.jsonl"',
+        )
 
         events = asset_events("asset_event")
         assert [e.extra for e in events] == [

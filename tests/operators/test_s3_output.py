@@ -8,20 +8,24 @@ import pendulum
 
 from tests.s3_fixtures import BUCKET, keys, s3_bucket, s3_server  # noqa: F401 - fixtures
 
-
 OUTPUT = f'output_path="s3://lake_s3@{BUCKET}/block/dt={{{{ ds }}}}/part.jsonl", page_size=2'
 KEY = "block/dt=2026-11-20/part.jsonl"
 
 
 def test_s3_output_writes_json_lines_and_returns_the_uri(run_dag, feishu_conn, s3_bucket):
     run = run_dag(
-        "s3_block", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator", operator_args=OUTPUT
+        "s3_block",
+        pendulum.datetime(2026, 11, 20, tz="UTC"),
+        operator="FeishuWorkplaceBlockAccessOperator",
+        operator_args=OUTPUT,
     )
 
     assert run.states["pull"] == "success", run.log
     assert run.received == f"s3://lake_s3@{BUCKET}/{KEY}"
     body = s3_bucket.get_object(Bucket=BUCKET, Key=KEY)["Body"].read().decode("utf-8")
-    assert [json.loads(line) for line in body.splitlines()] == feishu_conn.expected_items("block", "2026-11-19", "2026-11-19")
+    assert [json.loads(line) for line in body.splitlines()] == feishu_conn.expected_items(
+        "block", "2026-11-19", "2026-11-19"
+    )
 
 
 def test_s3_rerun_leaves_one_identical_object(run_dag, feishu_conn, s3_bucket):

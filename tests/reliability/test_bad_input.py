@@ -29,15 +29,23 @@ HOOK_CALLS = [
     pytest.param(lambda h: h.iter_workplace_access_data(None, TO), "None", "pass a 'YYYY-MM-DD' string", id="none"),
     pytest.param(lambda h: h.iter_workplace_access_data(20260101, TO), "20260101", "pass a 'YYYY-MM-DD'", id="int"),
     pytest.param(lambda h: h.iter_workplace_access_data(FROM, "next week"), "next week", DATE_FIX, id="words"),
-    pytest.param(lambda h: h.iter_workplace_access_data("2026-01-03", "2026-01-02"), "2026-01-03", "swap", id="reversed"),
+    pytest.param(
+        lambda h: h.iter_workplace_access_data("2026-01-03", "2026-01-02"), "2026-01-03", "swap", id="reversed"
+    ),
     pytest.param(lambda h: h.iter_workplace_access_data(FROM, TO, page_size=0), "page_size=0", PAGE_FIX, id="page-0"),
     pytest.param(lambda h: h.iter_workplace_access_data(FROM, TO, page_size=201), "201", PAGE_FIX, id="page-201"),
     pytest.param(lambda h: h.iter_workplace_access_data(FROM, TO, page_size="50"), "'50'", PAGE_FIX, id="page-str"),
     pytest.param(lambda h: h.iter_workplace_access_data(FROM, TO, page_size=True), "True", PAGE_FIX, id="page-bool"),
-    pytest.param(lambda h: h.iter_custom_workplace_access_data(FROM, TO, page_size=101), "101", PAGE_FIX, id="custom-101"),
-    pytest.param(lambda h: h.iter_workplace_block_access_data(FROM, TO, block_id=""), "block_id", "non-empty", id="empty-id"),
+    pytest.param(
+        lambda h: h.iter_custom_workplace_access_data(FROM, TO, page_size=101), "101", PAGE_FIX, id="custom-101"
+    ),
+    pytest.param(
+        lambda h: h.iter_workplace_block_access_data(FROM, TO, block_id=""), "block_id", "non-empty", id="empty-id"
+    ),
     pytest.param(lambda h: h.iter_access_data("blocks", FROM, TO), "blocks", "use one of", id="unknown-dataset"),
-    pytest.param(lambda h: h.iter_access_data("workplace", FROM, TO, item_id="x"), "'x'", "takes no", id="id-on-workplace"),
+    pytest.param(
+        lambda h: h.iter_access_data("workplace", FROM, TO, item_id="x"), "'x'", "takes no", id="id-on-workplace"
+    ),
 ]
 
 
@@ -55,16 +63,35 @@ CONNECTION_FIELDS = [
     pytest.param({"login": "   "}, "no App ID", "login field", id="blank-app-id"),
     pytest.param({"password": None}, "no App Secret", "password field", id="no-app-secret"),
     pytest.param({"password": ""}, "no App Secret", "password field", id="empty-app-secret"),
-    pytest.param({"extra": {"app_type": "isv"}}, "app_type='isv'", "use 'self_built' or 'store'", id="unknown-app-type"),
+    pytest.param(
+        {"extra": {"app_type": "isv"}}, "app_type='isv'", "use 'self_built' or 'store'", id="unknown-app-type"
+    ),
     pytest.param({"extra": {"app_type": "store", "tenant_key": "t"}}, "no app_ticket", "extras", id="store-no-ticket"),
     pytest.param({"extra": {"app_type": "store", "app_ticket": "x"}}, "no tenant_key", "extras", id="store-no-tenant"),
-    pytest.param({"extra": {"app_type": "store"}}, "no app_ticket_secret and no tenant_key", "extras", id="store-no-both"),
+    pytest.param(
+        {"extra": {"app_type": "store"}}, "no app_ticket_secret and no tenant_key", "extras", id="store-no-both"
+    ),
     pytest.param({"host": "ftp://open.feishu.cn"}, "ftp://open.feishu.cn", "use an https origin", id="ftp-scheme"),
     pytest.param({"host": "http://open.feishu.cn"}, "plain http", "use https", id="http-real-host"),
     pytest.param({"host": "https://open.feishu.cn?x=1"}, "x=1", "scheme://host", id="host-with-query"),
-    pytest.param({"host": "https://me:pw@open.feishu.cn"}, "https://***@open.feishu.cn", "no credentials", id="host-with-credentials"),
-    pytest.param({"host": "http://me:pw@open.feishu.cn"}, "http://***@open.feishu.cn", "use https", id="http-host-with-credentials"),
-    pytest.param({"host": "ftp://me:pw@open.feishu.cn"}, "ftp://***@open.feishu.cn", "https origin", id="ftp-host-with-credentials"),
+    pytest.param(
+        {"host": "https://me:pw@open.feishu.cn"},
+        "https://***@open.feishu.cn",
+        "no credentials",
+        id="host-with-credentials",
+    ),
+    pytest.param(
+        {"host": "http://me:pw@open.feishu.cn"},
+        "http://***@open.feishu.cn",
+        "use https",
+        id="http-host-with-credentials",
+    ),
+    pytest.param(
+        {"host": "ftp://me:pw@open.feishu.cn"},
+        "ftp://***@open.feishu.cn",
+        "https origin",
+        id="ftp-host-with-credentials",
+    ),
 ]
 
 
@@ -126,13 +153,19 @@ RENDERED_PARAMETERS = [
     pytest.param('date="{{ ds_nodash }}"', "date='20261120' is not a valid date", id="template-renders-garbage"),
     pytest.param('date="2026-11-31"', "date='2026-11-31' is not a valid date", id="impossible-date"),
     pytest.param(f'date="{pendulum.now("UTC").add(days=3).to_date_string()}"', "has not ended yet", id="future-date"),
-    pytest.param('output_path="nosuchfs://bucket/x.jsonl"', "output_path='nosuchfs://bucket/x.jsonl' cannot be opened", id="unknown-scheme"),
+    pytest.param(
+        'output_path="nosuchfs://bucket/x.jsonl"',
+        "output_path='nosuchfs://bucket/x.jsonl' cannot be opened",
+        id="unknown-scheme",
+    ),
     pytest.param('output_path="file:///tmp/feishu-bad-input/"', "names a folder", id="output-is-a-folder"),
 ]
 
 
 @pytest.mark.parametrize("operator_args, message", RENDERED_PARAMETERS)
-def test_bad_rendered_parameter_fails_the_task_before_any_request(run_dag, feishu_conn, tmp_path, operator_args, message):
+def test_bad_rendered_parameter_fails_the_task_before_any_request(
+    run_dag, feishu_conn, tmp_path, operator_args, message
+):
     run = run_dag("bad_rendered", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=operator_args)
 
     assert run.states["pull"] == "failed"
@@ -162,6 +195,9 @@ def test_bad_lake_uri_in_the_dag_configuration_fails_before_any_request(dag_fold
     dag_run = run_dag_test(extract, logical_date=pendulum.datetime(2026, 10, 2, 6, tz="Asia/Shanghai"))
 
     assert {str(ti.state) for ti in dag_run.get_task_instances()} == {"failed"}
-    assert "output_path='nosuchfs://lake/workplace_access/dt=2026-10-01/part.jsonl' cannot be opened" in capsys.readouterr().out
+    assert (
+        "output_path='nosuchfs://lake/workplace_access/dt=2026-10-01/part.jsonl' cannot be opened"
+        in capsys.readouterr().out
+    )
     assert feishu_conn.requests == []
     sys.modules.pop("feishu_workplace_config", None)

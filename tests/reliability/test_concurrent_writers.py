@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -100,7 +99,9 @@ class ForkServer:
         self.process.stdin.flush()
         pids = self.message()["pids"]
         kills = sorted(
-            (rng.uniform(0.0, 0.15), int(pid), writer) for pid, writer in pids.items() if rng.random() < kill_probability
+            (rng.uniform(0.0, 0.15), int(pid), writer)
+            for pid, writer in pids.items()
+            if rng.random() < kill_probability
         )
         started = time.monotonic()
         for at, pid, _ in kills:
@@ -282,8 +283,12 @@ def test_four_airflow_task_processes_writing_one_path_all_succeed_with_one_whole
     target = tmp_path / "lake" / "part.jsonl"
     operator_args = f'output_path="file://{target}", page_size=1, date="{day}"'
     dag = dag_folder.load(
-        dag_source("same_path", received_file=tmp_path / "r.json", operator="FeishuWorkplaceBlockAccessOperator",
-                   operator_args=operator_args),
+        dag_source(
+            "same_path",
+            received_file=tmp_path / "r.json",
+            operator="FeishuWorkplaceBlockAccessOperator",
+            operator_args=operator_args,
+        ),
         "same_path",
     )
     prepare_concurrent_task_tests(dag, "2026-11-20")
@@ -300,7 +305,7 @@ def test_four_airflow_task_processes_writing_one_path_all_succeed_with_one_whole
     outputs = [run.communicate(timeout=300)[0].decode() for run in runs]
 
     assert runs[-1].returncode == -signal.SIGKILL
-    for run, output in zip(runs[:-1], outputs[:-1]):
+    for run, output in zip(runs[:-1], outputs[:-1], strict=True):
         assert run.returncode == 0, output[-3000:]
         assert "FileNotFoundError" not in output
     content = target.read_bytes()
@@ -308,4 +313,6 @@ def test_four_airflow_task_processes_writing_one_path_all_succeed_with_one_whole
     assert content == expected_jsonl(feishu_conn, "block", day)
     leftovers = [p.name for p in target.parent.iterdir() if p.name != "part.jsonl"]
     assert len(leftovers) <= 1  # at most the killed run's temp, until the next writer of the path
-    figures("concurrent_writers", "4 airflow task processes, 1 killed", {"succeeded": 3, "leftover temps": len(leftovers)})
+    figures(
+        "concurrent_writers", "4 airflow task processes, 1 killed", {"succeeded": 3, "leftover temps": len(leftovers)}
+    )

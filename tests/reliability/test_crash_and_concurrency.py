@@ -48,7 +48,12 @@ def test_sigkill_mid_write_leaves_the_previous_file_and_the_next_run_repairs_it(
     target.write_bytes(b'{"previous": "good output"}\n')
     operator_args = f'output_path="file://{target}", page_size=1, date="{DAY}"'
     dag_folder.load(
-        dag_source("crash", received_file=tmp_path / "r.json", operator="FeishuWorkplaceBlockAccessOperator", operator_args=operator_args),
+        dag_source(
+            "crash",
+            received_file=tmp_path / "r.json",
+            operator="FeishuWorkplaceBlockAccessOperator",
+            operator_args=operator_args,
+        ),
         "crash",
     )
     feishu_conn.inject("slow", endpoint="block", skip=3, delay=60)  # the task hangs on the fourth page
@@ -73,7 +78,11 @@ def test_sigkill_mid_write_leaves_the_previous_file_and_the_next_run_repairs_it(
     assert rerun.returncode == 0, output
     assert target.read_bytes() == expected_jsonl(feishu_conn, "block", DAY)
     assert sorted(p.name for p in target.parent.iterdir()) == ["part.jsonl"]
-    figures("crash_safety", "sigkill mid-write", {"killed_with": killed_with, "previous file intact": True, "rerun correct": True})
+    figures(
+        "crash_safety",
+        "sigkill mid-write",
+        {"killed_with": killed_with, "previous file intact": True, "rerun correct": True},
+    )
 
 
 @pytest.mark.slow
@@ -128,7 +137,7 @@ def test_8_processes_against_one_rate_limited_double(feishu_conn, figures):
     outputs = [worker.communicate(timeout=300) for worker in workers]
     elapsed = time.monotonic() - started
 
-    for worker, (out, err) in zip(workers, outputs):
+    for worker, (out, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err.decode()[-2000:]
         assert json.loads(out.decode().strip().splitlines()[-1]) == expected
     statuses = [r.status for r in feishu_conn.requests if r.endpoint == "block"]

@@ -14,7 +14,16 @@ import pytest
 
 from airflow_provider_feishu_workplace.exceptions import FeishuApiError
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
-from tests.loopback import ScriptedServer, block_items, connection, feishu_like, page_answer, send_json, token_answer, trickle
+from tests.loopback import (
+    ScriptedServer,
+    block_items,
+    connection,
+    feishu_like,
+    page_answer,
+    send_json,
+    token_answer,
+    trickle,
+)
 
 TIMEOUT, RETRY_DEADLINE = 1.0, 5.0
 SLACK = 0.8  # thread scheduling on a loaded 2-core machine
@@ -53,14 +62,20 @@ CASES = [
 
 
 def hook(**kwargs) -> FeishuWorkplaceHook:
-    kwargs = {"timeout": TIMEOUT, "retry_deadline": RETRY_DEADLINE, "max_attempts": 100, "backoff_base": 0.01,
-              "backoff_max": 0.05, **kwargs}
+    kwargs = {
+        "timeout": TIMEOUT,
+        "retry_deadline": RETRY_DEADLINE,
+        "max_attempts": 100,
+        "backoff_base": 0.01,
+        "backoff_max": 0.05,
+        **kwargs,
+    }
     return FeishuWorkplaceHook(**kwargs)
 
 
 def gaps(server: ScriptedServer) -> list[float]:
     """Seconds between the arrivals of consecutive requests (each attempt lasted at most that long)."""
-    return [b - a for a, b in zip(server.arrivals, server.arrivals[1:])]
+    return [b - a for a, b in zip(server.arrivals, server.arrivals[1:], strict=False)]
 
 
 class TimedServer(ScriptedServer):

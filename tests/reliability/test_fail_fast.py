@@ -73,7 +73,10 @@ def test_a_wrong_base_url_fails_the_task_at_once(run_dag, feishu_conn, monkeypat
 
 
 def test_a_certificate_that_fails_verification_fails_the_task_at_once(
-    run_dag, feishu_conn, untrusted_https_server, monkeypatch  # noqa: F811
+    run_dag,
+    feishu_conn,
+    untrusted_https_server,
+    monkeypatch,
 ):
     monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection(untrusted_https_server))
     started = time.monotonic()
@@ -123,7 +126,9 @@ def test_a_transient_error_is_left_to_airflows_retries(run_dag, feishu_conn):
     feishu_conn.inject("server_error", endpoint="workplace", times=None)
 
     run = run_dag(
-        "transient", LOGICAL_DATE, operator_args="retries=1, retry_delay=pendulum.duration(seconds=0)",
+        "transient",
+        LOGICAL_DATE,
+        operator_args="retries=1, retry_delay=pendulum.duration(seconds=0)",
         hook_params='{"backoff_base": 0.01, "max_attempts": 2}',
     )
 
@@ -157,7 +162,7 @@ def test_an_unreachable_s3_endpoint_fails_before_any_feishu_request(run_dag, fei
     assert elapsed < 60
 
 
-def test_a_missing_bucket_fails_before_any_feishu_request(run_dag, feishu_conn, s3_bucket):  # noqa: F811
+def test_a_missing_bucket_fails_before_any_feishu_request(run_dag, feishu_conn, s3_bucket):
     run = run_dag("s3_no_bucket", LOGICAL_DATE, operator_args='output_path="s3://lake_s3@no-such-bucket/part.jsonl"')
 
     assert run.states["pull"] == "failed"
@@ -165,7 +170,7 @@ def test_a_missing_bucket_fails_before_any_feishu_request(run_dag, feishu_conn, 
     assert feishu_conn.requests == []
 
 
-def test_a_writable_bucket_gets_the_file_and_no_probe_is_left(run_dag, feishu_conn, s3_bucket):  # noqa: F811
+def test_a_writable_bucket_gets_the_file_and_no_probe_is_left(run_dag, feishu_conn, s3_bucket):
     run = run_dag("s3_probe", LOGICAL_DATE, operator_args=f'output_path="s3://lake_s3@{BUCKET}/d/part.jsonl"')
 
     assert run.states["pull"] == "success", run.log

@@ -76,36 +76,69 @@ CASES = [
     # items with missing fields
     pytest.param(Case("missing_field", f"{NAMES} access_data is missing", FeishuItemError, 3), id="no-access-data"),
     pytest.param(
-        Case("missing_field", "(date missing, block_id '{item[block_id]}'), item #3 received: field date is missing",
-             FeishuItemError, 3, {"skip": 1, "field": "date"}),
+        Case(
+            "missing_field",
+            "(date missing, block_id '{item[block_id]}'), item #3 received: field date is missing",
+            FeishuItemError,
+            3,
+            {"skip": 1, "field": "date"},
+        ),
         id="no-date",
     ),
     pytest.param(
-        Case("missing_field", "(date 2026-11-19, block_id missing), item #3 received: field block_id is missing",
-             FeishuItemError, 3, {"skip": 1, "field": "block_id"}),
+        Case(
+            "missing_field",
+            "(date 2026-11-19, block_id missing), item #3 received: field block_id is missing",
+            FeishuItemError,
+            3,
+            {"skip": 1, "field": "block_id"},
+        ),
         id="no-block-id",
     ),
     pytest.param(
-        Case("missing_field", f"{NAMES} access_data.uv is missing", FeishuItemError, 3,
-             {"skip": 1, "field": "access_data.uv"}),
+        Case(
+            "missing_field",
+            f"{NAMES} access_data.uv is missing",
+            FeishuItemError,
+            3,
+            {"skip": 1, "field": "access_data.uv"},
+        ),
         id="no-uv",
     ),
     # wrong types
     pytest.param(
-        Case("string_pv", f"{NAMES} access_data.pv is '{{item[access_data][pv]}}' (a string), not a whole number",
-             FeishuItemError, 3),
+        Case(
+            "string_pv",
+            f"{NAMES} access_data.pv is '{{item[access_data][pv]}}' (a string), not a whole number",
+            FeishuItemError,
+            3,
+        ),
         id="string-pv",
     ),
     pytest.param(
-        Case("string_pv", "workplace item (date 2026-11-19), item #1 received: field all_workplace.pv is '",
-             FeishuItemError, 1, {}, dataset="workplace"),
+        Case(
+            "string_pv",
+            "workplace item (date 2026-11-19), item #1 received: field all_workplace.pv is '",
+            FeishuItemError,
+            1,
+            {},
+            dataset="workplace",
+        ),
         id="string-pv-workplace",
     ),
-    pytest.param(Case("null_access_data", f"{NAMES} access_data is None (null)", FeishuItemError, 3),
-                 id="null-access-data"),
     pytest.param(
-        Case("null_access_data", "custom_workplace item (date 2026-11-19, custom_workplace_id '", FeishuItemError, 1,
-             {}, dataset="custom_workplace", page_size=100),
+        Case("null_access_data", f"{NAMES} access_data is None (null)", FeishuItemError, 3), id="null-access-data"
+    ),
+    pytest.param(
+        Case(
+            "null_access_data",
+            "custom_workplace item (date 2026-11-19, custom_workplace_id '",
+            FeishuItemError,
+            1,
+            {},
+            dataset="custom_workplace",
+            page_size=100,
+        ),
         id="null-access-data-custom",
     ),
     pytest.param(
@@ -114,24 +147,38 @@ CASES = [
     ),
     # negative and doubtful counts
     pytest.param(
-        Case("negative_pv", f"{NAMES} access_data.pv is -{{item[access_data][pv]}}: a count cannot be negative",
-             FeishuItemError, 3),
+        Case(
+            "negative_pv",
+            f"{NAMES} access_data.pv is -{{item[access_data][pv]}}: a count cannot be negative",
+            FeishuItemError,
+            3,
+        ),
         id="negative-pv",
     ),
     pytest.param(
-        Case("negative_uv", f"{NAMES} access_data.uv is -{{item[access_data][uv]}}: a count cannot be negative",
-             FeishuItemError, 3),
+        Case(
+            "negative_uv",
+            f"{NAMES} access_data.uv is -{{item[access_data][uv]}}: a count cannot be negative",
+            FeishuItemError,
+            3,
+        ),
         id="negative-uv",
     ),
     pytest.param(
-        Case("uv_above_pv", "1 block items had uv greater than pv; they were kept as Feishu sent them", None, 3,
-             output=uv_raised),
+        Case(
+            "uv_above_pv",
+            "1 block items had uv greater than pv; they were kept as Feishu sent them",
+            None,
+            3,
+            output=uv_raised,
+        ),
         id="uv-above-pv-kept-and-counted",
     ),
     # days outside the range, repeats and conflicts
     pytest.param(
-        Case("out_of_range_date", "Dropped 0 repeated items and 1 items for days outside 2026-11-19..2026-11-19",
-             None, 3),
+        Case(
+            "out_of_range_date", "Dropped 0 repeated items and 1 items for days outside 2026-11-19..2026-11-19", None, 3
+        ),
         id="out-of-range-dropped-and-counted",
     ),
     pytest.param(
@@ -139,9 +186,14 @@ CASES = [
         id="repeat-on-next-page-dropped-and-counted",
     ),
     pytest.param(
-        Case("conflicting_duplicate", "(date 2026-11-19, block_id '{item[block_id]}') twice with different values "
-             "(item #3 received has {{\"access_data\": {{\"pv\": ", FeishuItemError, 3,
-             previous_item=True),
+        Case(
+            "conflicting_duplicate",
+            "(date 2026-11-19, block_id '{item[block_id]}') twice with different values "
+            '(item #3 received has {{"access_data": {{"pv": ',
+            FeishuItemError,
+            3,
+            previous_item=True,
+        ),
         id="conflicting-repeat",
     ),
     # paging
@@ -150,24 +202,41 @@ CASES = [
         id="has-more-without-token",
     ),
     pytest.param(
-        Case("repeat_token", "handed out a page_token it had handed out before, so paging would loop",
-             FeishuProtocolError, 2, {"skip": 1, "times": None}),
+        Case(
+            "repeat_token",
+            "handed out a page_token it had handed out before, so paging would loop",
+            FeishuProtocolError,
+            2,
+            {"skip": 1, "times": None},
+        ),
         id="token-repeats-forever",
     ),
     pytest.param(
-        Case("token_cycle", "handed out a page_token it had handed out before", FeishuProtocolError, 3,
-             {"times": None}, page_size=1),
+        Case(
+            "token_cycle",
+            "handed out a page_token it had handed out before",
+            FeishuProtocolError,
+            3,
+            {"times": None},
+            page_size=1,
+        ),
         id="token-cycle-a-b-a",
     ),
     pytest.param(
         # The default budget of a one-day query: 10,000 items a day in pages of 200.
-        Case("endless_pages", "it still had more after 50 pages", FeishuProtocolError, 50, {"times": None},
-             page_size=200),
+        Case(
+            "endless_pages", "it still had more after 50 pages", FeishuProtocolError, 50, {"times": None}, page_size=200
+        ),
         id="endless-new-tokens",
     ),
     pytest.param(
-        Case("empty_pages", "3 empty pages in a row each said has_more", FeishuProtocolError, 4,
-             {"skip": 1, "times": None}),
+        Case(
+            "empty_pages",
+            "3 empty pages in a row each said has_more",
+            FeishuProtocolError,
+            4,
+            {"skip": 1, "times": None},
+        ),
         id="endless-empty-pages",
     ),
     # answers larger than any page
@@ -180,8 +249,13 @@ CASES = [
         id="huge-body",
     ),
     pytest.param(
-        Case("huge_body", "with more than 10 MiB, far more than any page takes", FeishuProtocolError, 2,
-             {"skip": 1, "content_length": False}),
+        Case(
+            "huge_body",
+            "with more than 10 MiB, far more than any page takes",
+            FeishuProtocolError,
+            2,
+            {"skip": 1, "content_length": False},
+        ),
         id="huge-body-without-content-length",
     ),
 ]
@@ -303,35 +377,71 @@ CUSTOM = {
 }
 WORKPLACE = {"date": DAY, "all_workplace": {"pv": 12, "uv": 3}, "default_workplace": {"pv": 6, "uv": 2}}
 MALFORMED = [
-    pytest.param("block", {**BLOCK, "access_data": {"pv": True, "uv": 3}},
-                 "(date 2026-11-19, block_id 'blk_1'), item #1 received: field access_data.pv is True (a boolean)",
-                 id="bool-pv"),
-    pytest.param("block", {**BLOCK, "access_data": {"pv": 12.0, "uv": 3}},
-                 "field access_data.pv is 12.0 (a number), not a whole number", id="float-pv"),
-    pytest.param("block", {**BLOCK, "date": "2026/11/19"},
-                 "field date is '2026/11/19' (a string), not a 'YYYY-MM-DD' date", id="date-with-slashes"),
+    pytest.param(
+        "block",
+        {**BLOCK, "access_data": {"pv": True, "uv": 3}},
+        "(date 2026-11-19, block_id 'blk_1'), item #1 received: field access_data.pv is True (a boolean)",
+        id="bool-pv",
+    ),
+    pytest.param(
+        "block",
+        {**BLOCK, "access_data": {"pv": 12.0, "uv": 3}},
+        "field access_data.pv is 12.0 (a number), not a whole number",
+        id="float-pv",
+    ),
+    pytest.param(
+        "block",
+        {**BLOCK, "date": "2026/11/19"},
+        "field date is '2026/11/19' (a string), not a 'YYYY-MM-DD' date",
+        id="date-with-slashes",
+    ),
     pytest.param("block", {**BLOCK, "date": 20261119}, "field date is 20261119 (a number)", id="date-number"),
     pytest.param("block", {**BLOCK, "date": "2026-02-30"}, "field date is '2026-02-30'", id="impossible-date"),
-    pytest.param("block", {**BLOCK, "date": "2026-11-18", "access_data": {"pv": -1, "uv": 0}},
-                 "(date 2026-11-18, block_id 'blk_1')", id="malformed-outside-the-range-still-fails"),
-    pytest.param("block", {**BLOCK, "block_id": ""}, "field block_id is '' (a string), not a non-empty",
-                 id="empty-id"),
+    pytest.param(
+        "block",
+        {**BLOCK, "date": "2026-11-18", "access_data": {"pv": -1, "uv": 0}},
+        "(date 2026-11-18, block_id 'blk_1')",
+        id="malformed-outside-the-range-still-fails",
+    ),
+    pytest.param("block", {**BLOCK, "block_id": ""}, "field block_id is '' (a string), not a non-empty", id="empty-id"),
     pytest.param("block", {**BLOCK, "block_id": 7}, "field block_id is 7 (a number)", id="number-id"),
-    pytest.param("custom_workplace", {**CUSTOM, "custom_workplace_name": "Sales"},
-                 "(date 2026-11-19, custom_workplace_id 'tpl_1'), item #1 received: field custom_workplace_name is "
-                 "'Sales' (a string), not a list", id="names-not-a-list"),
-    pytest.param("custom_workplace", {**CUSTOM, "custom_workplace_name": [None]},
-                 "field custom_workplace_name[0] is None (null), not an object", id="name-not-an-object"),
-    pytest.param("custom_workplace", {**CUSTOM, "custom_workplace_name": [{"language": "zh_cn", "name": 5}]},
-                 "field custom_workplace_name[0].name is 5 (a number), not a string", id="name-a-number"),
-    pytest.param("custom_workplace", {**CUSTOM, "custom_workplace_id": None},
-                 "custom_workplace_id None), item #1 received: field custom_workplace_id is None (null)",
-                 id="null-id"),
-    pytest.param("workplace", {k: v for k, v in WORKPLACE.items() if k != "default_workplace"},
-                 "workplace item (date 2026-11-19), item #1 received: field default_workplace is missing",
-                 id="workplace-without-default"),
-    pytest.param("workplace", {**WORKPLACE, "all_workplace": [12, 3]},
-                 "field all_workplace is [12, 3] (a list), not an object with pv and uv", id="counts-a-list"),
+    pytest.param(
+        "custom_workplace",
+        {**CUSTOM, "custom_workplace_name": "Sales"},
+        "(date 2026-11-19, custom_workplace_id 'tpl_1'), item #1 received: field custom_workplace_name is "
+        "'Sales' (a string), not a list",
+        id="names-not-a-list",
+    ),
+    pytest.param(
+        "custom_workplace",
+        {**CUSTOM, "custom_workplace_name": [None]},
+        "field custom_workplace_name[0] is None (null), not an object",
+        id="name-not-an-object",
+    ),
+    pytest.param(
+        "custom_workplace",
+        {**CUSTOM, "custom_workplace_name": [{"language": "zh_cn", "name": 5}]},
+        "field custom_workplace_name[0].name is 5 (a number), not a string",
+        id="name-a-number",
+    ),
+    pytest.param(
+        "custom_workplace",
+        {**CUSTOM, "custom_workplace_id": None},
+        "custom_workplace_id None), item #1 received: field custom_workplace_id is None (null)",
+        id="null-id",
+    ),
+    pytest.param(
+        "workplace",
+        {k: v for k, v in WORKPLACE.items() if k != "default_workplace"},
+        "workplace item (date 2026-11-19), item #1 received: field default_workplace is missing",
+        id="workplace-without-default",
+    ),
+    pytest.param(
+        "workplace",
+        {**WORKPLACE, "all_workplace": [12, 3]},
+        "field all_workplace is [12, 3] (a list), not an object with pv and uv",
+        id="counts-a-list",
+    ),
 ]
 
 

@@ -24,9 +24,11 @@ BLOCK = {"date": DAY, "block_id": "blk_1", "access_data": {"pv": 0, "uv": 0}}
 
 def serving(items: list, raw: bytes | None = None):
     """A server answering one page of ``items`` (or the raw JSON body ``raw``)."""
-    body = raw if raw is not None else json.dumps(
-        {"code": 0, "msg": "success", "data": {"items": items, "has_more": False}}
-    ).encode()
+    body = (
+        raw
+        if raw is not None
+        else json.dumps({"code": 0, "msg": "success", "data": {"items": items, "has_more": False}}).encode()
+    )
     return ScriptedServer(feishu_like(lambda handler, request: send(handler, 200, body)))
 
 
@@ -53,9 +55,8 @@ def with_counts(pv: int, uv: int, **more) -> dict:
     ],
 )
 def test_two_items_of_one_day_and_id_that_differ_at_all_are_a_conflict(first, second, monkeypatch):
-    with serving([first, second]) as server:
-        with pytest.raises(FeishuItemError, match="twice with different values"):
-            received(server, monkeypatch)
+    with serving([first, second]) as server, pytest.raises(FeishuItemError, match="twice with different values"):
+        received(server, monkeypatch)
 
 
 def test_an_exact_repeat_is_dropped_whatever_the_order_of_its_keys(monkeypatch):
@@ -67,7 +68,9 @@ def test_an_exact_repeat_is_dropped_whatever_the_order_of_its_keys(monkeypatch):
 def test_many_distinct_items_never_pass_as_repeats():
     """Keys whose Python hashes collide in pairs: every item is its own."""
     day = dt.date(2026, 11, 19)
-    items = [{"date": DAY, "block_id": f"blk_{n}", "access_data": {"pv": n * (2**61 - 1), "uv": 0}} for n in range(5000)]
+    items = [
+        {"date": DAY, "block_id": f"blk_{n}", "access_data": {"pv": n * (2**61 - 1), "uv": 0}} for n in range(5000)
+    ]
     items += [{"date": DAY, "block_id": f"blk_{n}x", "access_data": {"pv": 0, "uv": 0}} for n in range(5000)]
     gate = ItemGate(day, day, "block")
 
@@ -83,22 +86,33 @@ def raw_page(item_json: str) -> bytes:
 
 
 SURROGATES = [
-    pytest.param(raw_page(f'{{"date": "{DAY}", "block_id": {LONE}, "access_data": {{"pv": 1, "uv": 1}}}}'),
-                 "field block_id holds a lone surrogate (U+D800)", id="in-the-id"),
-    pytest.param(raw_page(f'{{"date": "{DAY}", "block_id": "b", "note": {LONE}, "access_data": {{"pv": 1, "uv": 1}}}}'),
-                 "field note holds a lone surrogate", id="in-another-field"),
-    pytest.param(raw_page(f'{{"date": "{DAY}", "block_id": "b", "access_data": {{"pv": 1, "uv": 1, {LONE}: 2}}}}'),
-                 "holds a lone surrogate", id="in-a-key"),
-    pytest.param(raw_page(f'{{"date": "2026-11-01", "block_id": "b\\udfff", "access_data": {{"pv": 1, "uv": 1}}}}'),
-                 "holds a lone surrogate (U+DFFF)", id="outside-the-range-too"),
+    pytest.param(
+        raw_page(f'{{"date": "{DAY}", "block_id": {LONE}, "access_data": {{"pv": 1, "uv": 1}}}}'),
+        "field block_id holds a lone surrogate (U+D800)",
+        id="in-the-id",
+    ),
+    pytest.param(
+        raw_page(f'{{"date": "{DAY}", "block_id": "b", "note": {LONE}, "access_data": {{"pv": 1, "uv": 1}}}}'),
+        "field note holds a lone surrogate",
+        id="in-another-field",
+    ),
+    pytest.param(
+        raw_page(f'{{"date": "{DAY}", "block_id": "b", "access_data": {{"pv": 1, "uv": 1, {LONE}: 2}}}}'),
+        "holds a lone surrogate",
+        id="in-a-key",
+    ),
+    pytest.param(
+        raw_page('{"date": "2026-11-01", "block_id": "b\\udfff", "access_data": {"pv": 1, "uv": 1}}'),
+        "holds a lone surrogate (U+DFFF)",
+        id="outside-the-range-too",
+    ),
 ]
 
 
 @pytest.mark.parametrize("raw, message", SURROGATES)
 def test_a_lone_surrogate_is_an_item_error(raw, message, monkeypatch):
-    with serving([], raw=raw) as server:
-        with pytest.raises(FeishuItemError) as caught:
-            received(server, monkeypatch)
+    with serving([], raw=raw) as server, pytest.raises(FeishuItemError) as caught:
+        received(server, monkeypatch)
 
     assert message in str(caught.value)
 
@@ -116,12 +130,22 @@ def test_a_surrogate_pair_is_ordinary_text(monkeypatch):
 @pytest.mark.parametrize(
     "raw, message",
     [
-        pytest.param(raw_page(f'{{"date": "{DAY}", "block_id": {LONE}, "access_data": {{"pv": 1, "uv": 1}}}}'),
-                     "holds a lone surrogate", id="lone-surrogate"),
         pytest.param(
-            json.dumps({"code": 0, "msg": "success", "data": {"has_more": False, "items": [
-                with_counts(0, 0), with_counts(2**61 - 1, 0)]}}).encode(),
-            "twice with different values", id="hash-collision"),
+            raw_page(f'{{"date": "{DAY}", "block_id": {LONE}, "access_data": {{"pv": 1, "uv": 1}}}}'),
+            "holds a lone surrogate",
+            id="lone-surrogate",
+        ),
+        pytest.param(
+            json.dumps(
+                {
+                    "code": 0,
+                    "msg": "success",
+                    "data": {"has_more": False, "items": [with_counts(0, 0), with_counts(2**61 - 1, 0)]},
+                }
+            ).encode(),
+            "twice with different values",
+            id="hash-collision",
+        ),
     ],
 )
 def test_the_operator_fails_the_task_in_both_modes(run_dag, feishu_conn, tmp_path, monkeypatch, mode, raw, message):
@@ -131,8 +155,10 @@ def test_the_operator_fails_the_task_in_both_modes(run_dag, feishu_conn, tmp_pat
     with serving([], raw=raw) as server:
         monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection(server.url))
         run = run_dag(
-            f"identity_{mode}", pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator="FeishuWorkplaceBlockAccessOperator", operator_args=f"page_size=10{output}",
+            f"identity_{mode}",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator="FeishuWorkplaceBlockAccessOperator",
+            operator_args=f"page_size=10{output}",
         )
 
     assert run.states["pull"] == "failed"

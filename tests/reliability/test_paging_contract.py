@@ -75,28 +75,49 @@ def put(value, *path):
 BROKEN = [
     pytest.param(on_page(0, drop("data", "has_more")), "has_more is missing", 1, id="token-without-has-more"),
     pytest.param(on_page(2, drop("data", "has_more")), "has_more is missing", 3, id="last-page-without-has-more"),
-    pytest.param(on_page(0, put(None, "data", "has_more")), "has_more is null, not true or false", 1,
-                 id="has-more-null"),
-    pytest.param(on_page(0, put("false", "data", "has_more")), "has_more is 'false', not true or false", 1,
-                 id="has-more-a-string"),
+    pytest.param(
+        on_page(0, put(None, "data", "has_more")), "has_more is null, not true or false", 1, id="has-more-null"
+    ),
+    pytest.param(
+        on_page(0, put("false", "data", "has_more")),
+        "has_more is 'false', not true or false",
+        1,
+        id="has-more-a-string",
+    ),
     pytest.param(on_page(0, put(1, "data", "has_more")), "has_more is 1, not true or false", 1, id="has-more-1"),
-    pytest.param(on_page(0, put(False, "data", "has_more")), "has_more is false but the page carries a page_token",
-                 1, id="has-more-false-with-token"),
-    pytest.param(on_page(2, put("p6", "data", "page_token")), "has_more is false but the page carries a page_token",
-                 3, id="last-page-with-token"),
-    pytest.param(on_page(0, drop("data", "page_token")), "has_more is true but there is no page_token", 1,
-                 id="has-more-without-token"),
-    pytest.param(on_page(0, put("", "data", "page_token")), "has_more is true but there is no page_token", 1,
-                 id="has-more-with-empty-token"),
+    pytest.param(
+        on_page(0, put(False, "data", "has_more")),
+        "has_more is false but the page carries a page_token",
+        1,
+        id="has-more-false-with-token",
+    ),
+    pytest.param(
+        on_page(2, put("p6", "data", "page_token")),
+        "has_more is false but the page carries a page_token",
+        3,
+        id="last-page-with-token",
+    ),
+    pytest.param(
+        on_page(0, drop("data", "page_token")),
+        "has_more is true but there is no page_token",
+        1,
+        id="has-more-without-token",
+    ),
+    pytest.param(
+        on_page(0, put("", "data", "page_token")),
+        "has_more is true but there is no page_token",
+        1,
+        id="has-more-with-empty-token",
+    ),
     pytest.param(on_page(0, put(2, "data", "page_token")), "page_token is 2, not a string", 1, id="token-a-number"),
     pytest.param(on_page(0, drop("data")), "'data' is missing", 1, id="no-data"),
     pytest.param(on_page(1, put(None, "data")), "'data' is null, not an object", 2, id="data-null"),
     pytest.param(on_page(0, put([], "data")), "'data' is a list, not an object", 1, id="data-a-list"),
     pytest.param(on_page(0, drop("data", "items")), "no 'items' list but says has_more", 1, id="no-items-with-more"),
-    pytest.param(on_page(1, put(None, "data", "items")), "no 'items' list but says has_more", 2,
-                 id="items-null-with-more"),
-    pytest.param(on_page(2, put({"0": 1}, "data", "items")), "'items' is a dict, not a list", 3,
-                 id="items-an-object"),
+    pytest.param(
+        on_page(1, put(None, "data", "items")), "no 'items' list but says has_more", 2, id="items-null-with-more"
+    ),
+    pytest.param(on_page(2, put({"0": 1}, "data", "items")), "'items' is a dict, not a list", 3, id="items-an-object"),
 ]
 
 
@@ -168,8 +189,12 @@ def test_a_foreign_item_on_a_later_page_is_counted_from_the_start(monkeypatch):
 
 
 def test_a_custom_workplace_of_another_id_is_a_protocol_error(monkeypatch):
-    other = {"custom_workplace_id": "cw_other", "date": DAY, "access_data": {"pv": 1, "uv": 1},
-             "custom_workplace_name": []}
+    other = {
+        "custom_workplace_id": "cw_other",
+        "date": DAY,
+        "access_data": {"pv": 1, "uv": 1},
+        "custom_workplace_name": [],
+    }
 
     def search(handler, request):
         send_json(handler, {"code": 0, "msg": "success", "data": {"items": [other], "has_more": False}})

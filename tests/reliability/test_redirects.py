@@ -113,4 +113,3 @@ def test_a_redirect_fails_the_task_at_once(run_dag, feishu_conn, other_origin, m
     assert run.states["pull"] == "failed"
     assert "which is not followed" in run.log
     assert len(base.requests) == 1 and other_origin.requests == []
-

@@ -46,8 +46,15 @@ def metadata_rows_as_text(database: Path) -> str:
     """The tables most likely to hold a leak, decoded as text (the raw file is searched as well)."""
     chunks = []
     with closing(sqlite3.connect(database)) as db:
-        for table in ("xcom", "rendered_task_instance_fields", "serialized_dag", "task_instance", "log", ASSET_EVENT_TABLE):
-            for row in db.execute(f"SELECT * FROM {table}"):  # noqa: S608 - fixed table names
+        for table in (
+            "xcom",
+            "rendered_task_instance_fields",
+            "serialized_dag",
+            "task_instance",
+            "log",
+            ASSET_EVENT_TABLE,
+        ):
+            for row in db.execute(f"SELECT * FROM {table}"):
                 chunks.append(repr(row))
     return "\n".join(chunks)
 

@@ -84,8 +84,14 @@ def create(api_server, conn_id: str, extra: dict, password: str) -> dict:
     url, token = api_server
     headers = {"Authorization": f"Bearer {token}"}
     requests.delete(f"{url}/api/v2/connections/{conn_id}", headers=headers, timeout=30)
-    body = {"connection_id": conn_id, "conn_type": "feishu", "login": "cli_store", "password": password,
-            "host": "https://open.feishu.cn", "extra": json.dumps(extra)}
+    body = {
+        "connection_id": conn_id,
+        "conn_type": "feishu",
+        "login": "cli_store",
+        "password": password,
+        "host": "https://open.feishu.cn",
+        "extra": json.dumps(extra),
+    }
     created = requests.post(f"{url}/api/v2/connections", json=body, headers=headers, timeout=30)
     assert created.status_code == 201, created.text
     read = requests.get(f"{url}/api/v2/connections/{conn_id}", headers=headers, timeout=30)
@@ -137,12 +143,16 @@ def test_a_connection_saved_through_the_api_works_with_the_hook(api_server, feis
     # row over as Airflow's own CLI reads it from the metadata database.
     shown = subprocess.run(
         [AIRFLOW, "connections", "get", conn_id, "-o", "json"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, **SERVER_ENV}, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **SERVER_ENV},
+        check=True,
     ).stdout
     stored = json.loads(shown[shown.index("[{") :])[0]
     as_stored = {key: stored[key] for key in ("conn_type", "host", "login", "password")}
-    as_stored["extra"] = json.loads(stored["extra_dejson"]) if isinstance(stored["extra_dejson"], str) else (
-        stored["extra_dejson"]
+    as_stored["extra"] = (
+        json.loads(stored["extra_dejson"]) if isinstance(stored["extra_dejson"], str) else (stored["extra_dejson"])
     )
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(as_stored))
 
@@ -165,8 +175,15 @@ def test_the_hook_reads_the_ticket_under_the_new_and_the_earlier_key(key, feishu
     extra = {"app_type": "store", key: feishu_double.app_ticket, "tenant_key": feishu_double.tenant_key}
     monkeypatch.setenv(
         "AIRFLOW_CONN_FEISHU_DEFAULT",
-        json.dumps({"conn_type": "feishu", "host": feishu_double.url, "login": feishu_double.store_app_id,
-                    "password": feishu_double.store_app_secret, "extra": extra}),
+        json.dumps(
+            {
+                "conn_type": "feishu",
+                "host": feishu_double.url,
+                "login": feishu_double.store_app_id,
+                "password": feishu_double.store_app_secret,
+                "extra": extra,
+            }
+        ),
     )
 
     assert FeishuWorkplaceHook().get_tenant_access_token().startswith("t-")

@@ -25,7 +25,7 @@ def self_signed_certificate(directory) -> tuple[str, str]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -46,7 +46,7 @@ def self_signed_certificate(directory) -> tuple[str, str]:
 
 
 class _TokenHandler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - http.server's naming
+    def do_POST(self):
         body = json.dumps({"code": 0, "msg": "ok", "tenant_access_token": "t-untrusted", "expire": 7200}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -87,7 +87,9 @@ def test_an_untrusted_certificate_is_refused_without_retrying(untrusted_https_se
 def test_the_session_verifies_certificates_and_the_hook_has_no_switch_to_stop_it(monkeypatch):
     import inspect
 
-    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps({"conn_type": "feishu", "login": "cli_a", "password": "s"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps({"conn_type": "feishu", "login": "cli_a", "password": "s"})
+    )
 
     assert FeishuWorkplaceHook().session.verify is True
     assert not {"verify", "ssl", "insecure"} & set(inspect.signature(FeishuWorkplaceHook).parameters)

@@ -893,7 +893,7 @@ def test_stop_closes_open_keep_alive_connections_promptly_and_can_repeat(http):
     with pytest.raises(requests.ConnectionError):
         http.post(url + INTERNAL_TOKEN, json={}, timeout=2)
     with pytest.raises(RuntimeError, match="not running"):
-        double.url
+        _ = double.url
 
 
 def test_expected_items_rejects_unknown_endpoints_filters_and_dates(feishu_double):
