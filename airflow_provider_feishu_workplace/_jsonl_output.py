@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 LOCAL_PROTOCOLS = ("file", "local", "")
 # A temp file of another host is only removed when nobody could still be writing it.

@@ -28,6 +28,7 @@ def follow_pages(
     max_pages: int | None = None,
     item_filter: tuple[str, str] | None = None,
     items_key: str = "items",
+    last_page_may_carry_token: bool = False,
 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """Yield ``(page_number, items)`` for each page, following ``page_token`` while ``has_more``.
 
@@ -43,6 +44,8 @@ def follow_pages(
     :param item_filter: ``(field, value)`` the query filtered on (``block_id`` or ``custom_workplace_id``):
         an item with another value is an error, not data.
     :param items_key: the field of ``data`` that holds the page's items.
+    :param last_page_may_carry_token: let ``has_more`` false end the pull even with a ``page_token`` (some
+        general list APIs repeat a token on their last page); the search endpoints refuse it.
     """
     first_day, last_day = query.get("from_date"), query.get("to_date")
     page_size = int(query["page_size"]) if "page_size" in query else None
@@ -73,7 +76,7 @@ def follow_pages(
         page_token = data.get("page_token")
         if page_token is not None and not isinstance(page_token, str):
             raise broken(f"page_token is {_shown(page_token)}, not a string")
-        if not has_more and page_token:
+        if not has_more and page_token and not last_page_may_carry_token:
             raise broken("has_more is false but the page carries a page_token: the page contradicts itself")
         page_items = data.get(items_key, _ABSENT)
         if page_items is _ABSENT or page_items is None:

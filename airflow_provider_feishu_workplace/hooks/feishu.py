@@ -326,7 +326,11 @@ class FeishuHook(BaseHook):
         def send(path: str, *, params: dict[str, str]) -> dict[str, Any]:
             return self._request(method, path, params=params, json_body=json_body)
 
-        for _, page_items in follow_pages(send, path, query, max_pages=self.max_pages, items_key=items_key):
+        # Some list APIs repeat a token on their last page: for them has_more=false alone ends the list.
+        pages = follow_pages(
+            send, path, query, max_pages=self.max_pages, items_key=items_key, last_page_may_carry_token=True
+        )
+        for _, page_items in pages:
             yield from page_items
 
     @staticmethod
@@ -380,7 +384,10 @@ class FeishuHook(BaseHook):
                 return self._send_once(method, path, params=params, json_body=json_body, token=token, endpoint=endpoint)
             except FeishuError as error:
                 error.scrub(self._secrets(token, *secrets))  # a server may echo what it was sent
-                if isinstance(error, FeishuTokenInvalidError) and authenticated and not token_renewed:
+                renewable = isinstance(error, FeishuTokenInvalidError) and authenticated and not token_renewed
+                # A renewal costs a token request and a resend: only while the token request fits the budget,
+                # so the resend still ends within retry_deadline + timeout.
+                if renewable and time.monotonic() - started + self.timeout <= self.retry_deadline:
                     token_renewed = True
                     self.log.info("Feishu rejected the tenant access token on %s; fetching a new one", path)
                     self._drop_token(rejected=token)  # another thread may have renewed it already

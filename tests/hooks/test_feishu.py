@@ -159,3 +159,40 @@ def test_feishu_hook_tests_the_connection_of_either_app_type(feishu_double, monk
 
         assert ok, message
     assert json.dumps([call.body for call in feishu_double.calls("token")]).count("app_ticket") == 1
+
+
+def test_paginate_ends_on_has_more_false_even_when_the_last_page_repeats_a_token(monkeypatch):
+    def token_on_last_page(handler, request):
+        start = int(request.query.get("page_token", "0"))
+        data = {"items": USERS[start : start + 4], "has_more": start == 0, "page_token": str(start + 4)}
+        send_json(handler, {"code": 0, "msg": "success", "data": data})
+
+    with ScriptedServer(feishu_like(token_on_last_page)) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection(server.url))
+        assert list(FeishuHook().paginate("/open-apis/contact/v3/users", page_size=4)) == USERS
+        assert [request.query.get("page_token") for request in api_calls(server)] == [None, "4"]
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["renewed-in-budget", "not-renewed-past-budget"])
+def test_a_rejected_token_is_renewed_only_within_the_retry_deadline(monkeypatch, late):
+    import time
+
+    from airflow_provider_feishu_workplace.exceptions import FeishuTokenInvalidError
+
+    def rejects_first_token(handler, request):
+        if len(api_calls(server)) == 1:
+            time.sleep(1.5 if late else 0.0)
+            send_json(handler, {"code": 99991663, "msg": "Invalid access token for authorization."})
+        else:
+            send_json(handler, {"code": 0, "msg": "success", "data": {"user": USERS[0]}})
+
+    with ScriptedServer(feishu_like(rejects_first_token)) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection(server.url))
+        hook = FeishuHook(retry_deadline=4.0, timeout=3.0, **FAST)  # renewal only in the first second
+        if late:
+            with pytest.raises(FeishuTokenInvalidError):
+                hook.call("GET", "/open-apis/contact/v3/users/ou_0")
+            assert len(api_calls(server)) == 1
+        else:
+            assert hook.call("GET", "/open-apis/contact/v3/users/ou_0") == {"user": USERS[0]}
+            assert len(api_calls(server)) == 2
