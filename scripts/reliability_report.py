@@ -84,7 +84,8 @@ def render(per_file: dict[str, Counter], figures: dict, exit_code: int) -> str:
     lines = [
         "# Reliability",
         "",
-        f"Produced by `{COMMAND}` (`scripts/reliability_report.py`) on {dt.date.today().isoformat()}, "
+        f"Produced by `{COMMAND}` (`scripts/reliability_report.py`) on {dt.date.today().isoformat()} at revision "
+        f"{_revision()}, "
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
         "Every figure below comes from that run; the same tests run in `make test`.",
         "",
@@ -149,6 +150,17 @@ def main() -> int:
     REPORT.write_text(render(per_file, figures, exit_code), encoding="utf-8")
     print(f"Wrote {REPORT.relative_to(ROOT)}")
     return exit_code
+
+
+def _revision() -> str:
+    """The checkout's short commit, marked ``+changes`` when the work tree differs from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"`{commit}`" + (" +changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 if __name__ == "__main__":
