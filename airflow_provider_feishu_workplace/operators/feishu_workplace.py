@@ -68,7 +68,7 @@ def run_days(
 
 
 class FeishuWorkplaceAccessOperator(BaseOperator):
-    """Pull a run's days of workplace access data into XCom, or into a JSON Lines file.
+    """Pull a run's days of workplace access data into XCom, or into a JSON Lines or Parquet file.
 
     Without ``date`` the operator pulls the full calendar days (in ``timezone``) that the run's data
     interval covers: from the day of its start to the day before its end, or the single day before
@@ -77,8 +77,10 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
     :param feishu_conn_id: the Feishu connection (templated).
     :param date: pull exactly this day, ``YYYY-MM-DD`` (templated).
     :param output_path: an object storage URI (``file:///...``, ``s3://conn@bucket/key``) to write
-        JSON Lines to; the return value is then the written path. Without it the items themselves
+        the items to; the return value is then the written path. Without it the items themselves
         are returned (XCom). (Templated.)
+    :param output_format: ``"jsonl"`` (JSON Lines) or ``"parquet"`` (needs the ``[parquet]`` extra);
+        by default ``parquet`` for a path ending in ``.parquet``, else ``jsonl``.
     :param output_conn_id: the connection of the output filesystem, if not given in the URI.
     :param timezone: the time zone days are counted in; defaults to the DAG's.
     :param on_empty_day: what to do when a requested day has no item: ``fail`` (the data is not
@@ -104,6 +106,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         date: str | dt.date | None = None,
         output_path: str | None = None,
         output_conn_id: str | None = None,
+        output_format: str | None = None,
         timezone: str | None = None,
         on_empty_day: str = "fail",
         allow_partial_day: bool = False,
@@ -133,6 +136,11 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self.date = date
         self.output_path = output_path
         self.output_conn_id = output_conn_id
+        if output_format is not None:
+            from airflow_provider_feishu_workplace._output import output_format_for
+
+            output_format_for("", output_format)  # an unknown format fails the DAG file, not the run
+        self.output_format = output_format
         if timezone is not None:
             _checked_timezone(timezone)
         self.timezone = timezone
@@ -141,6 +149,8 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self.max_xcom_records = max_xcom_records
         self.page_size = page_size
         self.hook_params = hook_params or {}
+        # (path, items) of each file this run wrote: the outputs its lineage reports.
+        self._written_files: list[tuple[Any, int]] = []
 
     def item_filters(self) -> dict[str, str | None]:
         """Return the endpoint's item id filter (none for the workplace data set)."""
@@ -151,13 +161,15 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 
         hook = None
+        self._written_files = []
         try:
             first_day, last_day = self.resolve_days(context)
             hook_params = _checked_hook_params(self.hook_params, FeishuWorkplaceHook)
             output = self._output_path() if self.output_path else None
             if output is not None:
-                from airflow_provider_feishu_workplace._jsonl_output import check_writable
+                from airflow_provider_feishu_workplace._output import check_writable
 
+                self._checked_output_format(output)
                 check_writable(output)  # before the pull: a store that cannot take the file fails it now
             hook = FeishuWorkplaceHook(self.feishu_conn_id, **hook_params)
             items = hook.iter_access_data(
@@ -192,10 +204,37 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         if output is None:
             collected = self._collect_for_xcom(checked)
             return collected, len(collected)
-        from airflow_provider_feishu_workplace._jsonl_output import write_jsonl_atomically
+        # The empty-day check runs before the commit, so a refused day never replaces a file.
+        return str(output), self._write_file(output, checked)
 
-        # The empty-day check runs before the move, so a refused day never replaces a file.
-        return str(output), write_jsonl_atomically(output, checked)
+    def _checked_output_format(self, output) -> str:
+        """Return the format of ``output``; fail before the pull if it is Parquet and pyarrow is missing."""
+        from airflow_provider_feishu_workplace._output import output_format_for
+
+        output_format = output_format_for(output, self.output_format)
+        if output_format == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError as error:
+                raise FeishuConfigError(
+                    f"output_format='parquet' (for {output.name}) needs pyarrow: install "
+                    "'airflow-provider-feishu-workplace[parquet]' on the workers, or write JSON Lines."
+                ) from error
+        return output_format
+
+    def _write_file(self, output, items: Iterable[dict[str, Any]]) -> int:
+        """Write ``items`` to ``output`` atomically in the operator's format; return the number written.
+
+        Every written file is remembered for the lineage reported when the task completes.
+        """
+        from airflow_provider_feishu_workplace._output import open_output
+
+        with open_output(output, self._checked_output_format(output), endpoint=self.endpoint) as file:
+            for item in items:
+                file.write(item)
+            count = file.commit()
+        self._written_files.append((output, count))
+        return count
 
     def resolve_days(self, context: Context) -> tuple[dt.date, dt.date]:
         """Return the first and last day this run pulls; refuse days that have not ended."""

@@ -1,0 +1,135 @@
+"""Parquet for the access data sets: an explicit schema per data set, written in row groups while paging.
+
+The schema follows the items' own shape, typed, and comes from the data set's
+:class:`~airflow_provider_feishu_workplace.endpoints.SearchEndpoint` record:
+
+| item field | Parquet type | nullable |
+|---|---|---|
+| ``date`` | ``date32`` (a calendar day) | no |
+| the id field (``custom_workplace_id``, ``block_id``) | ``string`` | no |
+| each counts field (``all_workplace``, ``access_data``, ...) | ``struct<pv: int64, uv: int64>`` | no |
+| each names field (``custom_workplace_name``) | ``list<struct<language: string, name: string>>`` | yes |
+
+So the ``workplace`` file has ``date, all_workplace, default_workplace``; ``custom_workplace`` has
+``custom_workplace_id, date, access_data, custom_workplace_name``... in the record's order: ``date``,
+the id field, the counts fields, the names fields. Item fields the record does not name are not written
+(a warning names them; JSON Lines keeps every field). The file's key-value metadata holds
+``feishu_workplace.dataset``.
+
+Items are buffered ROW_GROUP_ITEMS at a time and written as one row group each, so memory stays flat
+however many items a pull has. pyarrow (the ``[parquet]`` extra) is imported when this module is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from airflow_provider_feishu_workplace._compat import task_logger
+from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, get_endpoint
+
+#: Items per row group: a few MB of Python objects at most while they wait to be written.
+ROW_GROUP_ITEMS = 10_000
+COUNTS_TYPE = pa.struct([pa.field("pv", pa.int64(), nullable=False), pa.field("uv", pa.int64(), nullable=False)])
+NAMES_TYPE = pa.list_(pa.struct([pa.field("language", pa.string()), pa.field("name", pa.string())]))
+LOGGER_NAME = "airflow.task.operators.airflow_provider_feishu_workplace.parquet"
+
+
+def parquet_schema(endpoint: SearchEndpoint | str) -> pa.Schema:
+    """Return the Parquet schema of a data set's files (see the module's table).
+
+    :param endpoint: the data set's record, or a registered name such as ``"block"``.
+    """
+    endpoint = get_endpoint(endpoint)
+    fields = [pa.field("date", pa.date32(), nullable=False)]
+    if endpoint.id_field:
+        fields.append(pa.field(endpoint.id_field, pa.string(), nullable=False))
+    fields += [pa.field(name, COUNTS_TYPE, nullable=False) for name in endpoint.counts_fields]
+    fields += [pa.field(name, NAMES_TYPE, nullable=True) for name in endpoint.name_fields]
+    return pa.schema(fields, metadata={"feishu_workplace.dataset": endpoint.name})
+
+
+class ParquetEncoder:
+    """Write items to an open binary file as Parquet, one row group per ROW_GROUP_ITEMS items.
+
+    :param handle: the file the writer owns (left open by :meth:`close`).
+    :param endpoint: the data set, which decides the schema.
+    """
+
+    def __init__(self, handle: IO[bytes], endpoint: SearchEndpoint | str) -> None:
+        self.endpoint = get_endpoint(endpoint)
+        self.schema = parquet_schema(self.endpoint)
+        self._known = set(self.schema.names)
+        self._writer = pq.ParquetWriter(handle, self.schema, compression="snappy")
+        self._rows: list[dict[str, Any]] = []
+        self._unknown_seen: set[str] = set()
+
+    def write(self, item: dict[str, Any]) -> None:
+        """Buffer one item; write a row group when ROW_GROUP_ITEMS are waiting."""
+        unknown = item.keys() - self._known - self._unknown_seen
+        if unknown:
+            self._unknown_seen |= unknown
+            task_logger(LOGGER_NAME).warning(
+                "The %s items carry fields %s that the Parquet schema does not name: they are not written "
+                "(write JSON Lines to keep every field).",
+                self.endpoint.name,
+                sorted(unknown),
+            )
+        self._rows.append(item)
+        if len(self._rows) >= ROW_GROUP_ITEMS:
+            self._flush()
+
+    def close(self) -> None:
+        """Write the last row group and the footer. A file without items still gets its schema."""
+        self._flush()
+        self._writer.close()
+
+    def discard(self) -> None:
+        """Drop the buffered items and close the writer (while its file is still open), for an aborted file."""
+        self._rows = []
+        self._writer.close()
+
+    def _flush(self) -> None:
+        if not self._rows:
+            return
+        rows, self._rows = self._rows, []
+        columns = [pa.array([dt.date.fromisoformat(row["date"]) for row in rows], pa.date32())]
+        if self.endpoint.id_field:
+            columns.append(pa.array([row[self.endpoint.id_field] for row in rows], pa.string()))
+        for name in self.endpoint.counts_fields:
+            columns.append(
+                pa.StructArray.from_arrays(
+                    [
+                        pa.array([row[name]["pv"] for row in rows], pa.int64()),
+                        pa.array([row[name]["uv"] for row in rows], pa.int64()),
+                    ],
+                    fields=list(COUNTS_TYPE),
+                )
+            )
+        for name in self.endpoint.name_fields:
+            columns.append(pa.array([_names(row.get(name)) for row in rows], NAMES_TYPE))
+        self._writer.write_table(pa.Table.from_arrays(columns, schema=self.schema), row_group_size=len(rows))
+
+
+def _names(names: Any) -> list[dict[str, Any]] | None:
+    if names is None:
+        return None
+    return [{"language": entry.get("language"), "name": entry.get("name")} for entry in names]
+
+
+def read_items(source: Any) -> Iterator[dict[str, Any]]:
+    """Yield the items of a Parquet file as the API's dicts (``date`` as ``YYYY-MM-DD``), a row group at a time.
+
+    :param source: a local path or an open binary file (seekable).
+    """
+    parquet_file = pq.ParquetFile(source)
+    for group in range(parquet_file.num_row_groups):
+        for row in parquet_file.read_row_group(group).to_pylist():
+            row["date"] = row["date"].isoformat()
+            for key in [key for key, value in row.items() if value is None]:
+                del row[key]  # an absent names field, as in the API's items
+            yield row
