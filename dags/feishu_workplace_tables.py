@@ -81,6 +81,35 @@ TABLES = {
 }
 
 
+def read_file_rows(path: Any, table: Table) -> Iterator[tuple]:
+    """Yield the rows of one lake file, JSON Lines or Parquet (a ``.parquet`` name), one batch in memory at a time.
+
+    :param path: the file, an ``ObjectStoragePath`` (``file://``, ``s3://``, ...).
+    :param table: the data set's table, which turns each item into a row.
+    """
+    if path.name.lower().endswith(".parquet"):
+        yield from _parquet_rows(path, table)
+        return
+    with path.open("r", encoding="utf-8") as handle:
+        # readline(), not iteration: the file object of Airflow 2.11 and 3.0 cannot be iterated.
+        yield from read_rows(iter(handle.readline, ""), table, str(path))
+
+
+def _parquet_rows(path: Any, table: Table) -> Iterator[tuple]:
+    import pyarrow.parquet as pq  # only a Parquet lake needs it (the provider's [parquet] extra)
+
+    number = 0
+    with path.open("rb") as handle, pq.ParquetFile(handle) as parquet_file:
+        for batch in parquet_file.iter_batches(batch_size=BATCH_ROWS):
+            for item in batch.to_pylist():
+                number += 1
+                try:
+                    item["date"] = item["date"].isoformat()  # a date32 column: the same text as in JSON Lines
+                    yield table.row(item)
+                except (ValueError, KeyError, TypeError, AttributeError) as error:
+                    raise ValueError(f"{path} row {number} does not fit {table.name}: {error!r}") from error
+
+
 def read_rows(lines: Iterable[str], table: Table, source: str) -> Iterator[tuple]:
     """Turn JSON Lines into rows, naming the file and line of an item that does not fit the table."""
     for number, line in enumerate(lines, start=1):
