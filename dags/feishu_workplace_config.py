@@ -7,6 +7,7 @@
 | FEISHU_WORKPLACE_LAKE_CONN_ID | the lake filesystem's connection (for example aws_default) | none |
 | FEISHU_WORKPLACE_WAREHOUSE_CONN_ID | the SQL database the load DAG writes to (sqlite or postgres) | feishu_warehouse |
 | FEISHU_WORKPLACE_TIMEZONE | the tenant's calendar: days are counted in this time zone | Asia/Shanghai |
+| FEISHU_WORKPLACE_POOL | the pool of the app's pulls (create it with ``airflow pools set``) | feishu_workplace |
 
 Only these environment variables are read. Airflow Variables are not (neither from the metadata
 database nor as ``AIRFLOW_VAR_*``), so that parsing the DAG files needs no database access; set the
@@ -27,6 +28,8 @@ LAKE = os.environ.get("FEISHU_WORKPLACE_LAKE", f"file://{_AIRFLOW_HOME}/feishu_l
 LAKE_CONN_ID = os.environ.get("FEISHU_WORKPLACE_LAKE_CONN_ID") or None
 WAREHOUSE_CONN_ID = os.environ.get("FEISHU_WORKPLACE_WAREHOUSE_CONN_ID", "feishu_warehouse")
 TIMEZONE = os.environ.get("FEISHU_WORKPLACE_TIMEZONE", "Asia/Shanghai")
+# One pool per Feishu app: its slots bound the app's concurrent pulls across all workers.
+POOL = os.environ.get("FEISHU_WORKPLACE_POOL") or "feishu_workplace"
 try:
     pendulum.timezone(TIMEZONE)
 except Exception as error:

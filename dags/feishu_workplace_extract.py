@@ -1,13 +1,18 @@
-"""Daily extract: yesterday's Feishu Workplace access data into the lake, one file per data set and day."""
+"""Daily extract: yesterday's Feishu Workplace access data into the lake, one file per data set and day.
+
+A scheduled or backfill run pulls the day its data interval covers. A manual run pulls the day given in
+its configuration, ``{"day": "YYYY-MM-DD"}`` (Airflow 3 takes a manual run's data interval from the
+trigger time, not from its logical date); without one it pulls the day before it started.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pendulum
-from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
-from feishu_workplace_config import FEISHU_CONN_ID, LAKE_CONN_ID, TIMEZONE, lake_path
+from feishu_workplace_config import FEISHU_CONN_ID, LAKE_CONN_ID, POOL, TIMEZONE, lake_path
 
 from airflow_provider_feishu_workplace.operators.feishu_workplace import (
     FeishuCustomWorkplaceAccessOperator,
@@ -16,13 +21,22 @@ from airflow_provider_feishu_workplace.operators.feishu_workplace import (
     run_days,
 )
 
-# The day a run pulls, by the operators' own rule: the run for [day 06:00, next day 06:00) pulls `day`,
-# and a manual run without a data interval pulls the day before it started. Files are named after it.
-DAY = "{{ feishu_day(data_interval_start | default(none), data_interval_end | default(none), dag_run.start_date) }}"
+# The day a run pulls: the run's `day` parameter when given, else by the operators' own rule (the run for
+# [day 06:00, next day 06:00) pulls `day`; a run without a data interval the day before it started).
+# Files are named after it, so the path and the pulled day cannot disagree.
+DAY = (
+    "{{ feishu_day(params.day, data_interval_start | default(none), data_interval_end | default(none),"
+    " dag_run.start_date) }}"
+)
 
 
-def feishu_day(data_interval_start, data_interval_end, run_start) -> str:
+def feishu_day(day, data_interval_start, data_interval_end, run_start) -> str:
     """Template macro: the (single) day this run pulls, ``YYYY-MM-DD``."""
+    if day:
+        try:
+            return dt.date.fromisoformat(str(day).strip()).isoformat()
+        except ValueError:
+            raise ValueError(f"day={day!r} is not a date: pass {{'day': 'YYYY-MM-DD'}}, e.g. '2026-11-15'.") from None
     return run_days(data_interval_start, data_interval_end, run_start, TIMEZONE)[1].isoformat()
 
 
@@ -35,15 +49,27 @@ with DAG(
     catchup=False,
     max_active_runs=3,
     user_defined_macros={"feishu_day": feishu_day},
+    params={
+        "day": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Pull this day (YYYY-MM-DD, the tenant's calendar); empty: the run's own day",
+        )
+    },
     default_args={
         "feishu_conn_id": FEISHU_CONN_ID,
         "output_conn_id": LAKE_CONN_ID,
         "date": DAY,
-        # A day that is not published yet fails the task; retries try again later.
-        "retries": 4,
-        "retry_delay": dt.timedelta(minutes=30),
+        # The app's pool: how many pulls of this app run at once across every worker.
+        "pool": POOL,
+        # Retries are for infrastructure faults (a lost worker, a database or lake hiccup): the hook has
+        # already retried the API's transient errors, so these come soon and are few. Waiting for a day
+        # to be published is no retry's job.
+        "retries": 3,
+        "retry_delay": dt.timedelta(seconds=30),
         "retry_exponential_backoff": True,
-        "max_retry_delay": dt.timedelta(hours=4),
+        "max_retry_delay": dt.timedelta(minutes=5),
     },
     tags=["feishu", "extract"],
     doc_md=__doc__,
