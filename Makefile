@@ -18,7 +18,7 @@ ifeq ($(filter $(AIRFLOW),$(AIRFLOW_VERSIONS)),)
 $(error AIRFLOW=$(AIRFLOW) is not a supported Airflow version: use one of $(AIRFLOW_VERSIONS) (for example make test AIRFLOW=$(lastword $(AIRFLOW_VERSIONS))))
 endif
 
-.PHONY: install test lint demo bench reliability check-wheel clean
+.PHONY: install test lint demo bench reliability check-wheel clean stack stack-stop e2e
 
 install: $(INSTALLED)
 
@@ -51,6 +51,24 @@ bench: $(INSTALLED)
 reliability: $(INSTALLED)
 	@bash scripts/install-postgres.sh || true
 	$(PY) scripts/reliability_report.py
+
+# A local deployment: PostgreSQL, Redis, the double and Airflow (api-server, scheduler, dag-processor, triggerer,
+# two Celery workers), all on 127.0.0.1, everything under $(STACK_DIR) (README: "Run it for real").
+STACK_DIR ?= $(CURDIR)/.stack
+stack: $(INSTALLED)
+	@bash scripts/install-postgres.sh
+	@bash scripts/stack/install-redis.sh
+	$(PY) scripts/stack/stack.py --dir $(STACK_DIR) start $(STACK_ARGS)
+
+# Ends exactly the processes `make stack` started (stdlib only: works without the virtualenv).
+stack-stop:
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) scripts/stack/stack.py --dir $(STACK_DIR) stop
+
+# The end-to-end test against a stack of its own (tests/e2e, not part of `make test`).
+e2e: $(INSTALLED)
+	@bash scripts/install-postgres.sh
+	@bash scripts/stack/install-redis.sh
+	$(PY) -m pytest tests/e2e -p no:cacheprovider
 
 # The built wheel with [s3] into a fresh venv, stock pip, no constraints: must finish within 180 s.
 check-wheel:

@@ -1,0 +1,701 @@
+"""A local Airflow deployment of the example pipeline: ``make stack`` / ``make stack-stop``.
+
+    python scripts/stack/stack.py start [--dir DIR]   # PostgreSQL, Redis, the double, Airflow on Celery
+    python scripts/stack/stack.py status [--dir DIR]  # what runs, with pids, ports and URLs
+    python scripts/stack/stack.py stop [--dir DIR]    # ends exactly the processes ``start`` started
+    python scripts/stack/stack.py start-worker NAME [--dir DIR]  # (re)start one Celery worker
+
+Everything lives under one folder (default ``.stack/`` in the checkout): ``logs/`` (one log per
+process, Airflow's task logs in ``logs/airflow/``), ``postgres/`` (the cluster: metadata database
+``airflow`` and warehouse ``warehouse``), ``redis/``, ``airflow/`` (``AIRFLOW_HOME``), ``lake/``,
+``stack.json`` (pids, ports, URLs) and ``env`` (``source`` it to run ``airflow`` commands against the stack).
+
+Every process is started in a process group of its own and carries a marker in its environment
+(``FEISHU_STACK_ID``); ``stop`` signals exactly those groups, then ends any process that still carries
+the marker (a grandchild that left its group), and checks that none of the stack's ports is still open.
+Every server listens on 127.0.0.1 only: Airflow's log servers, which bind every interface and have no
+setting for it in Airflow 3.3, are not started (``--skip-serve-logs``); the API server reads the task
+logs from the shared log folder instead.
+
+With ``AIRFLOW_CONN_FEISHU_DEFAULT`` set in the environment, the pipeline pulls from that Feishu app and
+no double is started. Only the standard library is imported here, so ``stop`` runs with any Python 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DIR = ROOT / ".stack"
+WORKERS = ("worker-1", "worker-2")
+# Task slots per worker: with two workers, four pulls can run at once (the e2e checks they stay under
+# the app's rate limit together).
+WORKER_CONCURRENCY = 2
+POOL = os.environ.get("FEISHU_WORKPLACE_POOL") or "feishu_workplace"
+POOL_SLOTS = 4
+PG_USER = "feishu"
+DATABASES = ("airflow", "warehouse")
+MARKER = "FEISHU_STACK_ID"
+# How long a process group gets to end after its stop signal before it is killed.
+STOP_GRACE_SECONDS = 20
+START_TIMEOUT_SECONDS = 240
+
+
+class StackError(RuntimeError):
+    """The stack could not be started or stopped; the message says why and what to do."""
+
+
+# ----------------------------------------------------------------------------------------------- state
+
+
+def _state_file(base: Path) -> Path:
+    return base / "stack.json"
+
+
+def load_state(base: Path) -> dict | None:
+    """The stack's recorded state (pids, ports, URLs), or None when none is recorded."""
+    try:
+        return json.loads(_state_file(base).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def _save_state(base: Path, state: dict) -> None:
+    path = _state_file(base)
+    temp = path.with_suffix(".tmp")
+    temp.write_text(json.dumps(state, indent=2) + "\n")
+    temp.chmod(0o600)  # it holds the database password and the double's (fake) app secret
+    os.replace(temp, path)
+
+
+# ------------------------------------------------------------------------------------------- processes
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, process group) of a process, or None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[0], int(fields[2])
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group."""
+    members = []
+    for pid in _all_pids():
+        stat = _proc_stat(pid)
+        if stat is not None and stat[1] == pgid and stat[0] != "Z":
+            members.append(pid)
+    return members
+
+
+def marked_processes(stack_id: str) -> list[int]:
+    """Live processes whose environment carries this stack's marker (every process the stack started)."""
+    needle = f"{MARKER}={stack_id}".encode() + b"\0"
+    found = []
+    for pid in _all_pids():
+        if pid == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        stat = _proc_stat(pid)
+        if needle in environ + b"\0" and stat is not None and stat[0] != "Z":
+            found.append(pid)
+    return found
+
+
+def _is_ours(entry: dict) -> bool:
+    """Whether the recorded leader still runs (same pid and start time: not a reused pid)."""
+    return _start_ticks(entry["pid"]) == entry["start_ticks"]
+
+
+def _spawn(base: Path, state: dict, name: str, command: list[str], env: dict, *, stop_signal: str = "SIGTERM"):
+    """Start ``command`` in a new process group with its output in ``logs/<name>.log``; record it."""
+    log_path = base / "logs" / f"{name}.log"
+    with open(log_path, "ab") as log:
+        log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**env, MARKER: state["id"]},
+            cwd=base,
+            start_new_session=True,
+        )
+    entry = {
+        "name": name,
+        "pid": process.pid,
+        "pgid": process.pid,
+        "start_ticks": _start_ticks(process.pid),
+        "log": str(log_path),
+        "stop_signal": stop_signal,
+    }
+    state["processes"] = [p for p in state["processes"] if p["name"] != name] + [entry]
+    _save_state(base, state)
+    return process
+
+
+def _stop_groups(entries: list[dict]) -> list[str]:
+    """Signal each entry's process group, wait, then SIGKILL what is left; return what had to be killed."""
+    signalled = []
+    for entry in entries:
+        if not _is_ours(entry) and not group_members(entry["pgid"]):
+            continue
+        try:
+            os.killpg(entry["pgid"], getattr(signal, entry["stop_signal"]))
+            signalled.append(entry)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    killed = []
+    for entry in signalled:
+        while group_members(entry["pgid"]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if group_members(entry["pgid"]):
+            killed.append(entry["name"])
+            try:
+                os.killpg(entry["pgid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for entry in signalled:
+        end = time.monotonic() + 10
+        while group_members(entry["pgid"]) and time.monotonic() < end:
+            time.sleep(0.1)
+    return killed
+
+
+def kill_group(state: dict, name: str) -> int:
+    """SIGKILL the process group of one recorded process (a crashed worker); return its pgid."""
+    (entry,) = [p for p in state["processes"] if p["name"] == name]
+    if not _is_ours(entry):
+        raise StackError(f"{name} (pid {entry['pid']}) is not running")
+    os.killpg(entry["pgid"], signal.SIGKILL)
+    end = time.monotonic() + 10
+    while group_members(entry["pgid"]) and time.monotonic() < end:
+        time.sleep(0.05)
+    return entry["pgid"]
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _tail(path: str | Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _wait(what: str, check, log: str | Path, timeout: float = START_TIMEOUT_SECONDS, process=None) -> None:
+    """Poll ``check()`` until true; on timeout or when ``process`` exits, raise with the log's tail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        if process is not None and process.poll() is not None:
+            raise StackError(f"{what} exited with status {process.returncode}; the end of {log}:\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            raise StackError(f"{what} not ready after {timeout:.0f} s; the end of {log}:\n{_tail(log)}")
+        time.sleep(0.5)
+
+
+def _http_json(url: str, timeout: float = 5) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as answer:
+        return json.loads(answer.read())
+
+
+def _find_pg_bin() -> Path:
+    candidates = []
+    for bin_dir in Path("/usr/lib/postgresql").glob("*/bin"):
+        if re.fullmatch(r"\d+", bin_dir.parent.name) and (bin_dir / "postgres").exists():
+            candidates.append((int(bin_dir.parent.name), bin_dir))
+    if not candidates:
+        raise StackError("no PostgreSQL server under /usr/lib/postgresql/*/bin: run `bash scripts/install-postgres.sh`")
+    return max(candidates)[1]
+
+
+def _as_postgres() -> list[str]:
+    """PostgreSQL refuses to run as root: run its programs as the Debian package's system user."""
+    if os.geteuid() != 0:
+        return []
+    runuser = shutil.which("runuser", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+    if runuser is None:
+        raise StackError("running as root without `runuser` (util-linux) to start PostgreSQL as user postgres")
+    return [runuser, "-u", "postgres", "--"]
+
+
+# ---------------------------------------------------------------------------------------- environment
+
+
+def airflow_env(base: Path, state: dict) -> dict[str, str]:
+    """The environment every Airflow process (and ``airflow`` command) of the stack runs with."""
+    ports, pg = state["ports"], state["postgres"]
+    db = f"{PG_USER}:{pg['password']}@127.0.0.1:{ports['postgres']}"
+    api = f"http://127.0.0.1:{ports['api_server']}"
+    env = {
+        "AIRFLOW_HOME": str(base / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__FERNET_KEY": state["secrets"]["fernet_key"],
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
+        # Each worker reports its own name on its task instances (scripts/stack/stack_hostname.py).
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "stack_hostname.hostname",
+        # A local stack on loopback: every UI user is an admin, no password to look up.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{db}/airflow",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{ports['redis']}/0",
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{db}/airflow",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(ports["api_server"]),
+        "AIRFLOW__API__BASE_URL": api,
+        "AIRFLOW__API__SECRET_KEY": state["secrets"]["api_secret_key"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": state["secrets"]["jwt_secret"],
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(base / "logs" / "airflow"),
+        "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(base / "logs" / "airflow" / "dag_processor"),
+        # Short cycles, so that the tests and a first look do not wait: a lost worker's tasks are failed
+        # (and retried) after a minute without heartbeat, new DAG files are seen within 10 s.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "15",
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__TRIGGERER__CAPACITY": "100",
+        # The example DAGs' configuration (dags/feishu_workplace_config.py).
+        "FEISHU_WORKPLACE_LAKE": f"file://{base / 'lake'}",
+        "FEISHU_WORKPLACE_WAREHOUSE_CONN_ID": "feishu_warehouse",
+        "FEISHU_WORKPLACE_POOL": POOL,
+        "AIRFLOW_CONN_FEISHU_WAREHOUSE": f"postgresql://{db}/warehouse",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "scripts" / "stack"), os.environ.get("PYTHONPATH")])),
+    }
+    if state.get("double"):
+        env["AIRFLOW_CONN_FEISHU_DEFAULT"] = state["double"]["connection"]
+    return env
+
+
+def _process_env(base: Path, state: dict) -> dict[str, str]:
+    env = {**os.environ, **airflow_env(base, state)}
+    env.pop(MARKER, None)
+    return env
+
+
+def _write_env_file(base: Path, state: dict) -> Path:
+    """``<dir>/env``: ``source`` it to point ``airflow`` commands at the stack."""
+    lines = ["# source this file to run `airflow ...` against the stack started by `make stack`"]
+    lines.append(f"export PATH={_quote(str(Path(sys.executable).parent))}:$PATH")
+    lines += [f"export {name}={_quote(value)}" for name, value in airflow_env(base, state).items()]
+    path = base / "env"
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+# ------------------------------------------------------------------------------------------------ start
+
+
+def _start_postgres(base: Path, state: dict, env: dict) -> None:
+    bin_dir = _find_pg_bin()
+    pg_dir = base / "postgres"
+    data = pg_dir / "data"
+    prefix = _as_postgres()
+    password_file = pg_dir / "password"
+    if not (data / "PG_VERSION").exists():
+        shutil.rmtree(pg_dir, ignore_errors=True)
+        pg_dir.mkdir(parents=True)
+        password = secrets.token_hex(16)
+        password_file.write_text(password)
+        password_file.chmod(0o600)
+        pwfile = pg_dir / "initdb-pw"
+        pwfile.write_text(password + "\n")
+        if prefix:
+            shutil.chown(pg_dir, "postgres", "postgres")
+            shutil.chown(pwfile, "postgres", "postgres")
+        command = [
+            *prefix,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            PG_USER,
+            f"--pwfile={pwfile}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=pg_dir)
+        pwfile.unlink()
+        if result.returncode:
+            raise StackError(f"initdb failed:\n{result.stdout}{result.stderr}")
+    state["postgres"] = {"password": password_file.read_text().strip(), "socket_dir": str(pg_dir)}
+    port = state["ports"]["postgres"]
+    command = [
+        *prefix,
+        str(bin_dir / "postgres"),
+        "-D",
+        str(data),
+        "-p",
+        str(port),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        f"unix_socket_directories={pg_dir}",
+        "-c",
+        "max_connections=200",
+        "-c",
+        "fsync=off",
+        "-c",
+        "synchronous_commit=off",
+        "-c",
+        "full_page_writes=off",
+    ]
+    # SIGINT: PostgreSQL's "fast" shutdown (SIGTERM would wait for every client to disconnect).
+    process = _spawn(base, state, "postgres", command, env, stop_signal="SIGINT")
+    _wait("PostgreSQL", lambda: port_open(port), base / "logs" / "postgres.log", process=process)
+    psql = [*prefix, str(bin_dir / "psql"), "-h", str(pg_dir), "-p", str(port), "-U", PG_USER, "-d", "postgres"]
+
+    def databases_ready() -> bool:
+        result = subprocess.run([*psql, "-tAc", "SELECT datname FROM pg_database"], capture_output=True, text=True)
+        if result.returncode:
+            return False
+        for name in set(DATABASES) - set(result.stdout.split()):
+            subprocess.run([*psql, "-c", f"CREATE DATABASE {name}"], capture_output=True, check=True)
+        return True
+
+    _wait("PostgreSQL databases", databases_ready, base / "logs" / "postgres.log", timeout=60, process=process)
+
+
+def _start_redis(base: Path, state: dict, env: dict) -> None:
+    redis = shutil.which("redis-server")
+    if redis is None:
+        raise StackError("redis-server not found: run `bash scripts/stack/install-redis.sh` (Debian's redis-server)")
+    (base / "redis").mkdir(exist_ok=True)
+    port = state["ports"]["redis"]
+    command = [
+        redis,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--protected-mode",
+        "yes",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(base / "redis"),
+        "--daemonize",
+        "no",
+    ]
+    process = _spawn(base, state, "redis", command, env)
+
+    def pong() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+
+    _wait("Redis", pong, base / "logs" / "redis.log", timeout=30, process=process)
+
+
+def _start_double(base: Path, state: dict, env: dict) -> None:
+    port, control_port = state["ports"]["double"], state["ports"]["double_control"]
+    command = [sys.executable, "-m", "airflow_provider_feishu_workplace.testing", "serve", "--port", str(port)]
+    command += ["--control-port", str(control_port), "--blocks-per-day", str(state["blocks_per_day"])]
+    process = _spawn(base, state, "double", command, env)
+    log = base / "logs" / "double.log"
+
+    def info_line():
+        for line in reversed(log.read_text().splitlines()):
+            if line.startswith("{"):
+                return json.loads(line)
+        return None
+
+    _wait("the Feishu double", lambda: info_line() is not None, log, timeout=60, process=process)
+    info = info_line()
+    sys.path.insert(0, str(ROOT))
+    from airflow_provider_feishu_workplace.testing._served import ServedDouble
+
+    state["double"] = {"info": info, "connection": ServedDouble(**info).connection()}
+
+
+def _airflow(env: dict | None = None) -> str:
+    return str(Path(sys.executable).parent / "airflow")
+
+
+def _run_airflow(base: Path, env: dict, name: str, *args: str, timeout: float = 600) -> str:
+    """Run one ``airflow`` command to its end, its output appended to ``logs/<name>.log``."""
+    log_path = base / "logs" / f"{name}.log"
+    result = subprocess.run([_airflow(env), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    with open(log_path, "a") as log:
+        log.write(f"\n==== airflow {' '.join(args)} (exit {result.returncode})\n{result.stdout}{result.stderr}")
+    if result.returncode:
+        raise StackError(
+            f"`airflow {' '.join(args)}` failed (exit {result.returncode}); see {log_path}:\n{_tail(log_path)}"
+        )
+    return result.stdout
+
+
+def _health(state: dict) -> dict:
+    return _http_json(f"http://127.0.0.1:{state['ports']['api_server']}/api/v2/monitor/health")
+
+
+def start_worker(base: Path, state: dict, name: str) -> None:
+    """Start (or restart) the Celery worker ``name`` and wait until it takes tasks."""
+    env = {**_process_env(base, state), "FEISHU_STACK_HOSTNAME": name}
+    command = [_airflow(env), "celery", "worker", "--celery-hostname", f"{name}@%h", "--skip-serve-logs"]
+    log = base / "logs" / f"{name}.log"
+    offset = log.stat().st_size if log.exists() else 0
+    process = _spawn(base, state, name, command, env)
+
+    def ready() -> bool:
+        with open(log, "rb") as handle:
+            handle.seek(offset)
+            return re.search(rb"@\S+ ready\.", handle.read()) is not None
+
+    _wait(f"Celery worker {name}", ready, log, process=process)
+
+
+def start(base: Path, *, blocks_per_day: int = 5) -> dict:
+    """Start the whole stack under ``base`` and return its state (also in ``base/stack.json``)."""
+    base = base.resolve()
+    old = load_state(base)
+    if old and any(_is_ours(p) for p in old["processes"]):
+        raise StackError(f"a stack already runs from {base}: `make stack-stop` (or stack.py stop --dir {base}) first")
+    try:
+        import airflow.version
+    except ImportError:
+        raise StackError(f"{sys.executable} has no Airflow: run with the virtualenv's Python (make stack)") from None
+    if int(airflow.version.version.split(".")[0]) < 3:
+        raise StackError(f"the stack needs Airflow 3 (api-server, dag-processor); this is {airflow.version.version}")
+    for folder in ("logs/airflow", "airflow", "lake"):
+        (base / folder).mkdir(parents=True, exist_ok=True)
+    base.chmod(0o755)  # the postgres user must reach postgres/
+    ports = {name: free_port() for name in ("postgres", "redis", "api_server")}
+    real_feishu = bool(os.environ.get("AIRFLOW_CONN_FEISHU_DEFAULT"))
+    if not real_feishu:
+        ports |= {"double": free_port(), "double_control": free_port()}
+    old_secrets = (old or {}).get("secrets")
+    state = {
+        "id": uuid.uuid4().hex,
+        "dir": str(base),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "ports": ports,
+        "blocks_per_day": blocks_per_day,
+        "processes": [],
+        "secrets": old_secrets
+        or {
+            "fernet_key": _fernet_key(),
+            "jwt_secret": secrets.token_urlsafe(32),
+            "api_secret_key": secrets.token_urlsafe(32),
+        },
+        "double": None,
+    }
+    _save_state(base, state)
+    began = time.monotonic()
+    try:
+        env = {**os.environ}
+        env.pop(MARKER, None)
+        _start_postgres(base, state, env)
+        _start_redis(base, state, env)
+        if not real_feishu:
+            _start_double(base, state, env)
+        _save_state(base, state)
+        env = _process_env(base, state)
+        _write_env_file(base, state)
+        _run_airflow(base, env, "airflow-setup", "db", "migrate")
+        _run_airflow(base, env, "airflow-setup", "pools", "set", POOL, str(POOL_SLOTS), "Feishu Workplace app")
+        api = _spawn(
+            base,
+            state,
+            "api-server",
+            [_airflow(env), "api-server", "--host", "127.0.0.1", "--port", str(ports["api_server"])],
+            env,
+        )
+        _wait("the API server", lambda: _health(state) is not None, base / "logs" / "api-server.log", process=api)
+        for name, command in (
+            ("scheduler", ["scheduler", "--skip-serve-logs"]),
+            ("dag-processor", ["dag-processor"]),
+            ("triggerer", ["triggerer", "--skip-serve-logs"]),
+        ):
+            _spawn(base, state, name, [_airflow(env), *command], env)
+        for name in WORKERS:
+            start_worker(base, state, name)
+
+        def healthy() -> bool:
+            health = _health(state)
+            return all(
+                health.get(part, {}).get("status") == "healthy" for part in ("scheduler", "triggerer", "dag_processor")
+            )
+
+        _wait("scheduler, triggerer and DAG processor", healthy, base / "logs" / "scheduler.log")
+    except BaseException:
+        print(f"stack: start failed; stopping what was started (logs in {base / 'logs'})", file=sys.stderr)
+        stop(base)
+        raise
+    state["ready_seconds"] = round(time.monotonic() - began, 1)
+    _save_state(base, state)
+    return state
+
+
+def _fernet_key() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+# ------------------------------------------------------------------------------------------------- stop
+
+
+def stop(base: Path) -> dict:
+    """End every process the stack started; return what was done (and what was still left, if anything)."""
+    base = base.resolve()
+    state = load_state(base)
+    if state is None:
+        return {"stopped": [], "killed": [], "leftovers": [], "open_ports": []}
+    entries = list(reversed(state["processes"]))
+    running = [p["name"] for p in entries if _is_ours(p) or group_members(p["pgid"])]
+    # Workers first (they finish or give back their tasks), then the Airflow services, then the servers.
+    killed = _stop_groups([p for p in entries if p["name"] in WORKERS])
+    killed += _stop_groups([p for p in entries if p["name"] not in WORKERS + ("postgres", "redis", "double")])
+    killed += _stop_groups([p for p in entries if p["name"] in ("double", "redis", "postgres")])
+    # A process that left its group (a task's own session) still carries the marker.
+    leftovers = marked_processes(state["id"])
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    end = time.monotonic() + 10
+    while marked_processes(state["id"]) and time.monotonic() < end:
+        time.sleep(0.1)
+    open_ports = [f"{name}:{port}" for name, port in state["ports"].items() if port_open(port)]
+    state["processes"] = [p for p in state["processes"] if _is_ours(p)]
+    _save_state(base, state)
+    return {"stopped": running, "killed": killed, "leftovers": leftovers, "open_ports": open_ports}
+
+
+# ---------------------------------------------------------------------------------------------- status
+
+
+def describe(state: dict) -> str:
+    ports = state["ports"]
+    lines = [f"stack {state['dir']} (started {state['started']})"]
+    for entry in state["processes"]:
+        alive = "running" if _is_ours(entry) else "gone"
+        lines.append(f"  {entry['name']:<14} pid {entry['pid']:<8} {alive:<8} log {entry['log']}")
+    lines.append(f"  Airflow UI and API   http://127.0.0.1:{ports['api_server']}/")
+    lines.append(f"  PostgreSQL           127.0.0.1:{ports['postgres']} (databases airflow, warehouse)")
+    lines.append(f"  Redis                127.0.0.1:{ports['redis']}")
+    if state.get("double"):
+        info = state["double"]["info"]
+        lines.append(f"  Feishu double        {info['url']} (control API {info['control_url']})")
+    else:
+        lines.append("  Feishu               AIRFLOW_CONN_FEISHU_DEFAULT from the environment")
+    lines.append(f"  airflow commands     source {Path(state['dir']) / 'env'}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stack.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="the stack's folder (default: %(default)s)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    start_parser = commands.add_parser("start", help="start the stack")
+    start_parser.add_argument("--blocks-per-day", type=int, default=5, help="the double's blocks per day")
+    commands.add_parser("stop", help="stop exactly the processes the stack started")
+    commands.add_parser("status", help="show pids, ports and URLs")
+    worker = commands.add_parser("start-worker", help="(re)start one Celery worker")
+    worker.add_argument("name", choices=WORKERS)
+    args = parser.parse_args(argv)
+    base = args.dir.resolve()
+    try:
+        if args.command == "start":
+            state = start(base, blocks_per_day=args.blocks_per_day)
+            print(f"stack: ready in {state['ready_seconds']} s")
+            print(describe(state))
+            print("stop it with: make stack-stop")
+        elif args.command == "stop":
+            result = stop(base)
+            print(f"stack: stopped {', '.join(result['stopped']) or 'nothing (no process of the stack was running)'}")
+            if result["killed"]:
+                print(f"stack: killed after {STOP_GRACE_SECONDS} s: {', '.join(result['killed'])}")
+            if result["leftovers"]:
+                print(f"stack: killed stray processes of the stack: {result['leftovers']}")
+            if result["open_ports"]:
+                print(f"stack: ports still open: {', '.join(result['open_ports'])}", file=sys.stderr)
+                return 1
+        elif args.command == "status":
+            state = load_state(base)
+            if state is None:
+                print(f"stack: nothing recorded in {base}")
+                return 1
+            print(describe(state))
+        elif args.command == "start-worker":
+            state = load_state(base)
+            if state is None:
+                raise StackError(f"no stack recorded in {base}: make stack first")
+            start_worker(base, state, args.name)
+            print(f"stack: {args.name} ready")
+    except StackError as error:
+        print(f"stack: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
