@@ -7,6 +7,7 @@
 | FEISHU_WORKPLACE_LAKE_CONN_ID | the lake filesystem's connection (for example aws_default) | none |
 | FEISHU_WORKPLACE_WAREHOUSE_CONN_ID | the SQL database the load DAG writes to (sqlite or postgres) | feishu_warehouse |
 | FEISHU_WORKPLACE_TIMEZONE | the tenant's calendar: days are counted in this time zone | Asia/Shanghai |
+| FEISHU_WORKPLACE_LOAD_SWEEP | cron of the load's safety-net runs besides asset events; empty: none | 45 * * * * |
 | FEISHU_WORKPLACE_POOL | the pool of the app's pulls (create it with ``airflow pools set``) | feishu_workplace |
 
 Only these environment variables are read. Airflow Variables are not (neither from the metadata
@@ -30,6 +31,8 @@ WAREHOUSE_CONN_ID = os.environ.get("FEISHU_WORKPLACE_WAREHOUSE_CONN_ID", "feishu
 TIMEZONE = os.environ.get("FEISHU_WORKPLACE_TIMEZONE", "Asia/Shanghai")
 # One pool per Feishu app: its slots bound the app's concurrent pulls across all workers.
 POOL = os.environ.get("FEISHU_WORKPLACE_POOL") or "feishu_workplace"
+# The load also runs on this cron, so a day whose asset events Airflow dropped still loads within the hour.
+LOAD_SWEEP = os.environ.get("FEISHU_WORKPLACE_LOAD_SWEEP", "45 * * * *").strip()
 try:
     pendulum.timezone(TIMEZONE)
 except Exception as error:
@@ -39,6 +42,24 @@ except Exception as error:
 
 DATASETS = ("workplace", "custom_workplace", "block")
 ASSETS = {dataset: feishu_access_asset(dataset, FEISHU_CONN_ID) for dataset in DATASETS}
+
+
+def load_schedule(assets: list, cron: str):
+    """The load DAG's schedule: all of ``assets`` updated, or else ``cron`` (in the tenant's time zone)."""
+    if not cron:
+        return assets
+    try:  # Airflow 3.2+
+        from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
+    except ImportError:
+        from airflow.timetables.trigger import CronTriggerTimetable
+
+        try:  # Airflow 3.0, 3.1
+            from airflow.timetables.assets import AssetOrTimeSchedule
+        except ImportError:  # Airflow 2
+            from airflow.timetables.datasets import DatasetOrTimeSchedule
+
+            return DatasetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone=TIMEZONE), datasets=assets)
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone=TIMEZONE), assets=assets)
 
 
 def lake_path(dataset: str, day: str) -> str:

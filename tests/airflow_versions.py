@@ -224,8 +224,9 @@ def asset_triggered_dag_ids() -> set[str]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        query, _ = DagModel.dags_needing_dagruns(session)
-        return {model.dag_id for model in (query.all() if hasattr(query, "all") else session.scalars(query))}
+        # The second value holds the asset-triggered ones only (the query also has DAGs due by the clock).
+        _, triggered = DagModel.dags_needing_dagruns(session)
+        return set(triggered)
 
 
 def fab_connection_form_available() -> bool:
