@@ -312,6 +312,25 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             collected.append(item)
         return collected
 
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Report the Feishu data set this task reads (and, once templates are rendered, the file it writes).
+
+        Called by the OpenLineage provider's listener only; it and this provider's lineage module are
+        imported here, so nothing changes without the OpenLineage provider.
+        """
+        from airflow_provider_feishu_workplace._lineage import lineage
+
+        outputs = []
+        if self.output_path and "{{" not in str(self.output_path):
+            outputs.append((self._output_path(), None))
+        return lineage(self.feishu_conn_id, self.endpoint, outputs)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Report the Feishu data set read and every file written, with its item count (XCom mode: input only)."""
+        from airflow_provider_feishu_workplace._lineage import lineage
+
+        return lineage(self.feishu_conn_id, self.endpoint, self._written_files)
+
     def _record_asset_event(self, context: Context, first_day: dt.date, last_day: dt.date, count: int, where: str):
         events = context.get("outlet_events")
         if events is None:

@@ -1,0 +1,268 @@
+"""OpenLineage events of real DAG runs, with the OpenLineage provider and its file transport, and without it.
+
+Each run happens in a fresh process: the OpenLineage provider reads its configuration once per process,
+and the "without" runs must not have imported it at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DAY = "2026-11-19"
+DAG_ID = "lineage_extract"
+# Runs one DAG of the test folder with dag.test() and prints the task states and the OpenLineage modules loaded.
+# Started with ``python -S`` and a site directory (argv[1]): the environment's own, or a copy of it without
+# the OpenLineage provider and client.
+RUNNER = r"""
+import json, site, sys
+
+site.addsitedir(sys.argv[1])
+from pathlib import Path
+import pendulum
+from tests.airflow_versions import parse_dag_folder, run_dag_test
+
+dag = parse_dag_folder(Path(sys.argv[2])).get_dag(sys.argv[3])
+run = run_dag_test(dag, logical_date=pendulum.parse(sys.argv[4]))
+states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()}
+loaded = sorted(
+    m for m in sys.modules if m == "openlineage" or m.startswith(("openlineage.", "airflow.providers.openlineage"))
+)
+print("@@" + json.dumps({"states": states, "openlineage_modules": loaded}))
+"""
+OPENLINEAGE_PACKAGES = ("openlineage", "apache_airflow_providers_openlineage")
+
+
+def site_packages() -> Path:
+    import site
+
+    [path] = [Path(p) for p in site.getsitepackages() if Path(p, "airflow").is_dir()]
+    return path
+
+
+@pytest.fixture(scope="session")
+def without_openlineage(tmp_path_factory) -> Path:
+    """This environment's site-packages as symlinks, minus the OpenLineage provider and client.
+
+    As if they had never been installed: no modules, no distribution metadata, no entry points (blocking
+    the imports alone would leave Airflow's provider discovery finding the provider's entry point).
+    """
+    real = site_packages()
+    view = tmp_path_factory.mktemp("site-without-openlineage")
+    for entry in real.iterdir():
+        if entry.name.startswith(OPENLINEAGE_PACKAGES):
+            continue
+        if entry.name != "airflow":
+            (view / entry.name).symlink_to(entry)
+            continue
+        (view / "airflow").mkdir()
+        for child in entry.iterdir():
+            if child.name != "providers":
+                (view / "airflow" / child.name).symlink_to(child)
+        (view / "airflow" / "providers").mkdir()
+        for provider in (entry / "providers").iterdir():
+            if provider.name != "openlineage":
+                (view / "airflow" / "providers" / provider.name).symlink_to(provider)
+    return view
+
+
+def extract_dag(lake: Path) -> str:
+    """One DAG: workplace to JSON Lines, custom workplace to Parquet, block into XCom."""
+    return textwrap.dedent(
+        f"""
+        import pendulum
+        from airflow.providers.common.compat.sdk import DAG
+        from airflow_provider_feishu_workplace.operators.feishu_workplace import (
+            FeishuCustomWorkplaceAccessOperator,
+            FeishuWorkplaceAccessOperator,
+            FeishuWorkplaceBlockAccessOperator,
+        )
+
+        with DAG({DAG_ID!r}, schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False):
+            FeishuWorkplaceAccessOperator(
+                task_id="workplace", date={DAY!r}, output_path="file://{lake}/workplace/part.jsonl"
+            )
+            FeishuCustomWorkplaceAccessOperator(
+                task_id="custom_workplace", date={DAY!r}, output_path="file://{lake}/custom_workplace/part.parquet"
+            )
+            FeishuWorkplaceBlockAccessOperator(task_id="block", date={DAY!r})
+        """
+    )
+
+
+def run_in_fresh_process(dag_folder, tmp_path, site_dir: Path | None = None) -> tuple[dict, list[dict]]:
+    """Run the DAG in a new process (with ``site_dir`` as its site-packages); return its report and events."""
+    events_file = tmp_path / "openlineage.jsonl"
+    events_file.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        # Configured in both cases: without the provider nothing may read it.
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(events_file), "append": True}
+        ),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "feishu_tests",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            RUNNER,
+            str(site_dir or site_packages()),
+            str(dag_folder.path),
+            DAG_ID,
+            f"{DAY}T00:00:00+00:00",
+        ],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    report = [line for line in result.stdout.splitlines() if line.startswith("@@")]
+    assert result.returncode == 0 and report, result.stdout[-4000:] + result.stderr[-4000:]
+    events = [json.loads(line) for line in events_file.read_text().splitlines()] if events_file.exists() else []
+    return json.loads(report[0][2:]), events
+
+
+SCHEMA_FIELDS = {
+    "workplace": ["date", "all_workplace", "default_workplace"],
+    "custom_workplace": ["date", "custom_workplace_id", "access_data", "custom_workplace_name"],
+    "block": ["date", "block_id", "access_data"],
+}
+
+
+def task_events(events: list[dict], task_id: str) -> dict[str, dict]:
+    """The task's events by type (START, COMPLETE, ...)."""
+    return {event["eventType"]: event for event in events if event["job"]["name"] == f"{DAG_ID}.{task_id}"}
+
+
+@pytest.fixture
+def extract(dag_folder, feishu_conn, tmp_path):
+    lake = tmp_path / "lake"
+    dag_folder.load(extract_dag(lake), DAG_ID)
+    return lake
+
+
+def test_each_pull_reports_the_feishu_data_set_in_and_the_written_file_out_with_its_item_count(
+    extract, dag_folder, feishu_conn, tmp_path
+):
+    report, events = run_in_fresh_process(dag_folder, tmp_path)
+
+    assert report["states"] == {"workplace": "success", "custom_workplace": "success", "block": "success"}
+    namespace = f"feishu://{feishu_conn.url.split('://', 1)[1]}/{feishu_conn.app_id}"
+    written = {
+        "workplace": extract / "workplace/part.jsonl",
+        "custom_workplace": extract / "custom_workplace/part.parquet",
+        "block": None,  # XCom: no file, so no output dataset
+    }
+    for dataset, path in written.items():
+        by_type = task_events(events, dataset)
+        assert set(by_type) == {"START", "COMPLETE"}, dataset
+        for event in by_type.values():
+            [source] = event["inputs"]
+            assert (source["namespace"], source["name"]) == (namespace, dataset)
+            assert [field["name"] for field in source["facets"]["schema"]["fields"]] == SCHEMA_FIELDS[dataset]
+        items = len(feishu_conn.expected_items(dataset, DAY, DAY))
+        outputs = by_type["COMPLETE"]["outputs"]
+        if path is None:
+            assert outputs == []
+            continue
+        [output] = outputs
+        assert (output["namespace"], output["name"]) == ("file", str(path))
+        assert output["outputFacets"]["outputStatistics"]["rowCount"] == items > 0
+        assert [field["name"] for field in output["facets"]["schema"]["fields"]] == SCHEMA_FIELDS[dataset]
+        assert path.exists()
+        # The file as planned before the pull, without a count yet.
+        [planned] = by_type["START"]["outputs"]
+        assert (planned["namespace"], planned["name"]) == ("file", str(path))
+        assert "outputStatistics" not in planned.get("outputFacets", {})
+    text = (tmp_path / "openlineage.jsonl").read_text()
+    for secret in [feishu_conn.app_secret, *feishu_conn.issued_tokens]:
+        assert secret not in text
+
+
+def test_schema_facet_types_counts_as_int64_structs_and_names_as_a_list_of_structs():
+    from openlineage.client.serde import Serde
+
+    from airflow_provider_feishu_workplace._lineage import schema_facet
+
+    fields = {field["name"]: field for field in json.loads(Serde.to_json(schema_facet("custom_workplace")))["fields"]}
+
+    assert fields["date"]["type"] == "date"
+    assert fields["custom_workplace_id"]["type"] == "string"
+    assert fields["access_data"]["type"] == "struct"
+    assert [(f["name"], f["type"]) for f in fields["access_data"]["fields"]] == [("pv", "int64"), ("uv", "int64")]
+    assert fields["custom_workplace_name"]["type"] == "array"
+    [element] = fields["custom_workplace_name"]["fields"]
+    assert [(f["name"], f["type"]) for f in element["fields"]] == [("language", "string"), ("name", "string")]
+
+
+@pytest.mark.parametrize(
+    ("host", "extra", "namespace"),
+    [
+        ("https://open.feishu.cn", {}, "feishu://open.feishu.cn/cli_a"),
+        ("https://open.larksuite.com", {}, "lark://open.larksuite.com/cli_a"),
+        ("https://feishu.example.com:8443", {}, "feishu://feishu.example.com:8443/cli_a"),
+        (
+            "https://open.feishu.cn",
+            {"app_type": "store", "app_ticket_secret": "ticket-secret", "tenant_key": "tenant1"},
+            "feishu://open.feishu.cn/cli_a/tenant1",
+        ),
+    ],
+    ids=["feishu", "lark", "private deployment", "store app names the tenant"],
+)
+def test_input_namespace_names_the_platform_origin_and_app(monkeypatch, host, extra, namespace):
+    from airflow_provider_feishu_workplace._lineage import feishu_namespace
+
+    connection = {"conn_type": "feishu", "host": host, "login": "cli_a", "password": "app-secret", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_LINEAGE", json.dumps(connection))
+
+    assert feishu_namespace("feishu_lineage") == namespace
+
+
+def test_without_the_openlineage_provider_the_operators_import_and_run_unchanged(
+    extract, dag_folder, feishu_conn, tmp_path, without_openlineage
+):
+    with_provider, events = run_in_fresh_process(dag_folder, tmp_path)
+    assert events
+    files = {name: (extract / name).read_bytes() for name in ("workplace/part.jsonl", "custom_workplace/part.parquet")}
+    for name in files:
+        (extract / name).unlink()
+
+    without, events = run_in_fresh_process(dag_folder, tmp_path, without_openlineage)
+
+    assert (
+        without["states"]
+        == with_provider["states"]
+        == {
+            "workplace": "success",
+            "custom_workplace": "success",
+            "block": "success",
+        }
+    )
+    assert without["openlineage_modules"] == []
+    assert events == []
+    assert {name: (extract / name).read_bytes() for name in files} == files
+
+
+def test_importing_the_operators_loads_neither_openlineage_nor_pyarrow():
+    # Airflow's own provider discovery imports each provider's package and get_provider_info: not ours to count.
+    code = (
+        "import sys; import airflow_provider_feishu_workplace.operators.feishu_workplace; "
+        "print(sorted(m for m in sys.modules if not m.endswith('.get_provider_info') and ("
+        "m.split('.')[0] in ('openlineage', 'pyarrow') or m.startswith('airflow.providers.openlineage.') "
+        "or m.endswith(('._lineage', '._parquet_output')))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
