@@ -139,7 +139,8 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         if output_format is not None:
             from airflow_provider_feishu_workplace._output import output_format_for
 
-            output_format_for("", output_format)  # an unknown format fails the DAG file, not the run
+            # An unknown format, or one a literal path's suffix contradicts, fails the DAG file, not the run.
+            output_format_for("" if "{{" in str(output_path or "") else output_path or "", output_format)
         self.output_format = output_format
         if timezone is not None:
             _checked_timezone(timezone)
