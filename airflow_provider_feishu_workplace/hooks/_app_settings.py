@@ -29,6 +29,8 @@ class FeishuAppSettings:
     app_type: str = "self_built"
     app_ticket: str | None = field(default=None, repr=False)
     tenant_key: str | None = None
+    #: The extra ``shared_rate_limit``: where every process of the app keeps its request schedule.
+    shared_rate_limit: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_connection(cls, conn: Any) -> FeishuAppSettings:
@@ -71,6 +73,7 @@ class FeishuAppSettings:
             app_type=app_type,
             app_ticket=app_ticket,
             tenant_key=tenant_key,
+            shared_rate_limit=_optional_text(extras.get("shared_rate_limit")),
         )
 
 

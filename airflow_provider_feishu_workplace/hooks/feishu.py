@@ -68,6 +68,9 @@ class FeishuHook(BaseHook):
     :param backoff_max: the longest wait between two attempts, unless the platform asks for longer.
     :param requests_per_second: the pace per API path for every hook of this app in the process (the
         workplace search endpoints allow 20; other APIs have their own limits); ``None`` turns pacing off.
+    :param shared_rate_limit: keep that pace across every process of the app, not just this one:
+        ``redis://host:6379/0`` (workers on several machines) or ``file:///folder`` (one machine); the
+        token requests are paced too. Default: the connection's extra ``shared_rate_limit``, else none.
     :param max_pages: the most pages one query may take before the server is deemed to page forever;
         ``None``: for a workplace search, the query's days times 10,000 items in full pages, at most
         10,000 pages; for :meth:`paginate`, 10,000 pages.
@@ -130,6 +133,7 @@ class FeishuHook(BaseHook):
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
         requests_per_second: float | None = 20.0,
+        shared_rate_limit: str | None = None,
         max_pages: int | None = None,
     ) -> None:
         super().__init__()
@@ -148,7 +152,12 @@ class FeishuHook(BaseHook):
         self.retry_deadline = retry_deadline
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        if shared_rate_limit is not None:
+            from airflow_provider_feishu_workplace.hooks._shared_limit import check_url
+
+            check_url(shared_rate_limit)
         self.requests_per_second = requests_per_second
+        self.shared_rate_limit = shared_rate_limit
         self.max_pages = max_pages
         self._token: str | None = None
         self._token_refresh_at = 0.0
@@ -427,10 +436,12 @@ class FeishuHook(BaseHook):
         settings = self.settings
         url = settings.base_url + path
         headers = {}
+        shared_url = self.shared_rate_limit or settings.shared_rate_limit
+        # Token requests are paced only across processes: within one, each hook asks once per token.
+        if self.requests_per_second and (token is not None or shared_url):
+            shared_pacer((settings.base_url, settings.app_id, path), self.requests_per_second, shared_url).wait()
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-            if self.requests_per_second:
-                shared_pacer((settings.base_url, settings.app_id, path), self.requests_per_second).wait()
         deadline = RequestDeadline(self.timeout)
         try:
             with deadline:

@@ -1,7 +1,8 @@
 """Command line: ``python -m airflow_provider_feishu_workplace.testing serve [options]`` or ``... faults``.
 
-``serve`` starts a :class:`FeishuDouble`, prints one JSON line with its URL and credentials, and
-serves until SIGINT or SIGTERM. ``faults`` prints the fault kinds ``inject`` accepts, with their
+``serve`` starts a :class:`FeishuDouble`, prints one JSON line with its URL, its control API's URL
+(``control_url``: publish days late, queue faults, read the request log; see ``_control.py``) and its
+credentials, and serves until SIGINT or SIGTERM. ``faults`` prints the fault kinds ``inject`` accepts, with their
 parameters and what each answers, as a Markdown table.
 """
 
@@ -15,6 +16,8 @@ import threading
 from collections.abc import Sequence
 
 from airflow_provider_feishu_workplace.testing import HOSTILE_MODES, FaultKind, FeishuDouble
+from airflow_provider_feishu_workplace.testing._control import Control
+from airflow_provider_feishu_workplace.testing._server import DoubleServer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,8 +34,26 @@ def _parser() -> argparse.ArgumentParser:
     limit.add_argument("--no-rate-limit", action="store_true", help="do not rate-limit")
     serve.add_argument("--blocks-per-day", type=int, default=5, help="blocks with data each day (default: 5)")
     serve.add_argument("--custom-workplaces", type=int, default=3, help="custom workplaces (default: 3)")
+    control = serve.add_mutually_exclusive_group()
+    control.add_argument(
+        "--control-port", type=int, default=0, help="port of the control API, on --host; 0 picks a free one (default)"
+    )
+    control.add_argument("--no-control", action="store_true", help="serve no control API")
+    serve.add_argument(
+        "--max-requests",
+        type=_positive_int,
+        default=10_000,
+        help="requests the log keeps, the latest ones (default: %(default)s); counts cover every request",
+    )
     commands.add_parser("faults", help="list the fault kinds and hostile modes as Markdown tables")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a whole number >= 1")
+    return value
 
 
 def fault_table() -> str:
@@ -69,10 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limit_per_second=None if args.no_rate_limit else args.rate_limit,
         blocks_per_day=args.blocks_per_day,
         custom_workplaces=args.custom_workplaces,
+        max_recorded_requests=args.max_requests,
     )
     with double:
+        control = None if args.no_control else DoubleServer((args.host, args.control_port), Control(double))
+        if control is not None:
+            threading.Thread(target=control.serve, name="feishu-double-control", daemon=True).start()
         info = {
             "url": double.url,
+            "control_url": _url(control) if control is not None else None,
             "app_id": double.app_id,
             "app_secret": double.app_secret,
             "store_app_id": double.store_app_id,
@@ -81,8 +107,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tenant_key": double.tenant_key,
         }
         print(json.dumps(info), flush=True)
-        stop.wait()
+        try:
+            stop.wait()
+        finally:
+            if control is not None:
+                control.stop_serving()
+                control.server_close()
+                control.close_connections()
     return 0
+
+
+def _url(server: DoubleServer) -> str:
+    host, port = server.server_address[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 if __name__ == "__main__":

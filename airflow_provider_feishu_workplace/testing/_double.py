@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import json
@@ -71,6 +72,8 @@ class FeishuDouble:
     :param blocks_per_day: number of blocks with data each day.
     :param available_until: last date with data (later dates answer no items), ``None`` for no limit.
     :param app_id: the self-built app's id; the other credential parameters likewise.
+    :param max_recorded_requests: keep only the latest this many requests in :attr:`requests` (a long-running
+        server's log stays bounded; :meth:`request_counts` still counts every request); ``None``: keep all.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class FeishuDouble:
         store_app_secret: str = "double-store-secret-0123456789",
         app_ticket: str = "double-app-ticket-0123456789",
         tenant_key: str = "double_tenant_key",
+        max_recorded_requests: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -114,7 +118,12 @@ class FeishuDouble:
             rate_limit_reset_seconds=rate_limit_reset_seconds,
             routes=self._routes,
         )
-        self._requests: list[RecordedRequest] = []
+        bound = max_recorded_requests
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 1):
+            raise ValueError(f"max_recorded_requests={max_recorded_requests!r} must be a whole number >= 1, or None")
+        self._requests: collections.deque[RecordedRequest] = collections.deque(maxlen=max_recorded_requests)
+        # (endpoint, HTTP status or None for a reset) -> requests answered so, however many the log keeps.
+        self._request_counts: collections.Counter[tuple[str | None, int | None]] = collections.Counter()
         self._requests_lock = threading.Lock()
         self._server: DoubleServer | None = None
         self._thread: threading.Thread | None = None
@@ -369,9 +378,19 @@ class FeishuDouble:
             return list(self._requests)
 
     def clear_requests(self) -> None:
-        """Forget the requests recorded so far."""
+        """Forget the requests recorded so far, and their counts."""
         with self._requests_lock:
             self._requests.clear()
+            self._request_counts.clear()
+
+    def request_counts(self) -> dict[tuple[str | None, int | None], int]:
+        """Every request since the start (or :meth:`clear_requests`) by ``(endpoint, HTTP status)``.
+
+        Counts every request, also those a bounded log (``max_recorded_requests``) no longer holds; a reset
+        connection counts under status ``None``.
+        """
+        with self._requests_lock:
+            return dict(self._request_counts)
 
     def calls(self, endpoint: str | None = None) -> list[RecordedRequest]:
         """The recorded requests ``endpoint`` selects, in arrival order, for assertions.
@@ -458,6 +477,7 @@ class FeishuDouble:
         )
         with self._requests_lock:
             self._requests.append(record)
+            self._request_counts[(endpoint, record.status)] += 1
         if reply.delay:
             self._stopping.wait(reply.delay)  # stop() cuts the wait short
         return reply

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
@@ -15,9 +18,14 @@ from airflow_provider_feishu_workplace.testing import _connection
 
 @dataclass(frozen=True)
 class ServedDouble:
-    """A double running in another process: its URL and credentials, as its command line printed them."""
+    """A double running in another process: its URL and credentials, as its command line printed them.
+
+    Its control API (``control_url``; ``None`` when served with ``--no-control``) is wrapped by
+    :meth:`publish_at`, :meth:`inject`, :meth:`requests`, :meth:`stats`, :meth:`clear_requests` and :meth:`reset`.
+    """
 
     url: str
+    control_url: str | None
     app_id: str
     app_secret: str
     store_app_id: str
@@ -27,7 +35,7 @@ class ServedDouble:
 
     def connection(self, app_type: str = "self_built", **overrides: Any) -> str:
         """An Airflow connection to this double (JSON); arguments as in :meth:`FeishuDouble.connection`."""
-        credentials = {name: value for name, value in asdict(self).items() if name != "url"}
+        credentials = {name: value for name, value in asdict(self).items() if name not in ("url", "control_url")}
         return _connection.connection_json(self.url, credentials, app_type, **overrides)
 
     def connection_env(
@@ -39,6 +47,55 @@ class ServedDouble:
         ``{env_var: double.connection()}`` in it, with ``env_var = "AIRFLOW_CONN_" + conn_id.upper()``.
         """
         return _connection.connection_env(conn_id, self.connection(app_type, **overrides))
+
+    # The control API (see _control.py for its routes).
+
+    def publish_at(self, day: str, seconds_from_now: float | None) -> bool:
+        """Hold ``day`` (``YYYY-MM-DD``) back for ``seconds_from_now`` s (``None``: until told); returns
+        whether it is published now. As :meth:`FeishuDouble.publish_at`."""
+        return self._control("POST", "/publish", {"day": day, "seconds_from_now": seconds_from_now})["published"]
+
+    def is_published(self, day: str) -> bool:
+        """Whether ``day`` is published now."""
+        return self._control("GET", "/publish?" + urllib.parse.urlencode({"day": day}))["published"]
+
+    def inject(self, kind: str, *, endpoint: str = "search", skip: int = 0, times: int | None = 1, **params) -> None:
+        """Queue a fault, as :meth:`FeishuDouble.inject` (parameters must be JSON values)."""
+        fault = {"kind": str(kind), "endpoint": endpoint, "skip": skip, "times": times, **params}
+        self._control("POST", "/faults", fault)
+
+    def requests(self, endpoint: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest ``limit`` requests ``endpoint`` selects (all when ``None``), oldest first, as dicts
+        with the fields of :class:`RecordedRequest`; credentials in them read ``***``."""
+        query = {"limit": limit, **({"endpoint": endpoint} if endpoint else {})}
+        return self._control("GET", "/requests?" + urllib.parse.urlencode(query))["requests"]
+
+    def stats(self) -> dict[str, Any]:
+        """Every request since the start or the last clear: ``{"total": n, "by_endpoint": {name: {status: n}}}``
+        (status ``"reset"`` for a connection reset), also those the bounded log no longer holds."""
+        return self._control("GET", "/stats")
+
+    def clear_requests(self) -> None:
+        """Forget the request log and the counts."""
+        self._control("DELETE", "/requests")
+
+    def reset(self) -> None:
+        """Put the double back as it started, as :meth:`FeishuDouble.reset`."""
+        self._control("POST", "/reset")
+
+    def _control(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        if not self.control_url:
+            raise RuntimeError("this double serves no control API (it was started with --no-control)")
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.control_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            message = json.loads(error.read() or b"{}").get("error", error.reason)
+            raise ValueError(f"the double's control API refused {method} {path}: {message}") from None
 
 
 @contextmanager

@@ -1,0 +1,164 @@
+"""The served double's control API: a second loopback port through which live tests steer the double.
+
+The Feishu port stays a faithful copy of the Open Platform; everything a test of a running deployment
+needs to change or read (publish a day late, queue faults, read the request log, reset) goes through
+this one, with JSON in and out:
+
+| method and path | does |
+|---|---|
+| ``GET /health`` | ``{"ok": true, "url": <the Feishu URL>}`` |
+| ``POST /publish`` ``{"day": "YYYY-MM-DD", "seconds_from_now": 30}`` | hold the day back 30 s (``null``: until told) |
+| ``GET /publish?day=YYYY-MM-DD`` | ``{"day": ..., "published": true/false}`` |
+| ``POST /faults`` ``{"kind": "rate_limit", "endpoint": "search", "skip": 0, "times": 1, ...}`` | queue a fault |
+| ``GET /requests?limit=100&endpoint=search`` | the latest requests, oldest first, secrets replaced by ``***`` |
+| ``GET /stats`` | every request since the start or the last clear, by endpoint and HTTP status |
+| ``DELETE /requests`` | forget the request log and the counts |
+| ``POST /reset`` | :meth:`FeishuDouble.reset`: faults, log, publication times, tokens, rate-limit buckets |
+
+Errors answer HTTP 400 (a bad value; the message names it) or 404 (an unknown path) with ``{"error": ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_feishu_workplace.testing._replies import Reply
+
+if TYPE_CHECKING:
+    from airflow_provider_feishu_workplace.testing._double import FeishuDouble, RecordedRequest
+
+#: The most requests one ``GET /requests`` answers.
+MAX_LIMIT = 10_000
+_SECRET_FIELDS = ("app_secret", "app_ticket", "app_access_token")
+_SECRET_HEADERS = ("authorization", "cookie")
+
+
+class BadRequest(ValueError):
+    """A control request the double cannot act on; its message goes back to the caller."""
+
+
+class Control:
+    """Answer control requests for ``double`` (a responder for :class:`DoubleServer`)."""
+
+    def __init__(self, double: FeishuDouble) -> None:
+        self.double = double
+
+    def __call__(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Reply:
+        route = {
+            ("GET", "/health"): self._health,
+            ("GET", "/publish"): self._published,
+            ("POST", "/publish"): self._publish,
+            ("POST", "/faults"): self._inject,
+            ("GET", "/requests"): self._requests,
+            ("DELETE", "/requests"): self._clear,
+            ("GET", "/stats"): self._stats,
+            ("POST", "/reset"): self._reset,
+        }.get((method, path.rstrip("/") or "/"))
+        if route is None:
+            return _answer({"error": f"no control endpoint {method} {path}: see the table in the docs"}, 404)
+        try:
+            return _answer(route(query, _json_body(body)))
+        except (BadRequest, ValueError, TypeError) as error:
+            return _answer({"error": str(error)}, 400)
+
+    def _health(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        return {"ok": True, "url": self.double.url}
+
+    def _publish(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        fields = _object(body, "POST /publish")
+        day = fields.get("day")
+        if "seconds_from_now" not in fields:
+            raise BadRequest('POST /publish needs "seconds_from_now": a number of seconds, or null to hold the day')
+        self.double.publish_at(_day(day), fields["seconds_from_now"])
+        return {"day": day, "published": self.double.is_published(day)}
+
+    def _published(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        day = query.get("day")
+        return {"day": day, "published": self.double.is_published(_day(day))}
+
+    def _inject(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        fields = dict(_object(body, "POST /faults"))
+        kind = fields.pop("kind", None)
+        if not isinstance(kind, str):
+            raise BadRequest('POST /faults needs "kind": one of the fault kinds (python -m ... testing faults)')
+        self.double.inject(kind, **fields)
+        return {"queued": kind}
+
+    def _requests(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        limit = _whole(query.get("limit", "100"), "limit")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadRequest(f"limit={limit} must be between 1 and {MAX_LIMIT}")
+        endpoint = query.get("endpoint")
+        records = self.double.calls(endpoint) if endpoint else self.double.requests
+        return {"requests": [_public(record) for record in records[-limit:]], "matching": len(records)}
+
+    def _stats(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        by_endpoint: dict[str, dict[str, int]] = {}
+        total = 0
+        for (endpoint, status), count in sorted(self.double.request_counts().items(), key=str):
+            statuses = by_endpoint.setdefault(endpoint or "unknown", {})
+            statuses[str(status) if status is not None else "reset"] = count
+            total += count
+        return {"total": total, "by_endpoint": by_endpoint}
+
+    def _clear(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        self.double.clear_requests()
+        return {"cleared": True}
+
+    def _reset(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        self.double.reset()
+        return {"reset": True}
+
+
+def _answer(payload: dict[str, Any], status: int = 200) -> Reply:
+    return Reply(status=status, payload=payload)
+
+
+def _json_body(raw: bytes) -> Any:
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise BadRequest("the body is not JSON: send a JSON object") from None
+
+
+def _object(body: Any, where: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest(f"{where} needs a JSON object body")
+    return body
+
+
+def _day(day: Any) -> str:
+    if not isinstance(day, str) or not day:
+        raise BadRequest(f'day={day!r}: give "day" as "YYYY-MM-DD"')
+    return day
+
+
+def _whole(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise BadRequest(f"{name}={text!r} must be a whole number") from None
+
+
+def _public(record: RecordedRequest) -> dict[str, Any]:
+    """One request as JSON, with the credentials it carried replaced by ``***``."""
+    body = record.body
+    if body is not None:
+        body = {name: "***" if name in _SECRET_FIELDS else value for name, value in body.items()}
+    headers = {name: "***" if name in _SECRET_HEADERS else value for name, value in record.headers.items()}
+    return {
+        "method": record.method,
+        "path": record.path,
+        "endpoint": record.endpoint,
+        "query": record.query,
+        "body": body,
+        "headers": headers,
+        "status": record.status,
+        "code": record.code,
+        "fault": record.fault,
+        "log_id": record.log_id,
+        "received_at": record.received_at,
+    }
