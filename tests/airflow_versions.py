@@ -120,14 +120,24 @@ def _configure_task_logging() -> None:
     )
 
 
-def prepare_concurrent_task_tests(dag, day: str) -> None:
-    """Get ``dag`` ready for several ``airflow tasks test <dag> <task> <day>`` processes at once.
+def prepare_concurrent_task_tests(dag, logical_dates: list[str]) -> list[str]:
+    """Get ``dag`` ready for one ``airflow tasks test <dag> <task> <date>`` process per date, all at once.
 
-    Airflow 2.11's ``tasks test`` without a DAG run for the day makes a temporary one and deletes it when it
-    ends, so the others then fail to push their XCom: make a real run first there. Airflow 3 needs nothing.
+    ``tasks test`` without a DAG run for the date makes a temporary one and deletes it when it ends; on
+    Airflow 3 it first deletes any run of that logical date. Processes sharing a date would delete each
+    other's runs, so on Airflow 3 every process gets a date of its own (the operator's ``date`` decides
+    what is pulled). Airflow 2.11 does not delete on start, but the first process to end would take the
+    others' run with it: there they share one real run of the first date, made here.
+
+    :return: the date to pass to each process.
     """
     if AIRFLOW_V_3_0_PLUS:
-        return
+        return list(logical_dates)
+    _create_running_run_airflow_2(dag, logical_dates[0])
+    return [logical_dates[0]] * len(logical_dates)
+
+
+def _create_running_run_airflow_2(dag, day: str) -> None:
     import pendulum
     from airflow.models.dagrun import DagRun
     from airflow.utils.state import DagRunState

@@ -291,16 +291,21 @@ def test_four_airflow_task_processes_writing_one_path_all_succeed_with_one_whole
         ),
         "same_path",
     )
-    prepare_concurrent_task_tests(dag, "2026-11-20")
+    dates = prepare_concurrent_task_tests(dag, ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"])
     feishu_conn.inject("slow", endpoint="block", delay=2.0, times=None)  # pages trickle in: the writes overlap
     # The first run writes the DAG to the metadata database; four doing it at once trip over SQLite.
-    runs = [run_task_in_its_own_process("same_path")]
+    runs = [run_task_in_its_own_process("same_path", dates[0])]
     wait_for(lambda: feishu_conn.count("block") >= 1 or runs[0].poll() is not None, timeout=120)
-    for _ in range(3):
-        runs.append(run_task_in_its_own_process("same_path"))
+    for logical_date in dates[1:]:
+        runs.append(run_task_in_its_own_process("same_path", logical_date))
         time.sleep(0.3)
-    wait_for(lambda: feishu_conn.count("block") >= 5 or runs[-1].poll() is not None, timeout=120)
+    # Each process asks for its own token before its first page: four tokens mean the last one is pulling too.
+    wait_for(
+        lambda: (feishu_conn.count("token") >= 4 and feishu_conn.count("block") >= 5) or runs[-1].poll() is not None,
+        timeout=180,
+    )
     time.sleep(random.Random(4).uniform(0.0, 2.0))
+    assert runs[-1].poll() is None, "the run to kill ended early:\n" + runs[-1].communicate()[0].decode()[-3000:]
     os.killpg(runs[-1].pid, signal.SIGKILL)  # the last one, mid-pull
     outputs = [run.communicate(timeout=300)[0].decode() for run in runs]
 

@@ -21,10 +21,10 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 DAY = "2026-11-19"
 
 
-def run_task_in_its_own_process(dag_id: str) -> subprocess.Popen:
+def run_task_in_its_own_process(dag_id: str, logical_date: str = "2026-11-20") -> subprocess.Popen:
     """``airflow tasks test`` of the pull task, in a new process group so it can be killed whole."""
     return subprocess.Popen(
-        [AIRFLOW, "tasks", "test", dag_id, "pull", "2026-11-20"],
+        [AIRFLOW, "tasks", "test", dag_id, "pull", logical_date],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
