@@ -32,11 +32,12 @@ import pyarrow.parquet as pq
 from airflow_provider_feishu_workplace._compat import task_logger
 from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, get_endpoint
 
-#: Items per row group: a few MB of Python objects at most while they wait to be written.
-ROW_GROUP_ITEMS = 10_000
+#: Items per row group: about a MB of buffered values; readers still get few, dense row groups.
+ROW_GROUP_ITEMS = 5_000
 COUNTS_TYPE = pa.struct([pa.field("pv", pa.int64(), nullable=False), pa.field("uv", pa.int64(), nullable=False)])
 NAMES_TYPE = pa.list_(pa.struct([pa.field("language", pa.string()), pa.field("name", pa.string())]))
 LOGGER_NAME = "airflow.task.operators.airflow_provider_feishu_workplace.parquet"
+_EPOCH = dt.date(1970, 1, 1).toordinal()  # date32 counts days from 1970-01-01
 
 
 def parquet_schema(endpoint: SearchEndpoint | str) -> pa.Schema:
@@ -56,6 +57,9 @@ def parquet_schema(endpoint: SearchEndpoint | str) -> pa.Schema:
 class ParquetEncoder:
     """Write items to an open binary file as Parquet, one row group per ROW_GROUP_ITEMS items.
 
+    Items are not kept: each one's values go straight into per-column lists (a date as a day number, the
+    counts as ints), a few hundred bytes an item, until the row group is written.
+
     :param handle: the file the writer owns (left open by :meth:`close`).
     :param endpoint: the data set, which decides the schema.
     """
@@ -65,11 +69,11 @@ class ParquetEncoder:
         self.schema = parquet_schema(self.endpoint)
         self._known = set(self.schema.names)
         self._writer = pq.ParquetWriter(handle, self.schema, compression="snappy")
-        self._rows: list[dict[str, Any]] = []
         self._unknown_seen: set[str] = set()
+        self._new_columns()
 
     def write(self, item: dict[str, Any]) -> None:
-        """Buffer one item; write a row group when ROW_GROUP_ITEMS are waiting."""
+        """Buffer one item's values; write a row group when ROW_GROUP_ITEMS are waiting."""
         unknown = item.keys() - self._known - self._unknown_seen
         if unknown:
             self._unknown_seen |= unknown
@@ -79,8 +83,16 @@ class ParquetEncoder:
                 self.endpoint.name,
                 sorted(unknown),
             )
-        self._rows.append(item)
-        if len(self._rows) >= ROW_GROUP_ITEMS:
+        self._days.append(dt.date.fromisoformat(item["date"]).toordinal() - _EPOCH)
+        if self._ids is not None:
+            self._ids.append(item[self.endpoint.id_field])
+        for name, (pv, uv) in self._counts.items():
+            counts = item[name]
+            pv.append(counts["pv"])
+            uv.append(counts["uv"])
+        for name, names in self._names.items():
+            names.append(_names(item.get(name)))
+        if len(self._days) >= ROW_GROUP_ITEMS:
             self._flush()
 
     def close(self) -> None:
@@ -90,29 +102,32 @@ class ParquetEncoder:
 
     def discard(self) -> None:
         """Drop the buffered items and close the writer (while its file is still open), for an aborted file."""
-        self._rows = []
+        self._new_columns()
         self._writer.close()
 
+    def _new_columns(self) -> None:
+        self._days: list[int] = []
+        self._ids: list[str] | None = [] if self.endpoint.id_field else None
+        self._counts: dict[str, tuple[list[int], list[int]]] = {name: ([], []) for name in self.endpoint.counts_fields}
+        self._names: dict[str, list[Any]] = {name: [] for name in self.endpoint.name_fields}
+
     def _flush(self) -> None:
-        if not self._rows:
+        if not self._days:
             return
-        rows, self._rows = self._rows, []
-        columns = [pa.array([dt.date.fromisoformat(row["date"]) for row in rows], pa.date32())]
-        if self.endpoint.id_field:
-            columns.append(pa.array([row[self.endpoint.id_field] for row in rows], pa.string()))
-        for name in self.endpoint.counts_fields:
+        rows = len(self._days)
+        columns = [pa.array(self._days, pa.int32()).cast(pa.date32())]
+        if self._ids is not None:
+            columns.append(pa.array(self._ids, pa.string()))
+        for pv, uv in self._counts.values():
             columns.append(
                 pa.StructArray.from_arrays(
-                    [
-                        pa.array([row[name]["pv"] for row in rows], pa.int64()),
-                        pa.array([row[name]["uv"] for row in rows], pa.int64()),
-                    ],
-                    fields=list(COUNTS_TYPE),
+                    [pa.array(pv, pa.int64()), pa.array(uv, pa.int64())], fields=list(COUNTS_TYPE)
                 )
             )
-        for name in self.endpoint.name_fields:
-            columns.append(pa.array([_names(row.get(name)) for row in rows], NAMES_TYPE))
-        self._writer.write_table(pa.Table.from_arrays(columns, schema=self.schema), row_group_size=len(rows))
+        for names in self._names.values():
+            columns.append(pa.array(names, NAMES_TYPE))
+        self._new_columns()
+        self._writer.write_table(pa.Table.from_arrays(columns, schema=self.schema), row_group_size=rows)
 
 
 def _names(names: Any) -> list[dict[str, Any]] | None:

@@ -1,4 +1,4 @@
-"""Benchmarks of the provider: six figures, each next to its goal, printed as one table.
+"""Benchmarks of the provider: seven figures, each next to its goal, printed as one table.
 
 Run by ``make bench`` (a few minutes on 2 cores; the pacing figure alone takes 20 s by design).
 Progress goes to stderr, the machine line and the table to stdout (Markdown, ready for BENCHMARKS.md).
@@ -10,7 +10,8 @@ line in a subprocess. Scratch files live under ``.bench/`` (removed by ``make cl
 2. Requests per job: token and search calls for 1 and 365 days against the minimum.
 3. Client overhead: 2,000 pages through our hook, a hand-written requests loop and lark-oapi.
 4. Pacing: 400 pages against the double's 20 requests/second limit.
-5. Memory: peak RSS of the operator writing 200,000 items against writing 2,000.
+5. Memory: peak RSS of the operator writing 200,000 items against writing 2,000, as JSON Lines and as
+   Parquet (row groups written while paging).
 6. End to end: ``airflow dags test`` of the example extract + load DAGs against a do-nothing pair.
 """
 
@@ -356,11 +357,12 @@ def figure_pacing() -> Figure:
 # 5. Memory
 
 
-def peak_rss(blocks_per_day: int, days: int) -> dict[str, int]:
+def peak_rss(blocks_per_day: int, days: int, output_format: str = "jsonl") -> dict[str, int]:
     """Run the operator in a fresh process (scripts/bench_memory_child.py); return what it reports."""
-    output_dir = WORK / f"memory-{blocks_per_day}x{days}"
+    output_dir = WORK / f"memory-{blocks_per_day}x{days}-{output_format}"
+    child = SCRIPTS / "bench_memory_child.py"
     done = subprocess.run(
-        [sys.executable, str(SCRIPTS / "bench_memory_child.py"), str(blocks_per_day), str(days), str(output_dir)],
+        [sys.executable, str(child), str(blocks_per_day), str(days), str(output_dir), output_format],
         capture_output=True,
         text=True,
         timeout=600,
@@ -371,8 +373,8 @@ def peak_rss(blocks_per_day: int, days: int) -> dict[str, int]:
     raise RuntimeError(f"the memory child failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
 
-def figure_memory() -> Figure:
-    """Peak RSS of the block operator writing 200,000 items to file:// against writing 2,000.
+def figure_memory(output_format: str = "jsonl") -> Figure:
+    """Peak RSS of the block operator writing 200,000 items to file:// against writing 2,000 (JSON Lines or Parquet).
 
     Both children start the same double (2,000 blocks a day) and pull 100 days against 1, so only
     the pull's size differs. One day of 200,000 blocks would also put the double's 200,000 block ids
@@ -382,14 +384,15 @@ def figure_memory() -> Figure:
     blocks_per_day, runs = 2000, {"small": 1, "large": 100}
     results = {}
     for name, days in runs.items():
-        say(f"5/6 memory: {blocks_per_day * days:,} items in a fresh process ...")
-        results[name] = peak_rss(blocks_per_day, days)
+        say(f"5/6 memory: {blocks_per_day * days:,} items as {output_format} in a fresh process ...")
+        results[name] = peak_rss(blocks_per_day, days, output_format)
         if results[name]["items"] != blocks_per_day * days:
             raise RuntimeError(f"{name}: wrote {results[name]['items']} items, expected {blocks_per_day * days}")
     small, large = (results[name]["peak_rss_kib"] / 1024 for name in runs)
     growth = {name: (r["peak_rss_kib"] - r["rss_before_execute_kib"]) / 1024 for name, r in results.items()}
     return Figure(
-        "Memory (peak RSS, operator → file://, fresh process each)",
+        f"Memory (peak RSS, operator → file:// {'Parquet' if output_format == 'parquet' else 'JSON Lines'}, "
+        "fresh process each)",
         f"200,000 items {large:.0f} MB; 2,000 items {small:.0f} MB; apart {large - small:.1f} MB "
         f"(execute() added {growth['large']:.0f} and {growth['small']:.0f} MB)",
         "< 20 MB apart",
@@ -446,6 +449,7 @@ def main() -> None:
         run_figure("Client overhead", figure_client_overhead),
         run_figure("Pacing", figure_pacing),
         run_figure("Memory", figure_memory),
+        run_figure("Memory (Parquet)", lambda: figure_memory("parquet")),
         run_figure("End to end", figure_end_to_end),
     ]
     latency = double_latency()

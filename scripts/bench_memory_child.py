@@ -1,10 +1,10 @@
 """One run of the memory figure, in a process of its own so that its peak RSS is its own.
 
-``python scripts/bench_memory_child.py BLOCKS_PER_DAY DAYS OUTPUT_DIR`` starts a Feishu double in this
-process (no rate limit), runs ``FeishuWorkplaceBlockAccessOperator.execute()`` for DAYS days of
-BLOCKS_PER_DAY blocks into ``file://OUTPUT_DIR/part.jsonl`` (pacing off), and prints one line
-``BENCH_RESULT {json}`` with the peak RSS (KiB), the RSS just before ``execute()``, the lines
-written and the requests the double saw. Run by ``scripts/bench.py``.
+``python scripts/bench_memory_child.py BLOCKS_PER_DAY DAYS OUTPUT_DIR [FORMAT]`` starts a Feishu double in
+this process (no rate limit), runs ``FeishuWorkplaceBlockAccessOperator.execute()`` for DAYS days of
+BLOCKS_PER_DAY blocks into ``file://OUTPUT_DIR/part.jsonl`` (or ``part.parquet`` for FORMAT ``parquet``;
+pacing off), and prints one line ``BENCH_RESULT {json}`` with the peak RSS (KiB), the RSS just before
+``execute()``, the items written and the requests the double saw. Run by ``scripts/bench.py``.
 
 The peak is ``VmHWM``, the high-water mark of this process's own memory since it started. It also
 reports ``ru_maxrss``, but on Linux that keeps the parent's size when a big parent starts the child
@@ -30,8 +30,8 @@ def status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def run(blocks_per_day: int, days: int, output_dir: Path) -> dict[str, int]:
-    """Pull ``days`` days of ``blocks_per_day`` blocks through the operator into a JSON Lines file."""
+def run(blocks_per_day: int, days: int, output_dir: Path, output_format: str = "jsonl") -> dict[str, int]:
+    """Pull ``days`` days of ``blocks_per_day`` blocks through the operator into a JSON Lines or Parquet file."""
     import pendulum
 
     from airflow_provider_feishu_workplace.operators.feishu_workplace import FeishuWorkplaceBlockAccessOperator
@@ -42,7 +42,7 @@ def run(blocks_per_day: int, days: int, output_dir: Path) -> dict[str, int]:
         operator = FeishuWorkplaceBlockAccessOperator(
             task_id="bench_memory",
             timezone="UTC",
-            output_path=f"file://{output_dir}/part.jsonl",
+            output_path=f"file://{output_dir}/part.{output_format}",
             hook_params={"requests_per_second": None},
         )
         # The run's data interval picks the days (from its start's day to the day before its end),
@@ -52,8 +52,13 @@ def run(blocks_per_day: int, days: int, output_dir: Path) -> dict[str, int]:
         rss_before = status_kib("VmRSS")
         written = operator.execute(context)
         requests = len(double.requests)
-    with open(written.removeprefix("file://"), encoding="utf-8") as lines:
-        items = sum(1 for _ in lines)
+    if output_format == "parquet":
+        import pyarrow.parquet as pq  # loaded by the writer already; reading the footer adds little
+
+        items = pq.ParquetFile(written.removeprefix("file://")).metadata.num_rows
+    else:
+        with open(written.removeprefix("file://"), encoding="utf-8") as lines:
+            items = sum(1 for _ in lines)
     return {
         "peak_rss_kib": status_kib("VmHWM"),
         "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
@@ -65,8 +70,9 @@ def run(blocks_per_day: int, days: int, output_dir: Path) -> dict[str, int]:
 
 def main() -> None:
     blocks_per_day, days, output_dir = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    output_format = sys.argv[4] if len(sys.argv) > 4 else "jsonl"
     output_dir.mkdir(parents=True, exist_ok=True)
-    print("BENCH_RESULT " + json.dumps(run(blocks_per_day, days, output_dir)), flush=True)
+    print("BENCH_RESULT " + json.dumps(run(blocks_per_day, days, output_dir, output_format)), flush=True)
 
 
 if __name__ == "__main__":
