@@ -3,25 +3,42 @@
 Airflow 3.2 and later read it from provider info (``conn-fields``, ``ui-field-behaviour``); the Flask
 form of Airflow 2.11 (and of 3.0/3.1 with the FAB provider) gets the same fields from the hook's
 ``get_connection_form_widgets`` / ``get_ui_field_behaviour``, which translate this data.
+
+Help text is in English; the Chinese names appear only where a user searches for them in the Feishu
+developer console (开发者后台). Airflow shows a description under each extra field, but for the standard
+fields (Base URL, App ID, App Secret) only a placeholder: their help lives in the placeholders.
 """
+
+# The name in the connection type list: the type search matches it, so it names both brands.
+HOOK_NAME = "Feishu (Lark)"
 
 # The connection's extras, in provider info's ``conn-fields`` format (a JSON schema per field).
 CONN_FIELDS = {
     "app_type": {
         "label": "App type",
-        "description": "self_built (自建应用) or store (商店应用, needs app ticket and tenant key)",
+        "description": (
+            "self_built: an app your company created in the developer console (自建应用, the usual case); "
+            "App ID and App Secret are all it needs. store: an app from the app store (商店应用), which also "
+            "needs App ticket and Tenant key."
+        ),
         "schema": {"type": ["string", "null"], "default": "self_built", "enum": ["self_built", "store"]},
     },
     # "secret" in the key makes Airflow hide the value in the UI and the REST API, like the App Secret;
     # the hook still reads a ticket saved under the earlier key, app_ticket.
     "app_ticket_secret": {
         "label": "App ticket",
-        "description": "Store apps only: the latest app_ticket the platform pushed to the app (kept secret)",
+        "description": (
+            "Store apps only (leave empty for self_built): the latest app_ticket the platform pushed to the "
+            "app's event callback. It changes every hour; kept secret like the App Secret."
+        ),
         "schema": {"type": ["string", "null"], "format": "password"},
     },
     "tenant_key": {
         "label": "Tenant key",
-        "description": "Store apps only: the tenant whose data is read",
+        "description": (
+            "Store apps only (leave empty for self_built): the tenant_key of the company whose data is read, "
+            "from the event sent when it installed the app."
+        ),
         "schema": {"type": ["string", "null"]},
     },
 }
@@ -31,7 +48,8 @@ UI_FIELD_BEHAVIOUR = {
     "hidden-fields": ["schema", "port"],
     "relabeling": {"host": "Base URL", "login": "App ID", "password": "App Secret"},
     "placeholders": {
-        "host": "https://open.feishu.cn (Lark: https://open.larksuite.com)",
-        "login": "cli_xxxxxxxxxxxxxxxx",
+        "host": "Empty: https://open.feishu.cn. Lark: https://open.larksuite.com. http:// only for 127.0.0.1",
+        "login": "cli_... from the developer console: your app > Credentials & Basic Info (凭证与基础信息)",
+        "password": "App Secret, on the same page as the App ID (Credentials & Basic Info)",
     },
 }

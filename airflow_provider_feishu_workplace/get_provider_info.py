@@ -1,6 +1,6 @@
 """Provider metadata that Airflow reads at discovery (plain data; imports only the connection form's data)."""
 
-from airflow_provider_feishu_workplace._connection_fields import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_feishu_workplace._connection_fields import CONN_FIELDS, HOOK_NAME, UI_FIELD_BEHAVIOUR
 
 
 def get_provider_info():
@@ -35,7 +35,7 @@ def get_provider_info():
             {
                 "connection-type": "feishu",
                 "hook-class-name": "airflow_provider_feishu_workplace.hooks.feishu.FeishuHook",
-                "hook-name": "Feishu",
+                "hook-name": HOOK_NAME,
                 "conn-fields": CONN_FIELDS,
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }

@@ -79,7 +79,7 @@ class FeishuHook(BaseHook):
     conn_name_attr = "feishu_conn_id"
     default_conn_name = "feishu_default"
     conn_type = "feishu"
-    hook_name = "Feishu"
+    hook_name = "Feishu (Lark)"  # the same as _connection_fields.HOOK_NAME: the type search finds "Lark" too
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
