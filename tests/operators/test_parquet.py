@@ -33,6 +33,15 @@ def items_from_parquet(path) -> list[dict]:
     return items
 
 
+def load_dag_tables(monkeypatch):
+    """The example load DAG's tables module (dags/feishu_workplace_tables.py), imported afresh."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "dags"))
+    sys.modules.pop("feishu_workplace_tables", None)
+    return importlib.import_module("feishu_workplace_tables")
+
+
 def pull(run_dag, dataset: str, path: Path, dag_id: str | None = None, extra: str = ""):
     return run_dag(
         dag_id or f"parquet_{dataset}",
@@ -72,9 +81,8 @@ def test_load_dag_reader_gives_the_same_rows_from_parquet_as_from_json_lines(
 ):
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "dags"))
-    sys.modules.pop("feishu_workplace_tables", None)
-    from feishu_workplace_tables import TABLES, read_file_rows, read_rows
+    tables = load_dag_tables(monkeypatch)
+    TABLES, read_file_rows, read_rows = tables.TABLES, tables.read_file_rows, tables.read_rows
 
     parquet = tmp_path / f"{dataset}.parquet"
     pull(run_dag, dataset, parquet)
@@ -168,7 +176,9 @@ def test_row_groups_are_written_while_items_arrive(tmp_path):
     ]
 
 
-def test_parquet_on_s3_is_one_whole_object_and_a_failed_pull_keeps_it(run_dag, feishu_conn, s3_bucket):
+def test_parquet_on_s3_is_one_whole_object_and_a_failed_pull_keeps_it(run_dag, feishu_conn, s3_bucket, monkeypatch):
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
     key = "custom_workplace/dt=2026-11-19/part.parquet"
     args = dict(
         operator=OPERATORS["custom_workplace"], operator_args=f'output_path="s3://lake_s3@{BUCKET}/{key}", page_size=2'
@@ -176,7 +186,13 @@ def test_parquet_on_s3_is_one_whole_object_and_a_failed_pull_keeps_it(run_dag, f
     run = run_dag("parquet_s3", RUN_DATE, **args)
     assert run.states["pull"] == "success", run.log
     body = s3_bucket.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-    assert items_from_parquet(pa.BufferReader(body)) == feishu_conn.expected_items("custom_workplace", DAY, DAY)
+    expected = feishu_conn.expected_items("custom_workplace", DAY, DAY)
+    assert items_from_parquet(pa.BufferReader(body)) == expected
+    # The load DAG's reader, through the same object storage.
+    tables = load_dag_tables(monkeypatch)
+    table = tables.TABLES["custom_workplace"]
+    rows = list(tables.read_file_rows(ObjectStoragePath(f"s3://lake_s3@{BUCKET}/{key}"), table))
+    assert rows == list(tables.read_rows([json.dumps(item) for item in expected], table, "expected"))
     feishu_conn.inject("quota", endpoint="custom_workplace", skip=1)
 
     run = run_dag("parquet_s3", RUN_DATE, **args)
