@@ -200,3 +200,26 @@ def test_parquet_on_s3_is_one_whole_object_and_a_failed_pull_keeps_it(run_dag, f
     assert run.states["pull"] == "failed"
     assert keys(s3_bucket) == [key]
     assert s3_bucket.get_object(Bucket=BUCKET, Key=key)["Body"].read() == body
+
+
+def test_load_dag_loads_the_parquet_lake_files_of_every_data_set(examples, run_dag, feishu_conn, monkeypatch):
+    day = "2026-10-01"
+    tables = load_dag_tables(monkeypatch)
+    for dataset, operator in OPERATORS.items():
+        path = examples.lake_dir / f"{dataset}_access/dt={day}/part.parquet"
+        run = run_dag(
+            f"parquet_lake_{dataset}",
+            RUN_DATE,
+            operator=operator,
+            operator_args=f'date="{day}", output_path="file://{path}", page_size=2',
+        )
+        assert run.states["pull"] == "success", run.log
+
+    assert set(examples.run_load(day).values()) == {"success"}
+
+    for dataset in OPERATORS:
+        table = tables.TABLES[dataset]
+        lines = [json.dumps(item) for item in feishu_conn.expected_items(dataset, day, day)]
+        key = [index for index, (name, _) in enumerate(table.columns) if name in table.key]
+        expected = sorted(tables.read_rows(lines, table, "expected"), key=lambda row: [row[i] for i in key])
+        assert examples.rows(table.name) == expected and expected, dataset
