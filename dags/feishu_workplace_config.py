@@ -5,6 +5,7 @@
 | FEISHU_WORKPLACE_CONN_ID | the Feishu connection | feishu_default |
 | FEISHU_WORKPLACE_LAKE | base URI of the lake (file://, s3://bucket/prefix, ...) | file://$AIRFLOW_HOME/feishu_lake |
 | FEISHU_WORKPLACE_LAKE_CONN_ID | the lake filesystem's connection (for example aws_default) | none |
+| FEISHU_WORKPLACE_LAKE_FORMAT | the lake files' format: jsonl, or parquet (needs the [parquet] extra) | jsonl |
 | FEISHU_WORKPLACE_WAREHOUSE_CONN_ID | the SQL database the load DAG writes to (sqlite or postgres) | feishu_warehouse |
 | FEISHU_WORKPLACE_TIMEZONE | the tenant's calendar: days are counted in this time zone | Asia/Shanghai |
 | FEISHU_WORKPLACE_LOAD_SWEEP | cron of the load's safety-net runs besides asset events; empty: none | 45 * * * * |
@@ -27,6 +28,10 @@ FEISHU_CONN_ID = os.environ.get("FEISHU_WORKPLACE_CONN_ID", "feishu_default")
 _AIRFLOW_HOME = os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow"))
 LAKE = os.environ.get("FEISHU_WORKPLACE_LAKE", f"file://{_AIRFLOW_HOME}/feishu_lake").rstrip("/")
 LAKE_CONN_ID = os.environ.get("FEISHU_WORKPLACE_LAKE_CONN_ID") or None
+# The operators write the format the file name says: part.jsonl or part.parquet. The load reads either.
+LAKE_FORMAT = (os.environ.get("FEISHU_WORKPLACE_LAKE_FORMAT") or "jsonl").strip().lower()
+if LAKE_FORMAT not in ("jsonl", "parquet"):
+    raise ValueError(f"FEISHU_WORKPLACE_LAKE_FORMAT={LAKE_FORMAT!r} is unknown: use 'jsonl' or 'parquet'.")
 WAREHOUSE_CONN_ID = os.environ.get("FEISHU_WORKPLACE_WAREHOUSE_CONN_ID", "feishu_warehouse")
 TIMEZONE = os.environ.get("FEISHU_WORKPLACE_TIMEZONE", "Asia/Shanghai")
 # One pool per Feishu app: its slots bound the app's concurrent pulls across all workers.
@@ -63,5 +68,5 @@ def load_schedule(assets: list, cron: str):
 
 
 def lake_path(dataset: str, day: str) -> str:
-    """Return the lake file of one data set and day: ``<lake>/<dataset>_access/dt=<day>/part.jsonl``."""
-    return f"{LAKE}/{dataset}_access/dt={day}/part.jsonl"
+    """Return the lake file of one data set and day: ``<lake>/<dataset>_access/dt=<day>/part.<LAKE_FORMAT>``."""
+    return f"{LAKE}/{dataset}_access/dt={day}/part.{LAKE_FORMAT}"
