@@ -31,6 +31,18 @@ def get_provider_info():
                 "python-modules": ["airflow_provider_feishu_workplace.operators.feishu_workplace"],
             }
         ],
+        "sensors": [
+            {
+                "integration-name": "Feishu Workplace",
+                "python-modules": ["airflow_provider_feishu_workplace.sensors.feishu_workplace"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Feishu Workplace",
+                "python-modules": ["airflow_provider_feishu_workplace.triggers.feishu_workplace"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "feishu",

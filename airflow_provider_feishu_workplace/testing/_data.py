@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime
 import json
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -80,6 +81,9 @@ class Dataset:
         self.unavailable_dates: set[datetime.date] = set(unavailable_dates)
         # (data set, day) -> the exact items served for it, in order, whatever the rules above say.
         self._exact: dict[tuple[str, datetime.date], list[dict[str, Any]]] = {}
+        # day -> time.monotonic() from which it is published (inf: held until told); before it, no data set
+        # has items that day, whatever the rules above say.
+        self._publish_at: dict[datetime.date, float] = {}
         custom_ids = [f"tpl_{_mix(2, index):016x}" for index in range(custom_workplaces)]
         block_ids = [f"blk_{_mix(3, index):016x}" for index in range(blocks_per_day)]
         # An id's creation index seeds its numbers and picks its name.
@@ -147,11 +151,26 @@ class Dataset:
                 raise TypeError(f"item {index} of {kind} on {day} cannot be sent as JSON: {error}") from None
         self._exact[(kind, day)] = exact
 
+    def publish_at(self, day: datetime.date, seconds_from_now: float | None) -> None:
+        """Hold ``day`` back until ``seconds_from_now`` seconds from now (``None``: until told again)."""
+        if seconds_from_now is None:
+            self._publish_at[day] = float("inf")
+            return
+        if isinstance(seconds_from_now, bool) or not isinstance(seconds_from_now, (int, float)) or seconds_from_now < 0:
+            raise ValueError(f"seconds_from_now={seconds_from_now!r} must be a number of seconds >= 0, or None")
+        self._publish_at[day] = time.monotonic() + seconds_from_now
+
+    def held_days(self) -> set[datetime.date]:
+        """The days held back right now (their publication time has not come)."""
+        now = time.monotonic()
+        return {day for day, moment in list(self._publish_at.items()) if now < moment}
+
     def reset(self) -> None:
-        """Forget exact items and go back to the availability given when the data set was made."""
+        """Forget exact items and publication times; go back to the availability given when the data set was made."""
         self.available_until, unavailable = self._initial
         self.unavailable_dates = set(unavailable)
         self._exact.clear()
+        self._publish_at.clear()
 
     def count(self, kind: str, from_date: datetime.date, to_date: datetime.date, filter_id: str | None = None) -> int:
         """Number of items a query pages through."""
@@ -217,6 +236,9 @@ class Dataset:
                 if filter_id is not None and id_field is not None:
                     items = [item for item in items if item.get(id_field) == filter_id]
                 special[day] = items
+        for day in self.held_days():  # not published yet: no items, exact ones included
+            if from_date <= day <= to_date:
+                special[day] = []
         cursor = from_date
         for day, items in sorted(special.items()):
             last = min(day - _ONE_DAY, end)

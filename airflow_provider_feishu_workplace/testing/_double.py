@@ -275,6 +275,23 @@ class FeishuDouble:
             raise ValueError(f"dataset must be one of {sorted(self._specs)}, not {dataset!r}")
         self._dataset.set_items(dataset, _as_date(day), items)
 
+    def publish_at(self, day: datetime.date | str, seconds_from_now: float | None) -> None:
+        """Publish ``day``'s data ``seconds_from_now`` seconds from now; until then every data set has no item
+        for it, as when Feishu has not published the day yet.
+
+        ``publish_at(day, 30)`` makes a sensor (or a pull) see the day 30 s later; ``None`` holds the day back
+        until ``publish_at`` is called again (``publish_at(day, 0)`` publishes it at once). Publication wins
+        over :meth:`set_items`; :meth:`reset` publishes every day.
+
+        :param day: a ``datetime.date`` or ``"YYYY-MM-DD"``.
+        :param seconds_from_now: seconds until the day appears (``>= 0``), or ``None`` to hold it back.
+        """
+        self._dataset.publish_at(_as_date(day), seconds_from_now)
+
+    def is_published(self, day: datetime.date | str) -> bool:
+        """Whether ``day`` is published now (not held back by :meth:`publish_at`)."""
+        return _as_date(day) not in self._dataset.held_days()
+
     # -- endpoints -------------------------------------------------------------------------
 
     @property
@@ -414,7 +431,8 @@ class FeishuDouble:
     def reset(self) -> None:
         """Put the double back as it started: between tests that share one double.
 
-        Drops queued faults, recorded requests, exact items (:meth:`set_items`), every issued token
+        Drops queued faults, recorded requests, exact items (:meth:`set_items`), publication times
+        (:meth:`publish_at`), every issued token
         (clients must ask for new ones) and the token clock's advance; refills the rate-limit buckets;
         restores ``available_until`` and ``unavailable_dates`` to the constructor's values. The port,
         credentials and generated data stay the same.

@@ -1,0 +1,171 @@
+"""Sensor that waits until Feishu has published a day's Workplace access data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    conf,
+)
+
+from airflow_provider_feishu_workplace._dates import to_day
+from airflow_provider_feishu_workplace.endpoints import get_endpoint
+from airflow_provider_feishu_workplace.exceptions import FeishuError
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+
+
+class FeishuWorkplaceDataSensor(BaseSensorOperator):
+    """Wait until Feishu has published a day's workplace access data (T+1, at an hour it does not document).
+
+    Each check is one request for one item of ``dataset`` on the day. No item yet: keep waiting. An error
+    no wait can fix (credentials, permissions, quota, a bad argument) fails the task at once; transient
+    faults are retried by the hook, and one that outlasts those retries fails this try (Airflow's
+    ``retries`` apply). The usual sensor arguments apply: ``poke_interval``, ``timeout``, ``mode``
+    (``poke`` or ``reschedule``), ``soft_fail``, ``exponential_backoff``, ``max_wait``.
+
+    With ``deferrable=True`` the wait runs in Airflow's triggerer
+    (:class:`~airflow_provider_feishu_workplace.triggers.feishu_workplace.FeishuWorkplaceDataTrigger`) and
+    holds no worker slot; a triggerer must be running.
+
+    :param date: the day to wait for, ``YYYY-MM-DD`` (templated); by default the last day the run's
+        access operators pull (the day before the data interval's end, in ``timezone``).
+    :param feishu_conn_id: the Feishu connection (templated).
+    :param timezone: the time zone days are counted in; defaults to the DAG's.
+    :param dataset: the data set whose items show the day is published (``workplace``, the default, has
+        one item a day).
+    :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
+    :param hook_params: extra keyword arguments for ``FeishuWorkplaceHook`` (timeouts, retries, pacing).
+    """
+
+    template_fields: Sequence[str] = ("feishu_conn_id", "date")
+    ui_color = "#3370ff"
+
+    def __init__(
+        self,
+        *,
+        feishu_conn_id: str = "feishu_default",
+        date: str | dt.date | None = None,
+        timezone: str | None = None,
+        dataset: str = "workplace",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        from airflow_provider_feishu_workplace.operators.feishu_workplace import _checked_timezone
+
+        self.feishu_conn_id = feishu_conn_id
+        self.date = date
+        if timezone is not None:
+            _checked_timezone(timezone)
+        self.timezone = timezone
+        self.dataset = get_endpoint(dataset).name  # an unknown data set fails the DAG file, not the run
+        self.deferrable = deferrable
+        self.hook_params = hook_params or {}
+
+    def resolve_day(self, context: Context) -> dt.date:
+        """Return the day this run waits for: ``date``, or the last day the run's operators pull."""
+        import pendulum
+
+        from airflow_provider_feishu_workplace.operators.feishu_workplace import _checked_timezone, run_days
+
+        if self.date:
+            return to_day(self.date, name="date")
+        tz = _checked_timezone(self.timezone or getattr(context.get("dag"), "timezone", None) or "UTC")
+        dag_run = context.get("dag_run")
+        return run_days(
+            context.get("data_interval_start"),
+            context.get("data_interval_end"),
+            getattr(dag_run, "start_date", None) or pendulum.now("UTC"),
+            tz,
+        )[1]
+
+    @cached_property
+    def hook(self) -> FeishuWorkplaceHook:
+        """The hook the checks use (one per task try, so its token is reused between pokes)."""
+        from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+        from airflow_provider_feishu_workplace.operators.feishu_workplace import _checked_hook_params
+
+        return FeishuWorkplaceHook(self.feishu_conn_id, **_checked_hook_params(self.hook_params, FeishuWorkplaceHook))
+
+    def poke(self, context: Context) -> bool:
+        """Return whether the day is published; raise on errors waiting cannot fix."""
+        from airflow_provider_feishu_workplace._publication import is_published
+
+        try:
+            day = self.resolve_day(context)
+            published = is_published(self.hook, self.dataset, day)
+        except FeishuError as error:
+            # The same decision as the operators': each error class says whether a rerun can help.
+            if not error.rerun_can_help:
+                raise AirflowFailException(str(error)) from error
+            raise
+        if published:
+            self.log.info("Feishu has published %s data for %s", self.dataset, day)
+        else:
+            self.log.info("Feishu has not published %s data for %s yet", self.dataset, day)
+        return published
+
+    def execute(self, context: Context) -> Any:
+        """Wait in this worker (``poke``/``reschedule``), or check once and hand the wait to the triggerer."""
+        try:
+            if not self.deferrable:
+                return super().execute(context)
+            if self.poke(context):
+                return None
+        finally:
+            self._close_hook()
+        self._defer(context)
+        return None
+
+    def _defer(self, context: Context) -> None:
+        from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+        from airflow_provider_feishu_workplace.operators.feishu_workplace import _checked_hook_params
+        from airflow_provider_feishu_workplace.triggers.feishu_workplace import FeishuWorkplaceDataTrigger
+
+        timeout = dt.timedelta(seconds=self.timeout)
+        max_wait = self.max_wait.total_seconds() if isinstance(self.max_wait, dt.timedelta) else self.max_wait
+        trigger = FeishuWorkplaceDataTrigger(
+            feishu_conn_id=self.feishu_conn_id,
+            date=self.resolve_day(context).isoformat(),
+            dataset=self.dataset,
+            poke_interval=self.poke_interval,
+            exponential_backoff=self.exponential_backoff,
+            max_wait=max_wait,
+            # The trigger stops itself at the deadline too, so dag.test() (which runs it inline) times out alike.
+            timeout_at=(dt.datetime.now(dt.UTC) + timeout).isoformat(),
+            hook_params=_checked_hook_params(self.hook_params, FeishuWorkplaceHook),
+        )
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
+        """Finish after the trigger fired: succeed when published, else fail or skip as the event says."""
+        status = (event or {}).get("status")
+        message = (event or {}).get("message") or f"the trigger sent no usable event: {event!r}"
+        if status == "published":
+            self.log.info("%s", message)
+            return
+        if status == "timeout":
+            if self.soft_fail:
+                raise AirflowSkipException(f"{message}; skipped (soft_fail=True)")
+            raise AirflowSensorTimeout(f"{message}: raise timeout, or check whether the day is ever published.")
+        if status == "error" and event.get("rerun_can_help"):
+            raise AirflowException(message)
+        raise AirflowFailException(message)
+
+    def _close_hook(self) -> None:
+        hook = self.__dict__.pop("hook", None)
+        if hook is not None:
+            hook.close()

@@ -1,0 +1,109 @@
+"""Trigger that waits in Airflow's triggerer until Feishu has published a day's Workplace access data."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+
+class FeishuWorkplaceDataTrigger(BaseTrigger):
+    """Check every ``poke_interval`` seconds whether a day's access data is published; fire once it is.
+
+    Each check is one search request through :class:`FeishuWorkplaceHook`'s own request path (tokens,
+    pacing, retries, answer checks), run in a thread so the triggerer's event loop never blocks. The trigger
+    keeps only what it needs to rebuild itself (no credentials: the hook reads the connection).
+
+    Its event's payload is ``{"status": ..., "date": ..., "message": ...}`` with status ``published``,
+    ``timeout`` (``timeout_at`` passed), or ``error`` (then ``rerun_can_help`` says whether a retry of the
+    task may succeed).
+
+    :param feishu_conn_id: the Feishu connection.
+    :param date: the day to wait for, ``YYYY-MM-DD``.
+    :param dataset: the data set whose items show the day is published.
+    :param poke_interval: seconds between checks.
+    :param exponential_backoff: double the wait after each check, up to ``max_wait``.
+    :param max_wait: the longest wait between checks, in seconds (with ``exponential_backoff``).
+    :param timeout_at: ISO 8601 time (UTC) after which the trigger stops waiting and reports ``timeout``.
+    :param hook_params: keyword arguments for the hook (timeouts, retries; no secrets).
+    """
+
+    def __init__(
+        self,
+        *,
+        feishu_conn_id: str,
+        date: str,
+        dataset: str = "workplace",
+        poke_interval: float = 60.0,
+        exponential_backoff: bool = False,
+        max_wait: float | None = None,
+        timeout_at: str | None = None,
+        hook_params: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.feishu_conn_id = feishu_conn_id
+        self.date = date
+        self.dataset = dataset
+        self.poke_interval = float(poke_interval)
+        self.exponential_backoff = exponential_backoff
+        self.max_wait = None if max_wait is None else float(max_wait)
+        self.timeout_at = timeout_at
+        self.hook_params = dict(hook_params or {})
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the class path and the keyword arguments Airflow stores to rebuild the trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "feishu_conn_id": self.feishu_conn_id,
+                "date": self.date,
+                "dataset": self.dataset,
+                "poke_interval": self.poke_interval,
+                "exponential_backoff": self.exponential_backoff,
+                "max_wait": self.max_wait,
+                "timeout_at": self.timeout_at,
+                "hook_params": self.hook_params,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Check until the day is published, the deadline passes, or an error stops the wait."""
+        from airflow_provider_feishu_workplace._publication import is_published
+        from airflow_provider_feishu_workplace.exceptions import FeishuError
+        from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+
+        day = dt.date.fromisoformat(self.date)
+        deadline = dt.datetime.fromisoformat(self.timeout_at) if self.timeout_at else None
+        hook = FeishuWorkplaceHook(self.feishu_conn_id, **self.hook_params)
+        wait = self.poke_interval
+        checks = 0
+        try:
+            while True:
+                checks += 1
+                try:
+                    # The hook is synchronous: its one request path runs in a thread, off the event loop.
+                    published = await asyncio.to_thread(is_published, hook, self.dataset, day)
+                except FeishuError as error:
+                    yield TriggerEvent(self._event("error", str(error), rerun_can_help=error.rerun_can_help))
+                    return
+                if published:
+                    yield TriggerEvent(self._event("published", f"{self.dataset} data for {self.date} is published"))
+                    return
+                now = dt.datetime.now(dt.UTC)
+                if deadline is not None and now >= deadline:
+                    message = f"{self.dataset} data for {self.date} was still not published at {self.timeout_at}"
+                    yield TriggerEvent(self._event("timeout", f"{message} ({checks} checks)"))
+                    return
+                self.log.info("%s data for %s is not published yet; checking again in %.0f s", self.dataset, day, wait)
+                sleep = wait if deadline is None else max(0.0, min(wait, (deadline - now).total_seconds()))
+                await asyncio.sleep(sleep)
+                if self.exponential_backoff:
+                    wait = wait * 2 if self.max_wait is None else min(wait * 2, self.max_wait)
+        finally:
+            hook.close()
+
+    def _event(self, status: str, message: str, **more: Any) -> dict[str, Any]:
+        return {"status": status, "date": self.date, "dataset": self.dataset, "message": message, **more}
