@@ -45,7 +45,7 @@ class Control:
         self.double = double
 
     def __call__(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Reply:
-        route = {
+        routes = {
             ("GET", "/health"): self._health,
             ("GET", "/publish"): self._published,
             ("POST", "/publish"): self._publish,
@@ -54,9 +54,11 @@ class Control:
             ("DELETE", "/requests"): self._clear,
             ("GET", "/stats"): self._stats,
             ("POST", "/reset"): self._reset,
-        }.get((method, path.rstrip("/") or "/"))
+        }
+        route = routes.get((method, path.rstrip("/") or "/"))
         if route is None:
-            return _answer({"error": f"no control endpoint {method} {path}: see the table in the docs"}, 404)
+            known = ", ".join(f"{verb} {where}" for verb, where in routes)
+            return _answer({"error": f"no control endpoint {method} {path}: use one of {known}"}, 404)
         try:
             return _answer(route(query, _json_body(body)))
         except (BadRequest, ValueError, TypeError) as error:

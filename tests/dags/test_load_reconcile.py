@@ -12,6 +12,7 @@ import pendulum
 from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, run_dag_test, triggering_events_kwargs
 from tests.conftest import task_states
 from tests.dags.test_example_dags import TABLES, expected_rows
+from tests.s3_fixtures import s3_bucket, s3_server  # noqa: F401 - fixtures
 
 DAYS = ["2026-10-01", "2026-10-02", "2026-10-03"]
 
@@ -129,3 +130,25 @@ def event(dataset: str, extra: dict):
         source_map_index=-1,
         timestamp=pendulum.now("UTC"),
     )
+
+
+def test_on_s3_the_lake_is_listed_in_one_go_and_a_rewritten_object_is_stale(s3_bucket, examples):
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+    from feishu_workplace_tables import lake_files
+
+    from tests.s3_fixtures import BUCKET
+
+    for day in DAYS[:2]:
+        s3_bucket.put_object(Bucket=BUCKET, Key=f"feishu/block_access/dt={day}/part.jsonl", Body=b'{"a": 1}\n')
+    s3_bucket.put_object(Bucket=BUCKET, Key="feishu/block_access/dt=2026-10-01/.part.jsonl.tmp-1", Body=b"x")
+    lake = ObjectStoragePath(f"s3://{BUCKET}/feishu", conn_id="lake_s3")
+
+    before = lake_files(lake, "block")
+    s3_bucket.put_object(Bucket=BUCKET, Key=f"feishu/block_access/dt={DAYS[1]}/part.jsonl", Body=b'{"a": 22}\n')
+    lake.fs.invalidate_cache()
+    after = lake_files(lake, "block")
+
+    assert sorted(before) == DAYS[:2]
+    assert str(before[DAYS[0]].path).endswith(f"feishu/block_access/dt={DAYS[0]}/part.jsonl")
+    assert after[DAYS[0]].fingerprint == before[DAYS[0]].fingerprint
+    assert after[DAYS[1]].fingerprint != before[DAYS[1]].fingerprint
