@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_feishu_workplace._compat import make_asset
-from airflow_provider_feishu_workplace._dates import to_day
+from airflow_provider_feishu_workplace._dates import to_day, to_day_range
 from airflow_provider_feishu_workplace._item_checks import ItemGate
 from airflow_provider_feishu_workplace._run_days import days_covered, first_unfinished_day
 from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, get_endpoint
@@ -25,13 +25,16 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 EMPTY_DAY_POLICIES = ("fail", "skip", "allow")
+#: In an ``output_path``, the placeholder for the day: one file per day, ``{date}`` replaced by ``YYYY-MM-DD``.
+DATE_PLACEHOLDER = "{date}"
 
 
 def feishu_access_asset(dataset: str | SearchEndpoint, feishu_conn_id: str = "feishu_default") -> Asset:
     """Return the Asset (Dataset on Airflow 2) the access operators update: one per data set and connection.
 
     Downstream DAGs schedule on it; each asset event's ``extra`` says which days were pulled and
-    where they were written (``from_date``, ``to_date``, ``path``, ``items``).
+    where they were written (``from_date``, ``to_date``, ``path``, ``items``, and ``days``: each day
+    written and the path of the file holding it).
 
     :param dataset: a registered data set's name (``workplace``, ``custom_workplace``, ``block``) or its
         :class:`~airflow_provider_feishu_workplace.endpoints.SearchEndpoint`.
@@ -70,21 +73,30 @@ def run_days(
 class FeishuWorkplaceAccessOperator(BaseOperator):
     """Pull a run's days of workplace access data into XCom, or into a JSON Lines or Parquet file.
 
-    Without ``date`` the operator pulls the full calendar days (in ``timezone``) that the run's data
-    interval covers: from the day of its start to the day before its end, or the single day before
-    the end for an empty interval. So a daily DAG pulls yesterday.
+    Without ``date`` (or ``from_date``/``to_date``) the operator pulls the full calendar days (in
+    ``timezone``) that the run's data interval covers: from the day of its start to the day before its
+    end, or the single day before the end for an empty interval. So a daily DAG pulls yesterday.
+
+    A range (``from_date``/``to_date``, or an interval of several days) is pulled in one pass through the
+    paged endpoint. An ``output_path`` containing ``{date}`` writes one file per day (each atomically, all
+    only after the whole range has arrived, so a failure leaves every earlier file as it was).
 
     :param feishu_conn_id: the Feishu connection (templated).
     :param date: pull exactly this day, ``YYYY-MM-DD`` (templated).
+    :param from_date: pull a range from this day, ``YYYY-MM-DD``, with ``to_date`` (templated).
+    :param to_date: the range's last day, included (templated).
     :param output_path: an object storage URI (``file:///...``, ``s3://conn@bucket/key``) to write
-        the items to; the return value is then the written path. Without it the items themselves
+        the items to; the return value is then the written path. With ``{date}`` in it, one file per
+        day, and the return value maps each written day to its path. Without it the items themselves
         are returned (XCom). (Templated.)
     :param output_format: ``"jsonl"`` (JSON Lines) or ``"parquet"`` (needs the ``[parquet]`` extra);
         by default ``parquet`` for a path ending in ``.parquet``, else ``jsonl``.
     :param output_conn_id: the connection of the output filesystem, if not given in the URI.
     :param timezone: the time zone days are counted in; defaults to the DAG's.
     :param on_empty_day: what to do when a requested day has no item: ``fail`` (the data is not
-        published yet; Airflow's retries try again later), ``skip`` or ``allow``.
+        published yet; Airflow's retries try again later), ``skip`` or ``allow``. With one file per day it
+        applies per day: ``skip`` writes no file for an empty day (and skips the task if every day is
+        empty), ``allow`` writes an empty file.
     :param allow_partial_day: pull a day that has not ended yet (its data is incomplete).
     :param max_xcom_records: the most items returned through XCom; beyond it use ``output_path``.
     :param page_size: items per request; defaults to the endpoint's maximum.
@@ -96,7 +108,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
 
     #: The data set this operator pulls: a registered name or a SearchEndpoint record.
     dataset: ClassVar[str | SearchEndpoint] = "workplace"
-    template_fields: Sequence[str] = ("feishu_conn_id", "date", "output_path", "output_conn_id")
+    template_fields: Sequence[str] = ("feishu_conn_id", "date", "from_date", "to_date", "output_path", "output_conn_id")
     ui_color = "#3370ff"
 
     def __init__(
@@ -104,6 +116,8 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         *,
         feishu_conn_id: str = "feishu_default",
         date: str | dt.date | None = None,
+        from_date: str | dt.date | None = None,
+        to_date: str | dt.date | None = None,
         output_path: str | None = None,
         output_conn_id: str | None = None,
         output_format: str | None = None,
@@ -132,8 +146,19 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             raise FeishuConfigError(f"on_empty_day={on_empty_day!r} is unknown: use one of {EMPTY_DAY_POLICIES}.")
         if isinstance(max_xcom_records, bool) or not isinstance(max_xcom_records, int) or max_xcom_records < 1:
             raise FeishuConfigError(f"max_xcom_records={max_xcom_records!r} must be a whole number of at least 1.")
+        if date is not None and (from_date is not None or to_date is not None):
+            raise FeishuConfigError(
+                f"date={date!r} and from_date={from_date!r}/to_date={to_date!r} both given: pass date for one "
+                "day, or from_date and to_date for a range."
+            )
+        if (from_date is None) != (to_date is None):
+            raise FeishuConfigError(
+                f"from_date={from_date!r} and to_date={to_date!r}: pass both (the range is inclusive), or neither."
+            )
         self.feishu_conn_id = feishu_conn_id
         self.date = date
+        self.from_date = from_date
+        self.to_date = to_date
         self.output_path = output_path
         self.output_conn_id = output_conn_id
         if output_format is not None:
@@ -167,7 +192,14 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             first_day, last_day = self.resolve_days(context)
             hook_params = _checked_hook_params(self.hook_params, FeishuWorkplaceHook)
             output = self._output_path() if self.output_path else None
-            if output is not None:
+            if self._per_day:
+                output = self._day_paths(first_day, last_day)
+                probe = output[first_day.isoformat()]
+                from airflow_provider_feishu_workplace._output import check_writable
+
+                self._checked_output_format(probe)
+                check_writable(probe)  # before the pull: a store that cannot take the files fails it now
+            elif output is not None:
                 from airflow_provider_feishu_workplace._output import check_writable
 
                 self._checked_output_format(output)
@@ -186,7 +218,12 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         finally:
             if hook is not None:
                 hook.close()
-        where = result if isinstance(result, str) else "XCom"
+        if isinstance(result, dict):
+            where = str(self.output_path)
+            days = result
+        else:
+            where = result if isinstance(result, str) else "XCom"
+            days = _every_day(first_day, last_day, result) if isinstance(result, str) else {}
         self.log.info("Pulled %d %s items for %s..%s into %s", count, self.dataset, first_day, last_day, where)
         if gate.repeated or gate.out_of_range:
             self.log.warning(
@@ -196,17 +233,66 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
                 first_day,
                 last_day,
             )
-        self._record_asset_event(context, first_day, last_day, count, where)
+        self._record_asset_event(context, first_day, last_day, count, where, days)
         return result
 
-    def _pull(self, items: Iterable[dict[str, Any]], gate: ItemGate, output) -> tuple[list[dict[str, Any]] | str, int]:
+    def _pull(self, items: Iterable[dict[str, Any]], gate: ItemGate, output) -> tuple[Any, int]:
         """Write the checked items to ``output`` (or collect them); return the result and the item count."""
+        if isinstance(output, dict):
+            return self._pull_per_day(items, gate, output)
         checked = self._checked(gate.filter(items), gate)
         if output is None:
             collected = self._collect_for_xcom(checked)
             return collected, len(collected)
         # The empty-day check runs before the commit, so a refused day never replaces a file.
         return str(output), self._write_file(output, checked)
+
+    @property
+    def _per_day(self) -> bool:
+        return bool(self.output_path) and DATE_PLACEHOLDER in str(self.output_path)
+
+    def _day_paths(self, first_day: dt.date, last_day: dt.date) -> dict[str, Any]:
+        """Return each day's output path, ``{date}`` replaced by the day."""
+        text = str(self.output_path)
+        return {day: self._output_path(text.replace(DATE_PLACEHOLDER, day)) for day in _days(first_day, last_day)}
+
+    def _pull_per_day(
+        self, items: Iterable[dict[str, Any]], gate: ItemGate, paths: dict[str, Any]
+    ) -> tuple[dict[str, str], int]:
+        """Pull the whole range, then write each day's file; return ``{day: path}`` of the files and the count.
+
+        Nothing is written until the last page has arrived and every day passed the empty-day policy, so a
+        failure mid-range leaves every existing file as it was.
+        """
+        from airflow_provider_feishu_workplace._day_spool import DaySpool
+
+        with DaySpool() as spool:
+            count = spool.add_all(gate.filter(items))
+            missing = gate.days_without_items()
+            if missing and self.on_empty_day == "fail":
+                raise AirflowException(
+                    f"Feishu returned no {self.dataset} items for {_listed(missing)}: the day's data is published "
+                    "after the day ends (the hour is not documented), so it may not be available yet. No file was "
+                    "written; Airflow's retries will try again. Set on_empty_day='skip' to write the other days, "
+                    "or 'allow' to write empty files."
+                )
+            to_write = [day for day in paths if spool.count(day) or self.on_empty_day == "allow"]
+            if not to_write:
+                raise AirflowSkipException(f"Feishu returned no {self.dataset} items for any day: no file written.")
+            if missing:
+                self.log.warning(
+                    "No %s items for %s: %s (on_empty_day=%r)",
+                    self.dataset,
+                    _listed(missing),
+                    "no file written for them" if self.on_empty_day == "skip" else "empty files written",
+                    self.on_empty_day,
+                )
+            written = {}
+            for day in to_write:
+                self._write_file(paths[day], spool.items(day))
+                written[day] = str(paths[day])
+        self.log.info("Wrote %d files, one per day, from %s to %s", len(written), to_write[0], to_write[-1])
+        return written, count
 
     def _checked_output_format(self, output) -> str:
         """Return the format of ``output``; fail before the pull if it is Parquet and pyarrow is missing."""
@@ -244,6 +330,8 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         tz = _checked_timezone(self.timezone or getattr(context.get("dag"), "timezone", None) or "UTC")
         if self.date:
             first_day = last_day = to_day(self.date, name="date")
+        elif self.from_date or self.to_date:
+            first_day, last_day = to_day_range(self.from_date, self.to_date)
         else:
             dag_run = context.get("dag_run")
             first_day, last_day = run_days(
@@ -260,10 +348,10 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             )
         return first_day, last_day
 
-    def _output_path(self):
+    def _output_path(self, text: str | None = None):
         from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-        text = str(self.output_path)
+        text = str(self.output_path) if text is None else text
         scheme, _, rest = text.partition("://")
         if (not rest and not text.startswith("/")) or (
             scheme.lower() in ("file", "local") and not rest.startswith("/")
@@ -276,14 +364,14 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         try:
             # Only when given: on Airflow 2, conn_id=None would override the one in an s3://conn_id@... URI.
             options = {"conn_id": self.output_conn_id} if self.output_conn_id else {}
-            path = ObjectStoragePath(self.output_path, **options)
+            path = ObjectStoragePath(text, **options)
             path.fs  # noqa: B018 - resolve the filesystem now, so an unknown scheme fails before any request
         except (ValueError, ImportError) as error:
             raise FeishuConfigError(
                 f"output_path={self.output_path!r} cannot be opened ({error}): use file:///..., or a scheme whose "
                 "filesystem is installed (s3:// needs apache-airflow-providers-amazon[s3fs])."
             ) from error
-        if not path.name or str(self.output_path).endswith("/"):
+        if not path.name or text.endswith("/"):
             raise FeishuConfigError(f"output_path={self.output_path!r} names a folder: give a file name.")
         return path
 
@@ -332,7 +420,9 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
 
         return lineage(self.feishu_conn_id, self.endpoint, self._written_files)
 
-    def _record_asset_event(self, context: Context, first_day: dt.date, last_day: dt.date, count: int, where: str):
+    def _record_asset_event(
+        self, context: Context, first_day: dt.date, last_day: dt.date, count: int, where: str, days: dict[str, str]
+    ):
         events = context.get("outlet_events")
         if events is None:
             return
@@ -344,6 +434,8 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
                     "to_date": last_day.isoformat(),
                     "items": count,
                     "path": where if where != "XCom" else None,
+                    # Each day written and the file holding it: loaders read these, whatever the layout.
+                    "days": days,
                 }
 
 
@@ -413,3 +505,20 @@ def _checked_hook_params(hook_params: Any, hook_class: type) -> dict[str, Any]:
             "(the connection id is the operator's feishu_conn_id)."
         )
     return hook_params
+
+
+def _days(first_day: dt.date, last_day: dt.date) -> list[str]:
+    """Every day from ``first_day`` to ``last_day`` (included), ``YYYY-MM-DD``."""
+    return [(first_day + dt.timedelta(days=n)).isoformat() for n in range((last_day - first_day).days + 1)]
+
+
+def _every_day(first_day: dt.date, last_day: dt.date, path: str) -> dict[str, str]:
+    """The asset event's ``days`` of a single file: every day of the range, mapped to that file."""
+    return dict.fromkeys(_days(first_day, last_day), path)
+
+
+def _listed(days: list[str], shown: int = 10) -> str:
+    """``days`` joined for a message; a long list is cut, with the number left out."""
+    if len(days) <= shown:
+        return ", ".join(days)
+    return f"{', '.join(days[:shown])} and {len(days) - shown} more days"

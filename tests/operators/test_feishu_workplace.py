@@ -334,5 +334,6 @@ class TestAssets:
                 "to_date": "2026-11-19",
                 "items": 1,
                 "path": f"file://{tmp_path}/w.jsonl",
+                "days": {"2026-11-19": f"file://{tmp_path}/w.jsonl"},
             }
         ]
