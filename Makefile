@@ -18,7 +18,7 @@ ifeq ($(filter $(AIRFLOW),$(AIRFLOW_VERSIONS)),)
 $(error AIRFLOW=$(AIRFLOW) is not a supported Airflow version: use one of $(AIRFLOW_VERSIONS) (for example make test AIRFLOW=$(lastword $(AIRFLOW_VERSIONS))))
 endif
 
-.PHONY: install test lint demo bench reliability check-wheel clean stack stack-stop e2e
+.PHONY: install test lint demo bench reliability check-wheel clean stack stack-stop e2e screenshot
 
 install: $(INSTALLED)
 
@@ -34,6 +34,7 @@ $(INSTALLED): pyproject.toml $(CONSTRAINTS)
 
 test: $(INSTALLED)
 	@bash scripts/install-postgres.sh || echo "PostgreSQL could not be installed: its tests fail in CI and are skipped elsewhere"
+	@bash scripts/install-chromium.sh || echo "Chromium could not be installed: the browser tests fail in CI and are skipped elsewhere"
 	$(PY) -m pytest
 
 # ruff's rules and line length are in pyproject.toml.
@@ -44,6 +45,14 @@ lint: $(INSTALLED)
 demo: $(INSTALLED)
 	@mkdir -p $(DEMO_DIR)
 	FEISHU_DEMO_DIR=$(DEMO_DIR) $(PY) scripts/demo.py
+
+# docs/connection-form.png, the README's picture of the filled connection form, as the browser test takes it.
+screenshot: $(INSTALLED)
+	@bash scripts/install-chromium.sh
+	@rm -f docs/connection-form.png.new
+	FEISHU_SCREENSHOT=$(CURDIR)/docs/connection-form.png.new $(PY) -m pytest tests/browser -k screenshot -p no:cacheprovider -q
+	@test -s docs/connection-form.png.new || { echo "screenshot: the browser test took no picture (skipped?)" >&2; exit 1; }
+	mv docs/connection-form.png.new docs/connection-form.png
 
 bench: $(INSTALLED)
 	$(PY) scripts/bench.py

@@ -25,7 +25,7 @@ from typing import Any
 
 import requests
 
-from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS, API_SERVER_ENV
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_3_PLUS, API_SERVER_ENV
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 START_TIMEOUT = 180
@@ -36,6 +36,9 @@ START_TIMEOUT = 180
 # apache/airflow#73298 (the API treats port 0 as no port), in no 3.3 release yet.
 TEST_PORT_BUG = "apache/airflow#73298: Airflow 3.3's Test icon sends port 0 and its API refuses it ('Bad Request')"
 HAS_TEST_PORT_BUG = AIRFLOW_V_3_3_PLUS
+# Airflow 3.0's React UI has no Test button for connections (3.1 added the list's Test icon); Airflow 2's
+# Flask form has a Test button that tests what the form holds.
+HAS_TEST_ICON = AIRFLOW_V_3_1_PLUS
 EXTRA_LABELS = ("App type", "App ticket", "Tenant key")
 
 
@@ -207,6 +210,10 @@ class ReactUI(AirflowUI):
             return False
 
     def login(self, page) -> None:
+        # Every user is an admin; the first visit still passes through the login redirect, which lands on
+        # the home page on Airflow 3.1 whatever page was asked for.
+        page.goto(self.url)
+        page.get_by_role("button", name="Admin").wait_for()
         page.goto(f"{self.url}/connections")
         page.get_by_role("button", name="Add Connection").wait_for()
 
