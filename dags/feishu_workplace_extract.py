@@ -20,6 +20,7 @@ from airflow_provider_feishu_workplace.operators.feishu_workplace import (
     FeishuWorkplaceBlockAccessOperator,
     run_days,
 )
+from airflow_provider_feishu_workplace.sensors.feishu_workplace import FeishuWorkplaceDataSensor
 
 # The day a run pulls: the run's `day` parameter when given, else by the operators' own rule (the run for
 # [day 06:00, next day 06:00) pulls `day`; a run without a data interval the day before it started).
@@ -74,6 +75,18 @@ with DAG(
     tags=["feishu", "extract"],
     doc_md=__doc__,
 ):
-    FeishuWorkplaceAccessOperator(task_id="workplace", output_path=lake_path("workplace", DAY))
-    FeishuCustomWorkplaceAccessOperator(task_id="custom_workplace", output_path=lake_path("custom_workplace", DAY))
-    FeishuWorkplaceBlockAccessOperator(task_id="block", output_path=lake_path("block", DAY))
+    # Wait for Feishu to publish the day (one cheap request a check), then pull. In the triggerer when
+    # [operators] default_deferrable is on (no worker slot held); else rescheduled between checks.
+    wait = FeishuWorkplaceDataSensor(
+        task_id="wait_for_publication",
+        mode="reschedule",
+        poke_interval=dt.timedelta(minutes=10),
+        exponential_backoff=True,
+        max_wait=dt.timedelta(hours=1),
+        timeout=dt.timedelta(hours=20),
+    )
+    wait >> [
+        FeishuWorkplaceAccessOperator(task_id="workplace", output_path=lake_path("workplace", DAY)),
+        FeishuCustomWorkplaceAccessOperator(task_id="custom_workplace", output_path=lake_path("custom_workplace", DAY)),
+        FeishuWorkplaceBlockAccessOperator(task_id="block", output_path=lake_path("block", DAY)),
+    ]

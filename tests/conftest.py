@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import tempfile
@@ -15,6 +16,10 @@ os.makedirs(_DAGS_FOLDER)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = _DAGS_FOLDER
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+# Airflow 2.11's `airflow db migrate` writes LocalExecutor into the new airflow.cfg, which refuses the tests'
+# SQLite database; 2.11's dag.test() loads the default executor for every sensor task (ReadyToRescheduleDep).
+if int(importlib.metadata.version("apache-airflow").split(".")[0]) < 3:
+    os.environ.setdefault("AIRFLOW__CORE__EXECUTOR", "SequentialExecutor")
 
 import pytest  # noqa: E402
 
