@@ -26,11 +26,18 @@ from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
 log = logging.getLogger(__name__)
 
 SCHEMES = ("redis", "rediss", "file")
+# A schedule further ahead of the clock than this is stale (the clock went back): start again from now.
+MAX_AHEAD_SECONDS = 60
+# After the backend fails, pace locally this long before trying it again (a dead host costs a timeout).
+RETRY_BACKEND_AFTER_SECONDS = 30
 # Reserve the next slot: returns the microseconds to wait for it, on the server's clock.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
+-- a schedule far ahead of the clock (the clock went back) starts again from now
+if slot > now + tonumber(ARGV[2]) then slot = now end
+slot = math.max(now, slot)
 local next_slot = slot + tonumber(ARGV[1])
 redis.call('SET', KEYS[1], next_slot, 'PX', math.ceil((next_slot - now) / 1000) + 60000)
 return slot - now
@@ -73,7 +80,7 @@ class RedisPacer:
 
     def wait(self) -> None:
         """Block until this caller's slot comes."""
-        delay_us = int(self._script(keys=[self._key], args=[self._interval_us]))
+        delay_us = int(self._script(keys=[self._key], args=[self._interval_us, MAX_AHEAD_SECONDS * 1_000_000]))
         if delay_us > 0:
             time.sleep(delay_us / 1_000_000)
 
@@ -99,6 +106,8 @@ class FilePacer:
                 scheduled = float(text) if text else 0.0
             except ValueError:
                 scheduled = 0.0
+            if scheduled > now + MAX_AHEAD_SECONDS:
+                scheduled = now
             slot = max(now, scheduled)
             os.ftruncate(fd, 0)
             os.pwrite(fd, repr(slot + self._interval).encode("ascii"), 0)
@@ -119,23 +128,33 @@ class FallbackPacer:
         self._shared = shared
         self._local = local
         self._where = where
-        self._warned_at = 0.0
+        self._failed_at: float | None = None
         self._lock = threading.Lock()
 
     def wait(self) -> None:
         """Wait for a slot from the shared schedule, or from this process's when that fails."""
+        failed_at = self._failed_at
+        if failed_at is not None and time.monotonic() - failed_at < RETRY_BACKEND_AFTER_SECONDS:
+            self._local.wait()
+            return
         try:
             self._shared.wait()
         except Exception as error:  # any backend failure: pace locally instead
             with self._lock:
-                if time.monotonic() - self._warned_at > 60:
-                    self._warned_at = time.monotonic()
+                if self._failed_at is None:
                     log.warning(
-                        "The shared rate limit at %s failed (%s); pacing this process alone for now",
+                        "The shared rate limit at %s failed (%s); pacing this process alone, trying it again "
+                        "every %d s",
                         self._where,
                         type(error).__name__,
+                        RETRY_BACKEND_AFTER_SECONDS,
                     )
+                self._failed_at = time.monotonic()
             self._local.wait()
+        else:
+            if failed_at is not None:
+                self._failed_at = None
+                log.info("The shared rate limit at %s works again", self._where)
 
 
 _clients: dict[str, object] = {}

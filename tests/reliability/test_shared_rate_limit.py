@@ -189,3 +189,20 @@ def test_an_unreachable_shared_rate_limit_slows_pulls_down_instead_of_failing_th
     warnings = [r.getMessage() for r in caplog.records if "shared rate limit" in r.getMessage()]
     assert warnings and "pacing this process alone" in warnings[0]
     assert "secret-pw" not in caplog.text
+
+
+def test_a_schedule_left_far_ahead_by_a_clock_step_back_starts_again_from_now(feishu_double, tmp_path):
+    from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+
+    folder = tmp_path / "pace"
+    with feishu_double.connection_env("feishu_paced"):
+        hook = FeishuWorkplaceHook("feishu_paced", shared_rate_limit=f"file://{folder}")
+        list(hook.iter_access_data("block", "2026-10-01", "2026-10-01"))
+        for schedule in folder.glob("feishu-pace-*"):
+            schedule.write_text(repr(time.time() + 3600))  # as if written before the clock went back an hour
+        started = time.monotonic()
+        items = list(hook.iter_access_data("block", "2026-10-02", "2026-10-02"))
+        hook.close()
+
+    assert len(items) == 5
+    assert time.monotonic() - started < 5
