@@ -302,6 +302,7 @@ class ReactUI(AirflowUI):
     def form_screenshot(self, page, target: Path) -> None:
         # The dialog unfolds one section at a time: shoot each, and lay the shots side by side.
         dialog = page.get_by_role("dialog")
+        page.wait_for_timeout(1000)  # the dialog's opening zoom has ended
         shots = []
         for section in ("Standard Fields", "Extra Fields"):
             self._open_section(page, section)
@@ -310,9 +311,8 @@ class ReactUI(AirflowUI):
             shots.append(base64.b64encode(dialog.screenshot(animations="disabled", caret="hide")).decode())
         sheet = page.context.new_page()
         images = "".join(f'<img src="data:image/png;base64,{shot}">' for shot in shots)
-        sheet.set_content(
-            f'<div id="sheet" style="display:inline-flex;gap:16px;padding:16px;background:#888">{images}</div>'
-        )
+        layout = "display:inline-flex;align-items:flex-start;gap:16px;padding:16px;background:#888"
+        sheet.set_content(f'<div id="sheet" style="{layout}">{images}</div>')
         sheet.locator("#sheet").screenshot(path=str(target))
         sheet.close()
 
