@@ -162,7 +162,7 @@ def lake_files(base: Any, dataset: str) -> dict[str, LakeFile]:
 
     folder = base / f"{dataset}_access"
     found: dict[str, LakeFile] = {}
-    modified: dict[str, str] = {}
+    modified: dict[str, float] = {}
     try:
         entries = folder.fs.find(_fs_path(folder), detail=True)
     except FileNotFoundError:
@@ -201,8 +201,14 @@ def fingerprint(info: dict[str, Any]) -> str:
     return ";".join(parts)[:512]
 
 
-def _modified(info: dict[str, Any]) -> str:
-    return str(info.get("mtime") or info.get("LastModified") or info.get("created") or "")
+def _modified(info: dict[str, Any]) -> float:
+    value = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("created")
+    if hasattr(value, "timestamp"):
+        return value.timestamp()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _fs_path(path: Any) -> str:

@@ -152,3 +152,23 @@ def test_on_s3_the_lake_is_listed_in_one_go_and_a_rewritten_object_is_stale(s3_b
     assert str(before[DAYS[0]].path).endswith(f"feishu/block_access/dt={DAYS[0]}/part.jsonl")
     assert after[DAYS[0]].fingerprint == before[DAYS[0]].fingerprint
     assert after[DAYS[1]].fingerprint != before[DAYS[1]].fingerprint
+
+
+def test_a_day_in_both_formats_is_read_from_the_file_written_last(examples, tmp_path):
+    import os
+
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+    from feishu_workplace_tables import lake_files
+
+    folder = tmp_path / "lake2" / "block_access" / f"dt={DAYS[0]}"
+    folder.mkdir(parents=True)
+    (folder / "part.jsonl").write_text("{}\n")
+    (folder / "part.parquet").write_bytes(b"PAR1")
+    os.utime(folder / "part.jsonl", (1_000_000_000, 1_000_000_000))
+    lake = ObjectStoragePath(f"file://{tmp_path / 'lake2'}")
+
+    newer_parquet = lake_files(lake, "block")[DAYS[0]].path.name
+    os.utime(folder / "part.jsonl", (4_000_000_000, 4_000_000_000))
+    newer_jsonl = lake_files(lake, "block")[DAYS[0]].path.name
+
+    assert (newer_parquet, newer_jsonl) == ("part.parquet", "part.jsonl")
