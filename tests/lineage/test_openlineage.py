@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.site_without import site_packages, site_without
+
 REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-11-19"
 DAG_ID = "lineage_extract"
-# Runs one DAG of the test folder with dag.test() and prints the task states and the OpenLineage modules loaded.
+# Runs one DAG of the test folder with dag.test(); writes the task states and the OpenLineage modules loaded to argv[5].
 # Started with ``python -S`` and a site directory (argv[1]): the environment's own, or a copy of it without
 # the OpenLineage provider and client.
 RUNNER = r"""
@@ -35,42 +38,19 @@ states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.ge
 loaded = sorted(
     m for m in sys.modules if m == "openlineage" or m.startswith(("openlineage.", "airflow.providers.openlineage"))
 )
-print("@@" + json.dumps({"states": states, "openlineage_modules": loaded}))
+# To a file: on Airflow 2 the listener's emitting process may still be printing to stdout.
+Path(sys.argv[5]).write_text(json.dumps({"states": states, "openlineage_modules": loaded}))
 """
-OPENLINEAGE_PACKAGES = ("openlineage", "apache_airflow_providers_openlineage")
-
-
-def site_packages() -> Path:
-    import site
-
-    [path] = [Path(p) for p in site.getsitepackages() if Path(p, "airflow").is_dir()]
-    return path
 
 
 @pytest.fixture(scope="session")
 def without_openlineage(tmp_path_factory) -> Path:
-    """This environment's site-packages as symlinks, minus the OpenLineage provider and client.
-
-    As if they had never been installed: no modules, no distribution metadata, no entry points (blocking
-    the imports alone would leave Airflow's provider discovery finding the provider's entry point).
-    """
-    real = site_packages()
-    view = tmp_path_factory.mktemp("site-without-openlineage")
-    for entry in real.iterdir():
-        if entry.name.startswith(OPENLINEAGE_PACKAGES):
-            continue
-        if entry.name != "airflow":
-            (view / entry.name).symlink_to(entry)
-            continue
-        (view / "airflow").mkdir()
-        for child in entry.iterdir():
-            if child.name != "providers":
-                (view / "airflow" / child.name).symlink_to(child)
-        (view / "airflow" / "providers").mkdir()
-        for provider in (entry / "providers").iterdir():
-            if provider.name != "openlineage":
-                (view / "airflow" / "providers" / provider.name).symlink_to(provider)
-    return view
+    """This environment's site-packages as symlinks, minus the OpenLineage provider and client."""
+    return site_without(
+        tmp_path_factory.mktemp("site-without-openlineage"),
+        ("openlineage", "apache_airflow_providers_openlineage"),
+        airflow_providers=("openlineage",),
+    )
 
 
 def extract_dag(lake: Path) -> str:
@@ -99,14 +79,19 @@ def extract_dag(lake: Path) -> str:
 
 def run_in_fresh_process(dag_folder, tmp_path, site_dir: Path | None = None) -> tuple[dict, list[dict]]:
     """Run the DAG in a new process (with ``site_dir`` as its site-packages); return its report and events."""
-    events_file = tmp_path / "openlineage.jsonl"
-    events_file.unlink(missing_ok=True)
+    # One file per event (append off): on Airflow 2 events are emitted from several processes at once, and
+    # appends of events longer than a write buffer to one file could interleave.
+    events_dir = tmp_path / "openlineage"
+    shutil.rmtree(events_dir, ignore_errors=True)
+    events_dir.mkdir()
+    report_file = tmp_path / "report.json"
+    report_file.unlink(missing_ok=True)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         # Configured in both cases: without the provider nothing may read it.
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
-            {"type": "file", "log_file_path": str(events_file), "append": True}
+            {"type": "file", "log_file_path": str(events_dir / "event"), "append": False}
         ),
         "AIRFLOW__OPENLINEAGE__NAMESPACE": "feishu_tests",
     }
@@ -120,6 +105,7 @@ def run_in_fresh_process(dag_folder, tmp_path, site_dir: Path | None = None) -> 
             str(dag_folder.path),
             DAG_ID,
             f"{DAY}T00:00:00+00:00",
+            str(report_file),
         ],
         env=env,
         cwd=REPO,
@@ -127,10 +113,11 @@ def run_in_fresh_process(dag_folder, tmp_path, site_dir: Path | None = None) -> 
         text=True,
         timeout=240,
     )
-    report = [line for line in result.stdout.splitlines() if line.startswith("@@")]
-    assert result.returncode == 0 and report, result.stdout[-4000:] + result.stderr[-4000:]
-    events = [json.loads(line) for line in events_file.read_text().splitlines()] if events_file.exists() else []
-    return json.loads(report[0][2:]), events
+    assert result.returncode == 0 and report_file.exists(), result.stdout[-4000:] + result.stderr[-4000:]
+    events = [json.loads(path.read_text()) for path in sorted(events_dir.iterdir())]
+    outcome = json.loads(report_file.read_text())
+    outcome["log"] = (result.stdout + result.stderr)[-6000:]  # for assertion messages
+    return outcome, events
 
 
 SCHEMA_FIELDS = {
@@ -157,7 +144,8 @@ def test_each_pull_reports_the_feishu_data_set_in_and_the_written_file_out_with_
 ):
     report, events = run_in_fresh_process(dag_folder, tmp_path)
 
-    assert report["states"] == {"workplace": "success", "custom_workplace": "success", "block": "success"}
+    expected_states = {"workplace": "success", "custom_workplace": "success", "block": "success"}
+    assert report["states"] == expected_states, report["log"]
     namespace = f"feishu://{feishu_conn.url.split('://', 1)[1]}/{feishu_conn.app_id}"
     written = {
         "workplace": extract / "workplace/part.jsonl",
@@ -185,7 +173,7 @@ def test_each_pull_reports_the_feishu_data_set_in_and_the_written_file_out_with_
         [planned] = by_type["START"]["outputs"]
         assert (planned["namespace"], planned["name"]) == ("file", str(path))
         assert "outputStatistics" not in planned.get("outputFacets", {})
-    text = (tmp_path / "openlineage.jsonl").read_text()
+    text = json.dumps(events)
     for secret in [feishu_conn.app_secret, *feishu_conn.issued_tokens]:
         assert secret not in text
 
@@ -240,15 +228,8 @@ def test_without_the_openlineage_provider_the_operators_import_and_run_unchanged
 
     without, events = run_in_fresh_process(dag_folder, tmp_path, without_openlineage)
 
-    assert (
-        without["states"]
-        == with_provider["states"]
-        == {
-            "workplace": "success",
-            "custom_workplace": "success",
-            "block": "success",
-        }
-    )
+    assert without["states"] == with_provider["states"], without["log"]
+    assert without["states"] == {"workplace": "success", "custom_workplace": "success", "block": "success"}
     assert without["openlineage_modules"] == []
     assert events == []
     assert {name: (extract / name).read_bytes() for name in files} == files
