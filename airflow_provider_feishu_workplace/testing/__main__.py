@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--custom-workplaces", type=int, default=3, help="custom workplaces (default: 3)")
     control = serve.add_mutually_exclusive_group()
     control.add_argument(
-        "--control-port", type=int, default=0, help="port of the control API, on --host; 0 picks a free one (default)"
+        "--control-port", type=int, default=0, help="port of the control API (on loopback); 0 picks a free one"
     )
     control.add_argument("--no-control", action="store_true", help="serve no control API")
     serve.add_argument(
@@ -93,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_recorded_requests=args.max_requests,
     )
     with double:
-        control = None if args.no_control else DoubleServer((args.host, args.control_port), Control(double))
+        # The control API steers the double: it listens on loopback even when the Feishu port does not.
+        control_host = args.host if args.host in ("127.0.0.1", "::1", "localhost") else "127.0.0.1"
+        control = None if args.no_control else DoubleServer((control_host, args.control_port), Control(double))
         if control is not None:
             threading.Thread(target=control.serve, name="feishu-double-control", daemon=True).start()
         info = {
