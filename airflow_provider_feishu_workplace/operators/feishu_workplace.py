@@ -410,7 +410,8 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         from airflow_provider_feishu_workplace._lineage import lineage
 
         outputs = []
-        if self.output_path and "{{" not in str(self.output_path):
+        # One file per day ({date}) is known only once the run's days are: the complete event names them.
+        if self.output_path and "{{" not in str(self.output_path) and not self._per_day:
             outputs.append((self._output_path(), None))
         return lineage(self.feishu_conn_id, self.endpoint, outputs)
 

@@ -165,6 +165,16 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
             raise AirflowException(message)
         raise AirflowFailException(message)
 
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Report the Feishu data set this sensor waits on (its input; it writes nothing).
+
+        Called by the OpenLineage provider's listener only, which is imported here, so nothing changes
+        without the OpenLineage provider.
+        """
+        from airflow_provider_feishu_workplace._lineage import lineage
+
+        return lineage(self.feishu_conn_id, self.dataset)
+
     def _close_hook(self) -> None:
         hook = self.__dict__.pop("hook", None)
         if hook is not None:

@@ -12,14 +12,18 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from airflow_provider_feishu_workplace.testing import FeishuDouble
 from tests.site_without import site_packages, site_without
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-11-19"
+FIRST_DAY = "2026-11-18"
+ALL_SUCCEEDED = dict.fromkeys(["workplace", "custom_workplace", "block", "block_days", "published"], "success")
 DAG_ID = "lineage_extract"
 # Runs one DAG of the test folder with dag.test(); writes the task states and the OpenLineage modules loaded to argv[5].
 # Started with ``python -S`` and a site directory (argv[1]): the environment's own, or a copy of it without
@@ -54,7 +58,8 @@ def without_openlineage(tmp_path_factory) -> Path:
 
 
 def extract_dag(lake: Path) -> str:
-    """One DAG: workplace to JSON Lines, custom workplace to Parquet, block into XCom."""
+    """One DAG: workplace to JSON Lines, custom workplace to Parquet, block into XCom, two days of blocks to
+    a Parquet file each, and the sensor."""
     return textwrap.dedent(
         f"""
         import pendulum
@@ -64,6 +69,7 @@ def extract_dag(lake: Path) -> str:
             FeishuWorkplaceAccessOperator,
             FeishuWorkplaceBlockAccessOperator,
         )
+        from airflow_provider_feishu_workplace.sensors.feishu_workplace import FeishuWorkplaceDataSensor
 
         with DAG({DAG_ID!r}, schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False):
             FeishuWorkplaceAccessOperator(
@@ -73,18 +79,28 @@ def extract_dag(lake: Path) -> str:
                 task_id="custom_workplace", date={DAY!r}, output_path="file://{lake}/custom_workplace/part.parquet"
             )
             FeishuWorkplaceBlockAccessOperator(task_id="block", date={DAY!r})
+            FeishuWorkplaceBlockAccessOperator(
+                task_id="block_days",
+                from_date={FIRST_DAY!r},
+                to_date={DAY!r},
+                output_path="file://{lake}/block/{{date}}.parquet",
+            )
+            FeishuWorkplaceDataSensor(
+                task_id="published", date={DAY!r}, dataset="block", deferrable=False, poke_interval=1, timeout=60
+            )
         """
     )
 
 
-def run_in_fresh_process(dag_folder, tmp_path, site_dir: Path | None = None) -> tuple[dict, list[dict]]:
+def run_in_fresh_process(dag_folder: Path, work: Path, site_dir: Path | None = None) -> tuple[dict, list[dict]]:
     """Run the DAG in a new process (with ``site_dir`` as its site-packages); return its report and events."""
+    work.mkdir(parents=True, exist_ok=True)
     # One file per event (append off): on Airflow 2 events are emitted from several processes at once, and
     # appends of events longer than a write buffer to one file could interleave.
-    events_dir = tmp_path / "openlineage"
+    events_dir = work / "openlineage"
     shutil.rmtree(events_dir, ignore_errors=True)
     events_dir.mkdir()
-    report_file = tmp_path / "report.json"
+    report_file = work / "report.json"
     report_file.unlink(missing_ok=True)
     env = {
         **os.environ,
@@ -102,7 +118,7 @@ def run_in_fresh_process(dag_folder, tmp_path, site_dir: Path | None = None) -> 
             "-c",
             RUNNER,
             str(site_dir or site_packages()),
-            str(dag_folder.path),
+            str(dag_folder),
             DAG_ID,
             f"{DAY}T00:00:00+00:00",
             str(report_file),
@@ -132,34 +148,55 @@ def task_events(events: list[dict], task_id: str) -> dict[str, dict]:
     return {event["eventType"]: event for event in events if event["job"]["name"] == f"{DAG_ID}.{task_id}"}
 
 
-@pytest.fixture
-def extract(dag_folder, feishu_conn, tmp_path):
-    lake = tmp_path / "lake"
-    dag_folder.load(extract_dag(lake), DAG_ID)
-    return lake
+@dataclass
+class LineageRun:
+    """One run of the DAG with the OpenLineage provider: its double, lake, report and events."""
+
+    double: FeishuDouble
+    folder: Path
+    work: Path
+    lake: Path
+    report: dict
+    events: list[dict]
+
+    @property
+    def namespace(self) -> str:
+        return f"feishu://{self.double.url.split('://', 1)[1]}/{self.double.app_id}"
 
 
-def test_each_pull_reports_the_feishu_data_set_in_and_the_written_file_out_with_its_item_count(
-    extract, dag_folder, feishu_conn, tmp_path
-):
-    report, events = run_in_fresh_process(dag_folder, tmp_path)
+@pytest.fixture(scope="module")
+def lineage_run(airflow_db, tmp_path_factory):
+    """Run the DAG once for the module's tests (each run is a fresh process: seconds of CPU)."""
+    folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    work = tmp_path_factory.mktemp("lineage")
+    lake = work / "lake"
+    dag_file = folder / f"{DAG_ID}.py"
+    with FeishuDouble() as double, double.connection_env("feishu_default"):
+        dag_file.write_text(extract_dag(lake))
+        try:
+            report, events = run_in_fresh_process(folder, work / "with")
+            yield LineageRun(double, folder, work, lake, report, events)
+        finally:
+            dag_file.unlink()
 
-    expected_states = {"workplace": "success", "custom_workplace": "success", "block": "success"}
-    assert report["states"] == expected_states, report["log"]
-    namespace = f"feishu://{feishu_conn.url.split('://', 1)[1]}/{feishu_conn.app_id}"
+
+def test_each_pull_reports_the_feishu_data_set_in_and_the_written_file_out_with_its_item_count(lineage_run):
+    run, double = lineage_run, lineage_run.double
+
+    assert run.report["states"] == ALL_SUCCEEDED, run.report["log"]
     written = {
-        "workplace": extract / "workplace/part.jsonl",
-        "custom_workplace": extract / "custom_workplace/part.parquet",
+        "workplace": run.lake / "workplace/part.jsonl",
+        "custom_workplace": run.lake / "custom_workplace/part.parquet",
         "block": None,  # XCom: no file, so no output dataset
     }
     for dataset, path in written.items():
-        by_type = task_events(events, dataset)
+        by_type = task_events(run.events, dataset)
         assert set(by_type) == {"START", "COMPLETE"}, dataset
         for event in by_type.values():
             [source] = event["inputs"]
-            assert (source["namespace"], source["name"]) == (namespace, dataset)
+            assert (source["namespace"], source["name"]) == (run.namespace, dataset)
             assert [field["name"] for field in source["facets"]["schema"]["fields"]] == SCHEMA_FIELDS[dataset]
-        items = len(feishu_conn.expected_items(dataset, DAY, DAY))
+        items = len(double.expected_items(dataset, DAY, DAY))
         outputs = by_type["COMPLETE"]["outputs"]
         if path is None:
             assert outputs == []
@@ -173,9 +210,40 @@ def test_each_pull_reports_the_feishu_data_set_in_and_the_written_file_out_with_
         [planned] = by_type["START"]["outputs"]
         assert (planned["namespace"], planned["name"]) == ("file", str(path))
         assert "outputStatistics" not in planned.get("outputFacets", {})
-    text = json.dumps(events)
-    for secret in [feishu_conn.app_secret, *feishu_conn.issued_tokens]:
+
+
+def test_no_secret_reaches_the_lineage_events(lineage_run):
+    text = json.dumps(lineage_run.events)
+
+    assert lineage_run.double.app_id in text
+    for secret in [lineage_run.double.app_secret, *lineage_run.double.issued_tokens]:
         assert secret not in text
+
+
+def test_a_pull_of_one_file_per_day_reports_each_file_with_its_days_items(lineage_run):
+    run = lineage_run
+
+    assert run.report["states"]["block_days"] == "success", run.report["log"]
+    by_type = task_events(run.events, "block_days")
+    assert by_type["START"]["outputs"] == []  # the days are known once the run resolves them
+    outputs = {output["name"]: output for output in by_type["COMPLETE"]["outputs"]}
+    assert sorted(outputs) == [str(run.lake / f"block/{day}.parquet") for day in (FIRST_DAY, DAY)]
+    for day in (FIRST_DAY, DAY):
+        output = outputs[str(run.lake / f"block/{day}.parquet")]
+        items = len(run.double.expected_items("block", day, day))
+        assert output["namespace"] == "file"
+        assert output["outputFacets"]["outputStatistics"]["rowCount"] == items > 0
+
+
+def test_the_sensor_reports_the_data_set_it_waits_on(lineage_run):
+    run = lineage_run
+
+    assert run.report["states"]["published"] == "success", run.report["log"]
+    by_type = task_events(run.events, "published")
+    assert set(by_type) == {"START", "COMPLETE"}
+    for event in by_type.values():
+        assert [(source["namespace"], source["name"]) for source in event["inputs"]] == [(run.namespace, "block")]
+        assert event["outputs"] == []
 
 
 def test_schema_facet_types_counts_as_int64_structs_and_names_as_a_list_of_structs():
@@ -217,22 +285,19 @@ def test_input_namespace_names_the_platform_origin_and_app(monkeypatch, host, ex
     assert feishu_namespace("feishu_lineage") == namespace
 
 
-def test_without_the_openlineage_provider_the_operators_import_and_run_unchanged(
-    extract, dag_folder, feishu_conn, tmp_path, without_openlineage
-):
-    with_provider, events = run_in_fresh_process(dag_folder, tmp_path)
-    assert events
-    files = {name: (extract / name).read_bytes() for name in ("workplace/part.jsonl", "custom_workplace/part.parquet")}
+def test_without_the_openlineage_provider_the_operators_import_and_run_unchanged(lineage_run, without_openlineage):
+    run = lineage_run
+    names = ("workplace/part.jsonl", "custom_workplace/part.parquet", f"block/{DAY}.parquet")
+    files = {name: (run.lake / name).read_bytes() for name in names}
     for name in files:
-        (extract / name).unlink()
+        (run.lake / name).unlink()
 
-    without, events = run_in_fresh_process(dag_folder, tmp_path, without_openlineage)
+    without, events = run_in_fresh_process(run.folder, run.work / "without", without_openlineage)
 
-    assert without["states"] == with_provider["states"], without["log"]
-    assert without["states"] == {"workplace": "success", "custom_workplace": "success", "block": "success"}
+    assert without["states"] == run.report["states"] == ALL_SUCCEEDED, without["log"]
     assert without["openlineage_modules"] == []
     assert events == []
-    assert {name: (extract / name).read_bytes() for name in files} == files
+    assert {name: (run.lake / name).read_bytes() for name in files} == files
 
 
 def test_importing_the_operators_loads_neither_openlineage_nor_pyarrow():
