@@ -48,8 +48,9 @@ UI_FIELD_BEHAVIOUR = {
     "hidden-fields": ["schema", "port"],
     "relabeling": {"host": "Base URL", "login": "App ID", "password": "App Secret"},
     "placeholders": {
-        "host": "Empty: https://open.feishu.cn. Lark: https://open.larksuite.com. http:// only for 127.0.0.1",
-        "login": "cli_... from the developer console: your app > Credentials & Basic Info (凭证与基础信息)",
-        "password": "App Secret, on the same page as the App ID (Credentials & Basic Info)",
+        # Short enough to show whole in Airflow 3's dialog (about 70 characters).
+        "host": "Empty means https://open.feishu.cn; Lark: https://open.larksuite.com",
+        "login": "cli_..., on the app's Credentials & Basic Info page (凭证与基础信息)",
+        "password": "On the same page as the App ID (Credentials & Basic Info)",
     },
 }

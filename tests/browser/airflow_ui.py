@@ -152,7 +152,10 @@ class AirflowUI:
         raise NotImplementedError
 
     def fields(self, page) -> dict[str, dict[str, str | None]]:
-        """The form's visible fields: ``{label: {"placeholder": ..., "help": ...}}``."""
+        """The form's visible fields: ``{label: {"placeholder": ..., "help": ..., "placeholder_fits": ...}}``.
+
+        ``placeholder_fits``: whether the placeholder shows whole in its input (None without one).
+        """
         raise NotImplementedError
 
     def fill(self, page, values: dict[str, str]) -> None:
@@ -185,17 +188,31 @@ class AirflowUI:
 
 def _field_rows_script(root_selector: str, row_selector: str, help_selector: str) -> str:
     return f"""() => {{
+        {_FITS_WHOLE}
         const root = document.querySelector({json.dumps(root_selector)});
         return [...root.querySelectorAll({json.dumps(row_selector)})]
             .filter(row => row.offsetParent !== null && row.querySelector('label'))
             .map(row => {{
                 const input = row.querySelector('input:not([type=hidden]), textarea, select');
                 const help = row.querySelector({json.dumps(help_selector)});
-                return [row.querySelector('label').innerText.replace('*', '').trim(),
-                        input ? input.getAttribute('placeholder') : null,
-                        help ? help.innerText.trim() : null];
+                const placeholder = input ? input.getAttribute('placeholder') : null;
+                return [row.querySelector('label').innerText.replace('*', '').trim(), placeholder,
+                        help ? help.innerText.trim() : null, placeholder ? fitsWhole(input, placeholder) : null];
             }});
     }}"""
+
+
+# Whether a placeholder shows whole: its width in the input's font against the input's inner width.
+_FITS_WHOLE = """
+    const fitsWhole = (input, text) => {
+        const style = getComputedStyle(input);
+        const context = document.createElement('canvas').getContext('2d');
+        // Not style.font: the shorthand reads empty where a font-variant longhand is set (Chakra's inputs).
+        context.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+        const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+        return context.measureText(text).width <= room;
+    };
+"""
 
 
 class ReactUI(AirflowUI):
@@ -251,8 +268,8 @@ class ReactUI(AirflowUI):
         found = {}
         for section in ("Standard Fields", "Extra Fields"):
             self._open_section(page, section)
-            for label, placeholder, help_ in page.evaluate(script):
-                found[label] = {"placeholder": placeholder, "help": help_}
+            for label, placeholder, help_, fits in page.evaluate(script):
+                found[label] = {"placeholder": placeholder, "help": help_, "placeholder_fits": fits}
         return found
 
     def fill(self, page, values: dict[str, str]) -> None:
@@ -399,7 +416,8 @@ class FlaskUI(AirflowUI):
     def fields(self, page) -> dict[str, dict[str, str | None]]:
         rows = page.evaluate(_field_rows_script("#model_form", "tr", ".help-block"))
         return {
-            label: {"placeholder": placeholder or None, "help": help_ or None} for label, placeholder, help_ in rows
+            label: {"placeholder": placeholder or None, "help": help_ or None, "placeholder_fits": fits}
+            for label, placeholder, help_, fits in rows
         }
 
     def _input(self, page, label: str):

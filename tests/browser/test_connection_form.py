@@ -70,6 +70,7 @@ def test_every_field_shows_its_label_and_its_help(airflow_ui, page):
     # Airflow offers no help line under a standard field: its placeholder is its help.
     for label, name in STANDARD.items():
         assert fields[label]["placeholder"] == UI_FIELD_BEHAVIOUR["placeholders"][name], label
+        assert fields[label]["placeholder_fits"], f"{label}'s placeholder is cut off in its input"
     assert "https://open.feishu.cn" in fields["Base URL"]["placeholder"]
     assert "https://open.larksuite.com" in fields["Base URL"]["placeholder"]
     assert "Credentials & Basic Info" in fields["App ID"]["placeholder"]
