@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_feishu_workplace import __version__
+from airflow_provider_feishu_workplace._connection_fields import HOOK_NAME
 from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, endpoint_at
 from airflow_provider_feishu_workplace.exceptions import (
     FeishuApiError,
@@ -79,7 +80,7 @@ class FeishuHook(BaseHook):
     conn_name_attr = "feishu_conn_id"
     default_conn_name = "feishu_default"
     conn_type = "feishu"
-    hook_name = "Feishu (Lark)"  # the same as _connection_fields.HOOK_NAME: the type search finds "Lark" too
+    hook_name = HOOK_NAME  # "Feishu (Lark)": the UI's type search finds it by either name
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
