@@ -9,7 +9,7 @@ here is ever imported.
   (``workplace``, ``custom_workplace``, ``block``), and a schema facet with the item fields.
 - Each output is a written file, in the namespace and name Airflow's object storage gives it
   (``ObjectStoragePath.namespace`` and ``.key``: ``file`` + the path, ``s3://bucket`` + the key), with the
-  same schema facet and an output statistics facet holding its item count.
+  same schema facet and an output statistics facet holding its item count and size in bytes.
 """
 
 from __future__ import annotations
@@ -89,12 +89,14 @@ def input_dataset(feishu_conn_id: str, endpoint: SearchEndpoint | str) -> Datase
     )
 
 
-def file_dataset(path: ObjectStoragePath, endpoint: SearchEndpoint | str, items: int | None = None) -> Dataset:
-    """Return a lake file as an OpenLineage output dataset, with its item count when known."""
+def file_dataset(
+    path: ObjectStoragePath, endpoint: SearchEndpoint | str, items: int | None = None, size: int | None = None
+) -> Dataset:
+    """Return a lake file as an OpenLineage output dataset, with its item count and size (bytes) when known."""
     facets: dict[str, Any] = {"schema": schema_facet(endpoint)}
     output_facets: dict[str, Any] = {}
     if items is not None:
-        output_facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(rowCount=items)
+        output_facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(rowCount=items, size=size)
     namespace, name = file_dataset_name(path)
     return OutputDataset(namespace=namespace, name=name, facets=facets, outputFacets=output_facets)
 
@@ -119,10 +121,10 @@ def file_dataset_name(path: ObjectStoragePath) -> tuple[str, str]:
 def lineage(
     feishu_conn_id: str,
     endpoint: SearchEndpoint | str,
-    outputs: Iterable[tuple[ObjectStoragePath, int | None]] = (),
+    outputs: Iterable[tuple[ObjectStoragePath, int | None, int | None]] = (),
 ) -> OperatorLineage:
-    """Return the OperatorLineage of a pull: the Feishu data set in, ``(path, items)`` files out."""
+    """Return the OperatorLineage of a pull: the Feishu data set in, ``(path, items, bytes)`` files out."""
     return OperatorLineage(
         inputs=[input_dataset(feishu_conn_id, endpoint)],
-        outputs=[file_dataset(path, endpoint, items) for path, items in outputs],
+        outputs=[file_dataset(path, endpoint, items, size) for path, items, size in outputs],
     )

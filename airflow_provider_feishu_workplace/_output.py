@@ -151,6 +151,8 @@ class OutputFile:
         self.output_format = output_format
         self.endpoint = endpoint
         self.count = 0
+        #: The file's size in bytes, once committed.
+        self.size: int | None = None
         self._local = target.protocol in LOCAL_PROTOCOLS
         self._handle: IO[bytes] | None = None
         self._temporary: str | None = None
@@ -183,6 +185,7 @@ class OutputFile:
         try:
             self._encoder.close()
             self._handle.flush()
+            size = os.fstat(self._handle.fileno()).st_size
             if self._local:
                 os.fsync(self._handle.fileno())  # the move must not publish a file whose blocks are not on disk
                 self._handle.close()
@@ -197,6 +200,7 @@ class OutputFile:
             self.abort()
             raise
         self._state = "committed"
+        self.size = size
         return self.count
 
     def abort(self) -> None:

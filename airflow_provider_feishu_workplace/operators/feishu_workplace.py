@@ -175,8 +175,8 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self.max_xcom_records = max_xcom_records
         self.page_size = page_size
         self.hook_params = hook_params or {}
-        # (path, items) of each file this run wrote: the outputs its lineage reports.
-        self._written_files: list[tuple[Any, int]] = []
+        # (path, items, bytes) of each file this run wrote: the outputs its lineage reports.
+        self._written_files: list[tuple[Any, int, int]] = []
 
     def item_filters(self) -> dict[str, str | None]:
         """Return the endpoint's item id filter (none for the workplace data set)."""
@@ -320,7 +320,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             for item in items:
                 file.write(item)
             count = file.commit()
-        self._written_files.append((output, count))
+        self._written_files.append((output, count, file.size))
         return count
 
     def resolve_days(self, context: Context) -> tuple[dt.date, dt.date]:
@@ -412,7 +412,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         outputs = []
         # One file per day ({date}) is known only once the run's days are: the complete event names them.
         if self.output_path and "{{" not in str(self.output_path) and not self._per_day:
-            outputs.append((self._output_path(), None))
+            outputs.append((self._output_path(), None, None))
         return lineage(self.feishu_conn_id, self.endpoint, outputs)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

@@ -204,6 +204,7 @@ def test_each_pull_reports_the_feishu_data_set_in_and_the_written_file_out_with_
         [output] = outputs
         assert (output["namespace"], output["name"]) == ("file", str(path))
         assert output["outputFacets"]["outputStatistics"]["rowCount"] == items > 0
+        assert output["outputFacets"]["outputStatistics"]["size"] == path.stat().st_size
         assert [field["name"] for field in output["facets"]["schema"]["fields"]] == SCHEMA_FIELDS[dataset]
         assert path.exists()
         # The file as planned before the pull, without a count yet.

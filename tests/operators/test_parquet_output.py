@@ -77,6 +77,7 @@ def test_commit_moves_the_file_into_place_and_counts_the_items(tmp_path, output_
         assert output.commit() == 3
 
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+    assert output.size == target.stat().st_size > 0
     assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
     with pytest.raises(RuntimeError, match="committed"):
         output.write(BLOCK)
