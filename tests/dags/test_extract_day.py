@@ -64,3 +64,45 @@ def test_retries_are_short_and_the_pulls_share_the_apps_pool(examples, dag_folde
         assert 1 <= task.retries <= 3
         assert task.retry_delay <= dt.timedelta(minutes=1)
         assert task.max_retry_delay <= dt.timedelta(minutes=5)
+
+
+def test_the_readmes_backfill_command_runs_the_days_it_names(examples):
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from airflow_provider_feishu_workplace.operators.feishu_workplace import run_days
+    from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, skip_unless
+
+    skip_unless(AIRFLOW_V_3_0_PLUS, "Airflow 2.11's backfill command is `airflow dags backfill`, with no table to read")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"(airflow backfill create --dag-id feishu_workplace_extract \\\n.*)\n", readme)
+    assert command, "README shows no backfill command"
+    first, last = re.findall(r"--(?:from|to)-date (\S+)", command.group(1))
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    env = dict(os.environ)
+
+    subprocess.run([airflow, "dags", "reserialize"], env=env, check=True, capture_output=True, timeout=300)
+    dry_run = subprocess.run(
+        [airflow, "backfill", "create", "--dag-id", "feishu_workplace_extract"]
+        + ["--from-date", first, "--to-date", last, "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert dry_run.returncode == 0, dry_run.stderr[-2000:]
+    # A table row "| 2026-11-15 06:00:00+08:00 |" (3.1+) or a list item "    - 2026-11-15 06:00:00+08:00" (3.0).
+    stamp = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d\d:\d\d)"
+    table_dates = re.findall(rf"^\s*(?:\||-) {stamp}", dry_run.stdout, flags=re.MULTILINE)
+    # Each run's data interval is [logical date, the next 06:00): the day it pulls, by the DAG's own rule.
+    starts = [pendulum.parse(text) for text in table_dates]
+    pulled = [run_days(start, start.add(days=1), None, "Asia/Shanghai")[1] for start in starts]
+    expected = [
+        (dt.date.fromisoformat(first[:10]) + dt.timedelta(days=n)).isoformat()
+        for n in range((dt.date.fromisoformat(last[:10]) - dt.date.fromisoformat(first[:10])).days + 1)
+    ]
+    assert [day.isoformat() for day in pulled] == expected, dry_run.stdout[-1500:]
