@@ -31,7 +31,9 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while Playwright's sync API is started, the main thread counts as running an
+# asyncio loop, and the rest of the suite's asyncio.run() (triggers) and fsspec calls (S3) would fail.
+@pytest.fixture(scope="package")
 def browser(chromium_path):
     try:
         from playwright.sync_api import sync_playwright
@@ -43,7 +45,7 @@ def browser(chromium_path):
         launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def airflow_ui(browser, tmp_path_factory):
     """This Airflow's UI server on 127.0.0.1 with its own AIRFLOW_HOME (see tests/browser/airflow_ui.py)."""
     from tests.browser.airflow_ui import running_ui
@@ -52,14 +54,14 @@ def airflow_ui(browser, tmp_path_factory):
         yield ui
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_double():
     """A Feishu double the UI server's connection tests reach on loopback."""
     with FeishuDouble() as double:
         yield double
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def logged_in(browser, airflow_ui):
     """The browser state of a logged-in user, made once: Airflow 2.11's login allows 5 per 40 seconds."""
     context = browser.new_context(viewport=VIEWPORT, locale="en-US")
