@@ -23,8 +23,9 @@ EXTRAS = {field["label"]: name for name, field in CONN_FIELDS.items()}
 CONN_ID_LABEL = "Connection ID" if AIRFLOW_V_3_0_PLUS else "Connection Id"
 # Airflow 3.0 builds a hook's form (relabels, placeholders, extras) only where wtforms and the FAB provider
 # are installed, and shows the standard fields under their standard names elsewhere; 3.1's API server
-# reads the hook's classmethods with stand-ins for wtforms, 3.2 and later read provider info.
-FORM = AIRFLOW_V_3_1_PLUS or fab_connection_form_available()
+# reads the hook's classmethods with stand-ins for wtforms, 3.2 and later read provider info; Airflow 2's
+# Flask UI always builds it.
+FORM = AIRFLOW_V_3_1_PLUS or not AIRFLOW_V_3_0_PLUS or fab_connection_form_available()
 HOST, LOGIN, PASSWORD = (
     [UI_FIELD_BEHAVIOUR["relabeling"][name] for name in ("host", "login", "password")]
     if FORM
