@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,13 @@ def test_the_filled_form_screenshot(airflow_ui, page, ui_double, tmp_path):
     assert target.stat().st_size > 10_000
     if os.environ.get("FEISHU_SCREENSHOT"):
         shutil.copyfile(target, os.environ["FEISHU_SCREENSHOT"])
+
+
+def test_a_chinese_font_is_installed_for_the_product_names_in_the_help(chromium_path):
+    """Without one Chromium draws 自建应用 / 商店应用 in the help (and the screenshot) as empty boxes."""
+    fc_list = shutil.which("fc-list")
+    fonts = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True).stdout if fc_list else ""
+
+    if not fonts.strip() and os.environ.get("CI") not in ("true", "1"):
+        pytest.skip("no Chinese font here: scripts/install-chromium.sh installs fonts-noto-cjk")
+    assert fonts.strip(), "no Chinese font: scripts/install-chromium.sh installs fonts-noto-cjk"
