@@ -176,6 +176,11 @@ class AirflowUI:
         """Save a PNG of the open form, every section of it unfolded."""
         raise NotImplementedError
 
+    def test_connection(self, page, conn_id: str | None = None, *, apply_port_fix: bool = False) -> str:
+        """Press Test as a user does (React: the list's icon for ``conn_id``; Flask: the open form's
+        button); return the message shown."""
+        raise NotImplementedError
+
     def rest_connection(self, conn_id: str) -> dict[str, Any]:
         raise NotImplementedError
 
