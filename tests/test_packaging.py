@@ -194,12 +194,14 @@ def test_ci_matrix_runs_only_supported_cells_and_covers_every_airflow():
         if targets == ["wheel"]:
             assert airflow == "-" and minor in SUPPORT, (python, minor)
             continue
-        assert set(targets) <= {"test", "demo"}, targets
+        assert set(targets) <= {"test", "demo", "e2e"}, targets
         assert SUPPORT[minor][airflow] == "yes", f".ci/run runs Airflow {airflow} on Python {minor}: not in the table"
         covered.add(airflow)
     assert covered == set(AIRFLOWS)
     # The full suite on the default (newest) Airflow, and on 2.11 and 3.0 as the issue asks.
     assert {a for a, _, t in matrix if "test" in t} >= {AIRFLOWS[-1], "2.11", "3.0"}
+    # make e2e (the live stack) on the newest Airflow, right after its suite.
+    assert [a for a, _, t in matrix if "e2e" in t] == [AIRFLOWS[-1]]
     names = {python for _, python, _ in matrix}
     assert {"debian", "3.13"} <= names
 
@@ -211,7 +213,7 @@ def test_readme_ci_section_lists_the_matrix_that_runs():
     ][2:]
     described = {}
     for airflow, python, steps in rows:
-        targets = sorted(re.findall(r"make (test|demo)", steps)) or ["wheel"]
+        targets = sorted(re.findall(r"make (test|demo|e2e)\b", steps)) or ["wheel"]
         described[(airflow.replace("—", "-"), targets[0] if targets == ["wheel"] else " ".join(targets))] = python
     running = {}
     for airflow, python, targets in _ci_matrix():

@@ -10,9 +10,10 @@ process, Airflow's task logs in ``logs/airflow/``), ``postgres/`` (the cluster: 
 ``airflow`` and warehouse ``warehouse``), ``redis/``, ``airflow/`` (``AIRFLOW_HOME``), ``lake/``,
 ``stack.json`` (pids, ports, URLs) and ``env`` (``source`` it to run ``airflow`` commands against the stack).
 
-Every process is started in a process group of its own and carries a marker in its environment
-(``FEISHU_STACK_ID``); ``stop`` signals exactly those groups, then ends any process that still carries
-the marker (a grandchild that left its group), and checks that none of the stack's ports is still open.
+Every process is started as the leader of a session of its own (and with a marker in its environment,
+``FEISHU_STACK_ID``); ``stop`` signals exactly those process groups, then kills whatever is left in those
+sessions (Airflow moves each task into a process group of its own, not out of the session) or still
+shows the marker, and checks that no process and none of the stack's ports is left.
 Every server listens on 127.0.0.1 only: Airflow's log servers, which bind every interface and have no
 setting for it in Airflow 3.3, are not started (``--skip-serve-logs``); the API server reads the task
 logs from the shared log folder instead.
@@ -42,11 +43,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = ROOT / ".stack"
 WORKERS = ("worker-1", "worker-2")
-# Task slots per worker: with two workers, four pulls can run at once (the e2e checks they stay under
-# the app's rate limit together).
-WORKER_CONCURRENCY = 2
+# Task slots per worker: six with two workers, more than the pool's four, so that loads and sensors never
+# keep four pulls from running at once (the e2e checks they stay under the app's rate limit together).
+WORKER_CONCURRENCY = 3
 POOL = os.environ.get("FEISHU_WORKPLACE_POOL") or "feishu_workplace"
 POOL_SLOTS = 4
+LOAD_SWEEP = "*/2 * * * *"
 PG_USER = "feishu"
 DATABASES = ("airflow", "warehouse")
 MARKER = "FEISHU_STACK_ID"
@@ -85,63 +87,78 @@ def _save_state(base: Path, state: dict) -> None:
 # ------------------------------------------------------------------------------------------- processes
 
 
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(")") + 2 :].split()[19])
-
-
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, process group) of a process, or None when it is gone."""
+def _proc(pid: int) -> dict | None:
+    """A process's state letter, process group, session and start time (clock ticks since boot), or None."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[0], int(fields[2])
+    return {"state": fields[0], "pgid": int(fields[2]), "sid": int(fields[3]), "start_ticks": int(fields[19])}
 
 
-def _all_pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of a process group."""
-    members = []
-    for pid in _all_pids():
-        stat = _proc_stat(pid)
-        if stat is not None and stat[1] == pgid and stat[0] != "Z":
-            members.append(pid)
-    return members
-
-
-def marked_processes(stack_id: str) -> list[int]:
-    """Live processes whose environment carries this stack's marker (every process the stack started)."""
-    needle = f"{MARKER}={stack_id}".encode() + b"\0"
-    found = []
-    for pid in _all_pids():
-        if pid == os.getpid():
-            continue
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        stat = _proc_stat(pid)
-        if needle in environ + b"\0" and stat is not None and stat[0] != "Z":
-            found.append(pid)
-    return found
+def _start_ticks(pid: int) -> int | None:
+    info = _proc(pid)
+    return info["start_ticks"] if info else None
 
 
 def _is_ours(entry: dict) -> bool:
     """Whether the recorded leader still runs (same pid and start time: not a reused pid)."""
-    return _start_ticks(entry["pid"]) == entry["start_ticks"]
+    info = _proc(entry["pid"])
+    return info is not None and info["start_ticks"] == entry["start_ticks"] and info["state"] != "Z"
+
+
+def session_members(entries: list[dict]) -> list[int]:
+    """Live processes in the sessions of ``entries`` (each started as a session leader).
+
+    A session, unlike a process group, keeps the task processes Airflow's supervisor moves into groups
+    of their own. Linux does not reuse a pid while it names a session with members, and a member cannot
+    be older than the leader that started the session: both rule out strangers.
+    """
+    sessions = {entry["pid"]: entry["start_ticks"] for entry in entries}
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        info = _proc(int(name))
+        if (
+            info is not None
+            and info["state"] != "Z"
+            and info["sid"] in sessions
+            and info["start_ticks"] >= sessions[info["sid"]]
+        ):
+            members.append(int(name))
+    return members
+
+
+def marked_processes(stack_id: str) -> list[int]:
+    """Live processes whose environment still shows this stack's marker.
+
+    This finds a process that left its session; it misses those that rewrite their title over their
+    environment (redis-server, setproctitle), which the sessions find.
+    """
+    needle = f"{MARKER}={stack_id}".encode() + b"\0"
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{name}/environ").read_bytes() + b"\0"
+        except OSError:
+            continue
+        info = _proc(int(name))
+        if needle in environ and info is not None and info["state"] != "Z":
+            found.append(int(name))
+    return found
+
+
+def stack_processes(state: dict) -> list[int]:
+    """Every live process the stack started, and their descendants (also those of replaced workers)."""
+    return sorted(set(session_members(state["sessions"])) | set(marked_processes(state["id"])))
 
 
 def _spawn(base: Path, state: dict, name: str, command: list[str], env: dict, *, stop_signal: str = "SIGTERM"):
-    """Start ``command`` in a new process group with its output in ``logs/<name>.log``; record it."""
+    """Start ``command`` in a new session with its output in ``logs/<name>.log``; record it."""
     log_path = base / "logs" / f"{name}.log"
     with open(log_path, "ab") as log:
         log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
@@ -158,55 +175,62 @@ def _spawn(base: Path, state: dict, name: str, command: list[str], env: dict, *,
     entry = {
         "name": name,
         "pid": process.pid,
-        "pgid": process.pid,
         "start_ticks": _start_ticks(process.pid),
         "log": str(log_path),
         "stop_signal": stop_signal,
     }
     state["processes"] = [p for p in state["processes"] if p["name"] != name] + [entry]
+    state["sessions"].append({"pid": entry["pid"], "start_ticks": entry["start_ticks"]})
     _save_state(base, state)
     return process
 
 
-def _stop_groups(entries: list[dict]) -> list[str]:
-    """Signal each entry's process group, wait, then SIGKILL what is left; return what had to be killed."""
-    signalled = []
-    for entry in entries:
-        if not _is_ours(entry) and not group_members(entry["pgid"]):
-            continue
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
         try:
-            os.killpg(entry["pgid"], getattr(signal, entry["stop_signal"]))
-            signalled.append(entry)
+            os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _stop_sessions(entries: list[dict]) -> list[str]:
+    """Send each entry's stop signal to its process group, give its session STOP_GRACE_SECONDS to end,
+    then SIGKILL what is left of it; return the names that had to be killed."""
+    signalled = []
+    for entry in entries:
+        if not session_members([entry]):
+            continue
+        try:
+            os.killpg(entry["pid"], getattr(signal, entry["stop_signal"]))
+        except ProcessLookupError:
+            pass
+        signalled.append(entry)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     killed = []
     for entry in signalled:
-        while group_members(entry["pgid"]) and time.monotonic() < deadline:
+        while session_members([entry]) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if group_members(entry["pgid"]):
+        if session_members([entry]):
             killed.append(entry["name"])
-            try:
-                os.killpg(entry["pgid"], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    for entry in signalled:
         end = time.monotonic() + 10
-        while group_members(entry["pgid"]) and time.monotonic() < end:
+        while (left := session_members([entry])) and time.monotonic() < end:
+            _kill_all(left)
             time.sleep(0.1)
     return killed
 
 
-def kill_group(state: dict, name: str) -> int:
-    """SIGKILL the process group of one recorded process (a crashed worker); return its pgid."""
+def kill_session(state: dict, name: str) -> list[int]:
+    """SIGKILL every process of one recorded process's session, as if its machine died (a crashed
+    worker: the worker, its pool and the task processes); return the pids killed."""
     (entry,) = [p for p in state["processes"] if p["name"] == name]
-    if not _is_ours(entry):
+    members = session_members([entry])
+    if not _is_ours(entry) or not members:
         raise StackError(f"{name} (pid {entry['pid']}) is not running")
-    os.killpg(entry["pgid"], signal.SIGKILL)
     end = time.monotonic() + 10
-    while group_members(entry["pgid"]) and time.monotonic() < end:
+    while (left := session_members([entry])) and time.monotonic() < end:
+        _kill_all(left)
         time.sleep(0.05)
-    return entry["pgid"]
+    return members
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -235,13 +259,14 @@ def _wait(what: str, check, log: str | Path, timeout: float = START_TIMEOUT_SECO
     """Poll ``check()`` until true; on timeout or when ``process`` exits, raise with the log's tail."""
     deadline = time.monotonic() + timeout
     while True:
+        # The process first: a ready answer from a port another program holds must not count.
+        if process is not None and process.poll() is not None:
+            raise StackError(f"{what} exited with status {process.returncode}; the end of {log}:\n{_tail(log)}")
         try:
             if check():
                 return
         except Exception:
             pass
-        if process is not None and process.poll() is not None:
-            raise StackError(f"{what} exited with status {process.returncode}; the end of {log}:\n{_tail(log)}")
         if time.monotonic() > deadline:
             raise StackError(f"{what} not ready after {timeout:.0f} s; the end of {log}:\n{_tail(log)}")
         time.sleep(0.5)
@@ -307,6 +332,9 @@ def airflow_env(base: Path, state: dict) -> dict[str, str]:
         # (and retried) after a minute without heartbeat, new DAG files are seen within 10 s.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+        # Tasks a dead worker had taken from the broker but not started are sent again after 90 s queued
+        # (Airflow's default: 10 minutes; Celery would wait out Redis's 6-hour visibility timeout).
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "15",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
@@ -315,6 +343,8 @@ def airflow_env(base: Path, state: dict) -> dict[str, str]:
         "FEISHU_WORKPLACE_LAKE": f"file://{base / 'lake'}",
         "FEISHU_WORKPLACE_WAREHOUSE_CONN_ID": "feishu_warehouse",
         "FEISHU_WORKPLACE_POOL": POOL,
+        # The load's safety net (it loads whatever the asset-triggered runs left) every few minutes, not hourly.
+        "FEISHU_WORKPLACE_LOAD_SWEEP": state.get("load_sweep") or LOAD_SWEEP,
         "AIRFLOW_CONN_FEISHU_WAREHOUSE": f"postgresql://{db}/warehouse",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "scripts" / "stack"), os.environ.get("PYTHONPATH")])),
     }
@@ -406,7 +436,6 @@ def _start_postgres(base: Path, state: dict, env: dict) -> None:
     ]
     # SIGINT: PostgreSQL's "fast" shutdown (SIGTERM would wait for every client to disconnect).
     process = _spawn(base, state, "postgres", command, env, stop_signal="SIGINT")
-    _wait("PostgreSQL", lambda: port_open(port), base / "logs" / "postgres.log", process=process)
     psql = [*prefix, str(bin_dir / "psql"), "-h", str(pg_dir), "-p", str(port), "-U", PG_USER, "-d", "postgres"]
 
     def databases_ready() -> bool:
@@ -417,7 +446,12 @@ def _start_postgres(base: Path, state: dict, env: dict) -> None:
             subprocess.run([*psql, "-c", f"CREATE DATABASE {name}"], capture_output=True, check=True)
         return True
 
-    _wait("PostgreSQL databases", databases_ready, base / "logs" / "postgres.log", timeout=60, process=process)
+    # Through the server's own socket in pg_dir: a server that could not bind its TCP port exits (and the
+    # log says why) rather than answering here.
+    _wait("PostgreSQL", databases_ready, base / "logs" / "postgres.log", timeout=90, process=process)
+    _wait(
+        "PostgreSQL on its port", lambda: port_open(port), base / "logs" / "postgres.log", timeout=30, process=process
+    )
 
 
 def _start_redis(base: Path, state: dict, env: dict) -> None:
@@ -471,7 +505,11 @@ def _start_double(base: Path, state: dict, env: dict) -> None:
     sys.path.insert(0, str(ROOT))
     from airflow_provider_feishu_workplace.testing._served import ServedDouble
 
-    state["double"] = {"info": info, "connection": ServedDouble(**info).connection()}
+    # The app's pulls in every worker share one request schedule, kept in the stack's Redis (database 1;
+    # Celery's broker uses 0): together they stay under the app's 20 requests/s per endpoint.
+    shared = f"redis://127.0.0.1:{state['ports']['redis']}/1" if state["shared_rate_limit"] else None
+    connection = ServedDouble(**info).connection(extra={"shared_rate_limit": shared} if shared else {})
+    state["double"] = {"info": info, "connection": connection}
 
 
 def _airflow(env: dict | None = None) -> str:
@@ -511,7 +549,30 @@ def start_worker(base: Path, state: dict, name: str) -> None:
     _wait(f"Celery worker {name}", ready, log, process=process)
 
 
-def start(base: Path, *, blocks_per_day: int = 5) -> dict:
+def _with_fresh_ports(base: Path, state: dict, names: list[str], start_server) -> None:
+    """Run ``start_server()``; when its port was taken meanwhile (by any other program on the machine,
+    between choosing the free port and binding it), choose new ones and try again, up to 3 times."""
+    for attempt in range(3):
+        try:
+            start_server()
+            _save_state(base, state)
+            return
+        except StackError as error:
+            if attempt == 2 or "in use" not in str(error):
+                raise
+            print(f"stack: a port of {', '.join(names)} was taken meanwhile; trying others", file=sys.stderr)
+            state["ports"].update({name: free_port() for name in names})
+
+
+def _start_api_server(base: Path, state: dict) -> None:
+    env = _process_env(base, state)
+    port = state["ports"]["api_server"]
+    command = [_airflow(env), "api-server", "--host", "127.0.0.1", "--port", str(port)]
+    api = _spawn(base, state, "api-server", command, env)
+    _wait("the API server", lambda: _health(state) is not None, base / "logs" / "api-server.log", process=api)
+
+
+def start(base: Path, *, blocks_per_day: int = 5, load_sweep: str = LOAD_SWEEP, shared_rate_limit: bool = True) -> dict:
     """Start the whole stack under ``base`` and return its state (also in ``base/stack.json``)."""
     base = base.resolve()
     old = load_state(base)
@@ -537,7 +598,11 @@ def start(base: Path, *, blocks_per_day: int = 5) -> dict:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "ports": ports,
         "blocks_per_day": blocks_per_day,
+        "load_sweep": load_sweep,
+        "shared_rate_limit": shared_rate_limit,
         "processes": [],
+        # Every session the stack ever started (restarted workers' too): what `stop` sweeps.
+        "sessions": [],
         "secrets": old_secrets
         or {
             "fernet_key": _fernet_key(),
@@ -551,23 +616,16 @@ def start(base: Path, *, blocks_per_day: int = 5) -> dict:
     try:
         env = {**os.environ}
         env.pop(MARKER, None)
-        _start_postgres(base, state, env)
-        _start_redis(base, state, env)
+        _with_fresh_ports(base, state, ["postgres"], lambda: _start_postgres(base, state, env))
+        _with_fresh_ports(base, state, ["redis"], lambda: _start_redis(base, state, env))
         if not real_feishu:
-            _start_double(base, state, env)
-        _save_state(base, state)
+            _with_fresh_ports(base, state, ["double", "double_control"], lambda: _start_double(base, state, env))
         env = _process_env(base, state)
-        _write_env_file(base, state)
         _run_airflow(base, env, "airflow-setup", "db", "migrate")
         _run_airflow(base, env, "airflow-setup", "pools", "set", POOL, str(POOL_SLOTS), "Feishu Workplace app")
-        api = _spawn(
-            base,
-            state,
-            "api-server",
-            [_airflow(env), "api-server", "--host", "127.0.0.1", "--port", str(ports["api_server"])],
-            env,
-        )
-        _wait("the API server", lambda: _health(state) is not None, base / "logs" / "api-server.log", process=api)
+        _with_fresh_ports(base, state, ["api_server"], lambda: _start_api_server(base, state))
+        env = _process_env(base, state)
+        _write_env_file(base, state)
         for name, command in (
             ("scheduler", ["scheduler", "--skip-serve-logs"]),
             ("dag-processor", ["dag-processor"]),
@@ -607,27 +665,29 @@ def stop(base: Path) -> dict:
     base = base.resolve()
     state = load_state(base)
     if state is None:
-        return {"stopped": [], "killed": [], "leftovers": [], "open_ports": []}
+        return {"stopped": [], "killed": [], "leftovers": [], "remaining": [], "open_ports": []}
     entries = list(reversed(state["processes"]))
-    running = [p["name"] for p in entries if _is_ours(p) or group_members(p["pgid"])]
+    running = [p["name"] for p in entries if session_members([p])]
+    servers = ("double", "redis", "postgres")
     # Workers first (they finish or give back their tasks), then the Airflow services, then the servers.
-    killed = _stop_groups([p for p in entries if p["name"] in WORKERS])
-    killed += _stop_groups([p for p in entries if p["name"] not in WORKERS + ("postgres", "redis", "double")])
-    killed += _stop_groups([p for p in entries if p["name"] in ("double", "redis", "postgres")])
-    # A process that left its group (a task's own session) still carries the marker.
-    leftovers = marked_processes(state["id"])
-    for pid in leftovers:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    killed = _stop_sessions([p for p in entries if p["name"] in WORKERS])
+    killed += _stop_sessions([p for p in entries if p["name"] not in WORKERS + servers])
+    killed += _stop_sessions([p for p in entries if p["name"] in servers])
+    # What is still alive: a process of a replaced worker's session, or one that left its session.
+    leftovers = stack_processes(state)
     end = time.monotonic() + 10
-    while marked_processes(state["id"]) and time.monotonic() < end:
+    while (left := stack_processes(state)) and time.monotonic() < end:
+        _kill_all(left)
         time.sleep(0.1)
     open_ports = [f"{name}:{port}" for name, port in state["ports"].items() if port_open(port)]
-    state["processes"] = [p for p in state["processes"] if _is_ours(p)]
-    _save_state(base, state)
-    return {"stopped": running, "killed": killed, "leftovers": leftovers, "open_ports": open_ports}
+    remaining = stack_processes(state)
+    return {
+        "stopped": running,
+        "killed": killed,
+        "leftovers": leftovers,
+        "remaining": remaining,
+        "open_ports": open_ports,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- status
@@ -657,6 +717,15 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     start_parser = commands.add_parser("start", help="start the stack")
     start_parser.add_argument("--blocks-per-day", type=int, default=5, help="the double's blocks per day")
+    start_parser.add_argument(
+        "--no-shared-rate-limit",
+        dest="shared_rate_limit",
+        action="store_false",
+        help="let each task pace itself alone (to see the double's 429 answers when pulls overlap)",
+    )
+    start_parser.add_argument(
+        "--load-sweep", default=LOAD_SWEEP, help="cron of the load DAG's safety-net runs (default: %(default)s)"
+    )
     commands.add_parser("stop", help="stop exactly the processes the stack started")
     commands.add_parser("status", help="show pids, ports and URLs")
     worker = commands.add_parser("start-worker", help="(re)start one Celery worker")
@@ -665,7 +734,12 @@ def main(argv: list[str] | None = None) -> int:
     base = args.dir.resolve()
     try:
         if args.command == "start":
-            state = start(base, blocks_per_day=args.blocks_per_day)
+            state = start(
+                base,
+                blocks_per_day=args.blocks_per_day,
+                load_sweep=args.load_sweep,
+                shared_rate_limit=args.shared_rate_limit,
+            )
             print(f"stack: ready in {state['ready_seconds']} s")
             print(describe(state))
             print("stop it with: make stack-stop")
@@ -676,8 +750,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"stack: killed after {STOP_GRACE_SECONDS} s: {', '.join(result['killed'])}")
             if result["leftovers"]:
                 print(f"stack: killed stray processes of the stack: {result['leftovers']}")
+            if result["remaining"]:
+                print(f"stack: processes of the stack still alive: {result['remaining']}", file=sys.stderr)
             if result["open_ports"]:
                 print(f"stack: ports still open: {', '.join(result['open_ports'])}", file=sys.stderr)
+            if result["remaining"] or result["open_ports"]:
                 return 1
         elif args.command == "status":
             state = load_state(base)
