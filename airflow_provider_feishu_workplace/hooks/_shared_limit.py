@@ -169,7 +169,8 @@ def _redis_script(url: str):
                 import redis
             except ImportError as error:
                 raise FeishuConfigError(
-                    f"shared rate limit {shown_url(url)!r} needs the redis package: pip install redis"
+                    f"shared rate limit {shown_url(url)!r} needs the redis package: "
+                    "pip install 'airflow-provider-feishu-workplace[redis]'"
                 ) from error
             client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
             script = _clients[url] = client.register_script(_RESERVE)
