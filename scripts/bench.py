@@ -1,4 +1,4 @@
-"""Benchmarks of the provider: seven figures, each next to its goal, printed as one table.
+"""Benchmarks of the provider: eight figures, each next to its goal, printed as one table.
 
 Run by ``make bench`` (a few minutes on 2 cores; the pacing figure alone takes 20 s by design).
 Progress goes to stderr, the machine line and the table to stdout (Markdown, ready for BENCHMARKS.md).
@@ -13,6 +13,8 @@ line in a subprocess. Scratch files live under ``.bench/`` (removed by ``make cl
 5. Memory: peak RSS of the operator writing 200,000 items against writing 2,000, as JSON Lines and as
    Parquet (row groups written while paging).
 6. End to end: ``airflow dags test`` of the example extract + load DAGs against a do-nothing pair.
+7. Backfill: a year x 3 data sets in range mode under a real scheduler, and range mode against daily
+   runs on the same days (scripts/bench_backfill.py; Airflow 3 only).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ BLOCK_PATH = "/open-apis/workplace/v1/workplace_block_access_data/search"
 IMPORT_RUNS = 7
 OVERHEAD_ROUNDS = 5
 END_TO_END_RUNS = 3
+BACKFILL_DAYS = 30
 
 # The child of the parse-cost figure: the import timed in-process, after `import airflow.sdk`.
 IMPORT_CHILD = """\
@@ -418,6 +421,25 @@ def figure_end_to_end() -> Figure:
     )
 
 
+# 7. Backfill
+
+
+def figure_backfill() -> Figure:
+    """A year x 3 data sets in range mode, and range mode against daily runs on the same days, under a scheduler."""
+    import bench_backfill
+
+    result = bench_backfill.measure(WORK / "backfill", BACKFILL_DAYS, say)
+    if result.year_files != 3 * 365:
+        raise RuntimeError(f"the year's range run wrote {result.year_files} files, expected {3 * 365}")
+    return Figure(
+        f"Backfill (real scheduler; a year x 3 data sets in range mode; {BACKFILL_DAYS} days range vs daily runs)",
+        f"year {result.range_year:.1f} s; {BACKFILL_DAYS} days: range {result.range_days:.1f} s, "
+        f"{BACKFILL_DAYS} daily runs {result.daily:.1f} s, ratio {result.ratio:.1f}x",
+        "year < 30 s",
+        result.range_year < 30,
+    )
+
+
 # The table
 
 
@@ -451,6 +473,7 @@ def main() -> None:
         run_figure("Memory", figure_memory),
         run_figure("Memory (Parquet)", lambda: figure_memory("parquet")),
         run_figure("End to end", figure_end_to_end),
+        run_figure("Backfill", figure_backfill),
     ]
     latency = double_latency()
     say(f"done in {time.monotonic() - started:.0f} s")
