@@ -216,6 +216,7 @@ def measure(work: Path, days: int, say: Callable[[str], None]) -> Backfill:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops what was started
     days = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     result = measure(ROOT / ".bench" / "backfill", days, lambda message: print(message, file=sys.stderr, flush=True))
     print(
