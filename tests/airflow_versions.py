@@ -30,6 +30,10 @@ _UNSET: Any = object()
 # one is configured, which PyJWT 2.11 and later refuse ("Issuer (iss) must be a string"); constraints pin
 # an older PyJWT for 3.0, and this keeps the tests right with a newer one too.
 API_SERVER_ENV = {"AIRFLOW__API_AUTH__JWT_ISSUER": "airflow"} if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS else {}
+# Airflow 3.0's dag.test() hands a sensor rescheduled once its first reschedule date as a string, and the
+# sensor's timeout check fails with "TypeError: unsupported operand type(s) for -: 'datetime.datetime' and
+# 'str'" (seen in CI on 3.0.6, not on 2.11 or 3.1+); reschedule-mode waits are tested on the other versions.
+RESCHEDULE_SENSORS_RUN_IN_DAG_TEST = not (AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS)
 # Airflow 2's UI is a Flask app whose connection form is built from the hooks' classmethods.
 FLASK_CONNECTION_FORM = not AIRFLOW_V_3_0_PLUS
 # The class of the operators' outlets, and the table of their events: Airflow 2 calls assets datasets.
