@@ -13,6 +13,7 @@ endpoint is one record, registered with :func:`register_endpoint` (see docs/addi
         id_field="app_id",
         counts_fields=("access_data",),
         internal_error_code=1630003,
+        scope=WORKPLACE_SCOPE,
     ))
 
 This module imports nothing heavy: DAG files import it at every parse.
@@ -22,9 +23,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from types import MappingProxyType
 
+from airflow_provider_feishu_workplace._arguments import whole_number
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
 
 #: The scope the workplace access-data endpoints need.
@@ -48,10 +50,13 @@ class SearchEndpoint:
     :param id_field: the item field that, with ``date``, identifies an item, and the query parameter that
         filters on it; ``None`` when ``date`` alone identifies an item.
     :param counts_fields: the item fields holding ``{"pv": int, "uv": int}`` objects, all required.
-    :param name_fields: item fields holding optional ``[{"language", "name"}]`` lists, checked when present.
     :param internal_error_code: the endpoint's documented "internal error, retry" code (retried like a
-        5xx), or ``None``.
-    :param scope: the app scope the endpoint needs, named when Feishu answers that the app lacks it.
+        5xx), or ``None`` when its documentation names none (required: a forgotten code would go unretried).
+    :param scope: the app scope the endpoint needs, named when Feishu answers that the app lacks it
+        (required; :data:`WORKPLACE_SCOPE` for the workplace endpoints).
+    :param name_fields: item fields holding optional ``[{"language", "name"}]`` lists, checked when present.
+
+    ``internal_error_code``, ``scope`` and ``name_fields`` are keyword-only.
     """
 
     name: str
@@ -59,9 +64,10 @@ class SearchEndpoint:
     max_page_size: int
     id_field: str | None
     counts_fields: tuple[str, ...]
+    _: KW_ONLY
+    internal_error_code: int | None
+    scope: str
     name_fields: tuple[str, ...] = ()
-    internal_error_code: int | None = None
-    scope: str = WORKPLACE_SCOPE
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -70,8 +76,19 @@ class SearchEndpoint:
             )
         if not isinstance(self.path, str) or not self.path.startswith("/open-apis/") or "?" in self.path:
             raise FeishuConfigError(f"SearchEndpoint path={self.path!r} must start with /open-apis/ and hold no query.")
-        if isinstance(self.max_page_size, bool) or not isinstance(self.max_page_size, int) or self.max_page_size < 1:
-            raise FeishuConfigError(f"SearchEndpoint max_page_size={self.max_page_size!r} must be a whole number >= 1.")
+        whole_number("SearchEndpoint max_page_size", self.max_page_size)
+        if self.internal_error_code is not None and (
+            isinstance(self.internal_error_code, bool) or not isinstance(self.internal_error_code, int)
+        ):
+            raise FeishuConfigError(
+                f"SearchEndpoint internal_error_code={self.internal_error_code!r} must be the endpoint's code "
+                "(a whole number), or None when its documentation names none."
+            )
+        if not isinstance(self.scope, str) or not self.scope:
+            raise FeishuConfigError(
+                f"SearchEndpoint scope={self.scope!r} must name the app scope the endpoint needs "
+                f"({WORKPLACE_SCOPE!r} for the workplace endpoints)."
+            )
         for label, fields in (("counts_fields", self.counts_fields), ("name_fields", self.name_fields)):
             if not isinstance(fields, tuple) or not all(isinstance(field, str) and field for field in fields):
                 raise FeishuConfigError(f"SearchEndpoint {label}={fields!r} must be a tuple of field names.")
@@ -91,6 +108,7 @@ WORKPLACE = SearchEndpoint(
     id_field=None,
     counts_fields=("all_workplace", "default_workplace"),
     internal_error_code=1628003,
+    scope=WORKPLACE_SCOPE,
 )
 CUSTOM_WORKPLACE = SearchEndpoint(
     name="custom_workplace",
@@ -100,6 +118,7 @@ CUSTOM_WORKPLACE = SearchEndpoint(
     counts_fields=("access_data",),
     name_fields=("custom_workplace_name",),
     internal_error_code=1621003,
+    scope=WORKPLACE_SCOPE,
 )
 BLOCK = SearchEndpoint(
     name="block",
@@ -108,6 +127,7 @@ BLOCK = SearchEndpoint(
     id_field="block_id",
     counts_fields=("access_data",),
     internal_error_code=1629004,
+    scope=WORKPLACE_SCOPE,
 )
 
 _REGISTRY: dict[str, SearchEndpoint] = {}

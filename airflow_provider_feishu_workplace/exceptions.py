@@ -1,15 +1,16 @@
 """Exceptions raised by the Feishu Workplace provider.
 
 Every error is a :class:`FeishuError`. Each class answers, once for all its instances, whether running the
-task again later can help (``rerun_can_help``): the operators fail the task at once when it cannot
-(``AirflowFailException``) and leave it to Airflow's retries when it can. Messages are bounded in size
-(MAX_MESSAGE_CHARS), whatever the server sent.
+task again later can help (``rerun_can_help``); :func:`raise_for_task` turns that answer into Airflow's,
+in one place for every task type (operators, the sensor, the trigger's events): ``AirflowFailException``
+when it cannot (the task fails at once), else an exception Airflow's retries apply to.
+Messages are bounded in size (MAX_MESSAGE_CHARS), whatever the server sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 # The longest exception message; longer ones (a huge msg or item from a server) are cut.
 MAX_MESSAGE_CHARS = 2000
@@ -56,6 +57,31 @@ class FeishuError(Exception):
         """Apply ``clean`` to the text attributes a subclass keeps besides the message."""
 
 
+def raise_for_task(error: FeishuError | str, *, rerun_can_help: bool | None = None) -> NoReturn:
+    """Raise what a task raises for ``error``: the provider's one failure policy, for every task type.
+
+    When a rerun cannot help: ``AirflowFailException`` (the task fails at once, no retry is spent), chained
+    to the error. When it can: the error itself, which Airflow's retries apply to like any exception but
+    ``AirflowFailException`` (so a caller of ``execute`` still sees the provider's own class).
+
+    :param error: a :class:`FeishuError`, whose class answers whether a rerun can help; or the message of
+        one that crossed a process boundary (a trigger's event), raised as ``AirflowFailException`` or
+        ``AirflowException`` by ``rerun_can_help``.
+    :param rerun_can_help: only with a message: the answer the error's class gave.
+    """
+    from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+
+    if isinstance(error, FeishuError):
+        if rerun_can_help is not None:
+            raise TypeError("rerun_can_help is the error class's answer: pass it only with a message.")
+        if not error.rerun_can_help:
+            raise AirflowFailException(str(error)) from error
+        raise error
+    if rerun_can_help is None:
+        raise TypeError("A message needs rerun_can_help, the answer of the error class it came from.")
+    raise (AirflowException if rerun_can_help else AirflowFailException)(error)
+
+
 class FeishuConfigError(FeishuError, ValueError):
     """A connection field or an argument is invalid; raised before any request is sent.
 
@@ -69,6 +95,13 @@ class FeishuOutputError(FeishuError):
     Checked before the first request to Feishu, so a pull is never thrown away at the end; a store that
     is down may be back for the next try.
     """
+
+    rerun_can_help = True
+
+
+class FeishuNoDataYetError(FeishuError):
+    """A requested day got no item: Feishu publishes a day's data after the day ends, at an hour it does not
+    document, so a later try may find it."""
 
     rerun_can_help = True
 

@@ -14,11 +14,11 @@ from airflow.providers.common.compat.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 from feishu_workplace_config import FEISHU_CONN_ID, LAKE_CONN_ID, POOL, TIMEZONE, lake_path
 
+from airflow_provider_feishu_workplace.days import run_days
 from airflow_provider_feishu_workplace.operators.feishu_workplace import (
     FeishuCustomWorkplaceAccessOperator,
     FeishuWorkplaceAccessOperator,
     FeishuWorkplaceBlockAccessOperator,
-    run_days,
 )
 from airflow_provider_feishu_workplace.sensors.feishu_workplace import FeishuWorkplaceDataSensor
 

@@ -14,7 +14,13 @@ import pendulum
 import pytest
 
 from airflow_provider_feishu_workplace import endpoints
-from airflow_provider_feishu_workplace.endpoints import ENDPOINTS, SearchEndpoint, get_endpoint, register_endpoint
+from airflow_provider_feishu_workplace.endpoints import (
+    ENDPOINTS,
+    WORKPLACE_SCOPE,
+    SearchEndpoint,
+    get_endpoint,
+    register_endpoint,
+)
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError, FeishuItemError
 from airflow_provider_feishu_workplace.hooks.feishu import FeishuHook
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
@@ -31,6 +37,7 @@ APP = SearchEndpoint(
     id_field="app_id",
     counts_fields=("access_data", "mobile_access_data"),
     internal_error_code=1630003,
+    scope=WORKPLACE_SCOPE,
 )
 APP_IDS = ["cli_app_a", "cli_app_b", "cli_app_c"]
 FIRST, LAST = "2026-10-01", "2026-10-31"
@@ -160,7 +167,7 @@ def test_a_new_endpoint_in_a_dag_run_by_airflow(app_endpoint, dag_folder, tmp_pa
         import json
         import pendulum
         from airflow.providers.common.compat.sdk import DAG, task
-        from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, register_endpoint
+        from airflow_provider_feishu_workplace.endpoints import WORKPLACE_SCOPE, SearchEndpoint, register_endpoint
         from airflow_provider_feishu_workplace.operators.feishu_workplace import FeishuWorkplaceAccessOperator
 
         APP = register_endpoint(SearchEndpoint(
@@ -170,6 +177,7 @@ def test_a_new_endpoint_in_a_dag_run_by_airflow(app_endpoint, dag_folder, tmp_pa
             id_field="app_id",
             counts_fields=("access_data", "mobile_access_data"),
             internal_error_code=1630003,
+            scope=WORKPLACE_SCOPE,
         ))
 
         with DAG("app_usage", schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False):
@@ -201,11 +209,14 @@ def test_an_unknown_data_set_is_an_error_naming_the_known_ones():
         FeishuWorkplaceAccessOperator(task_id="pull", dataset="apps")
 
 
+NO_CODE = {"internal_error_code": None, "scope": WORKPLACE_SCOPE}
+
+
 def test_another_record_under_a_registered_name_or_path_is_refused():
     with pytest.raises(FeishuConfigError, match="named 'block' is registered already"):
-        register_endpoint(SearchEndpoint("block", "/open-apis/x/v1/search", 10, None, ("access_data",)))
+        register_endpoint(SearchEndpoint("block", "/open-apis/x/v1/search", 10, None, ("access_data",), **NO_CODE))
     with pytest.raises(FeishuConfigError, match="is registered already, as 'block'"):
-        register_endpoint(SearchEndpoint("blocks", ENDPOINTS["block"].path, 10, None, ("access_data",)))
+        register_endpoint(SearchEndpoint("blocks", ENDPOINTS["block"].path, 10, None, ("access_data",), **NO_CODE))
     assert register_endpoint(ENDPOINTS["block"]) is ENDPOINTS["block"]  # the same record again: a no-op
 
 
@@ -251,14 +262,43 @@ def test_a_real_endpoint_needs_one_spec_in_the_doubles_description(monkeypatch):
         ({"max_page_size": 0}, "max_page_size=0 must be a whole number"),
         ({"counts_fields": "access_data"}, "counts_fields='access_data' must be a tuple"),
         ({"counts_fields": ()}, "needs at least one counts field"),
+        ({"internal_error_code": "1630003"}, "internal_error_code='1630003' must be the endpoint's code"),
+        ({"scope": ""}, "scope='' must name the app scope"),
     ],
-    ids=["name", "path", "page-size", "counts-not-a-tuple", "no-counts"],
+    ids=["name", "path", "page-size", "counts-not-a-tuple", "no-counts", "error-code-not-a-number", "no-scope"],
 )
 def test_a_record_checks_itself_when_built(fields, message):
     good = {"name": "app", "path": APP.path, "max_page_size": 50, "id_field": "app_id", "counts_fields": ("a",)}
+    good.update(internal_error_code=1630003, scope=WORKPLACE_SCOPE)
 
     with pytest.raises(FeishuConfigError, match=re.escape(message)):
         SearchEndpoint(**{**good, **fields})
+
+
+@pytest.mark.parametrize("missing", ["internal_error_code", "scope"])
+def test_a_record_names_its_error_code_and_scope_with_no_default(missing):
+    fields = {"name": "app", "path": APP.path, "max_page_size": 50, "id_field": "app_id", "counts_fields": ("a",)}
+    fields.update(internal_error_code=None, scope=WORKPLACE_SCOPE)
+    del fields[missing]
+
+    with pytest.raises(TypeError, match=missing):
+        SearchEndpoint(**fields)
+
+
+def test_an_operator_subclass_without_its_own_record_fails_when_defined():
+    with pytest.raises(FeishuConfigError, match="ForgetfulOperator names no data set"):
+
+        class ForgetfulOperator(FeishuWorkplaceAccessOperator):
+            def item_filters(self):
+                return {"item_id": "cli_app_a"}
+
+    class WorkplaceOperator(FeishuWorkplaceAccessOperator):  # a subclass that names it pulls it
+        dataset = "workplace"
+
+    class AppOperator(AppAccessOperator):  # a subclass of one that names a record inherits it
+        pass
+
+    assert (WorkplaceOperator.dataset, AppOperator.dataset) == ("workplace", APP)
 
 
 def test_no_module_of_the_package_restates_an_endpoints_facts():

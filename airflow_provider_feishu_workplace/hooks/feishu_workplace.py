@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from airflow_provider_feishu_workplace._dates import DateLike, to_day_range
+from airflow_provider_feishu_workplace.days import DateLike, to_day_range
 from airflow_provider_feishu_workplace.endpoints import BLOCK, CUSTOM_WORKPLACE, WORKPLACE, SearchEndpoint, get_endpoint
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
 from airflow_provider_feishu_workplace.hooks._paging import follow_pages

@@ -7,19 +7,31 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import (
-    AirflowException,
     AirflowFailException,
     AirflowSkipException,
     Asset,
     BaseOperator,
 )
 
+from airflow_provider_feishu_workplace._arguments import checked_hook_params, whole_number
 from airflow_provider_feishu_workplace._compat import make_asset
-from airflow_provider_feishu_workplace._dates import to_day, to_day_range
-from airflow_provider_feishu_workplace._item_checks import ItemGate
-from airflow_provider_feishu_workplace._run_days import days_covered, first_unfinished_day
+from airflow_provider_feishu_workplace.days import (
+    checked_timezone,
+    context_days,
+    day_list,
+    first_unfinished_day,
+    run_timezone,
+    to_day,
+    to_day_range,
+)
 from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, get_endpoint
-from airflow_provider_feishu_workplace.exceptions import FeishuConfigError, FeishuError
+from airflow_provider_feishu_workplace.exceptions import (
+    FeishuConfigError,
+    FeishuError,
+    FeishuNoDataYetError,
+    raise_for_task,
+)
+from airflow_provider_feishu_workplace.items.checks import ItemLedger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -46,27 +58,6 @@ def feishu_access_asset(dataset: str | SearchEndpoint, feishu_conn_id: str = "fe
         name=f"feishu_workplace.{feishu_conn_id}.{dataset}",
         uri=f"feishu-workplace://{feishu_conn_id}/{dataset}",
         group="feishu_workplace",
-    )
-
-
-def run_days(
-    data_interval_start: Any, data_interval_end: Any, run_start: Any, timezone: Any
-) -> tuple[dt.date, dt.date]:
-    """Return the first and last day a run without ``date`` pulls, by the operators' own rule.
-
-    For DAGs that name files after the day: ``user_defined_macros`` can expose it to templates, so a
-    path and the pulled day cannot disagree (see dags/feishu_workplace_extract.py).
-
-    :param data_interval_start: the run's data interval start, or ``None``.
-    :param data_interval_end: the run's data interval end, or ``None``.
-    :param run_start: when the run started (used when it has no data interval).
-    :param timezone: the time zone days are counted in (a name or a pendulum time zone).
-    """
-    return days_covered(
-        data_interval_start=data_interval_start,
-        data_interval_end=data_interval_end,
-        run_start=run_start,
-        tz=_checked_timezone(timezone),
     )
 
 
@@ -111,6 +102,20 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
     template_fields: Sequence[str] = ("feishu_conn_id", "date", "from_date", "to_date", "output_path", "output_conn_id")
     ui_color = "#3370ff"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse a subclass that names no data set: it would pull workplace data under another name."""
+        super().__init_subclass__(**kwargs)
+        owner = next(klass for klass in cls.__mro__ if "dataset" in vars(klass))
+        if owner is FeishuWorkplaceAccessOperator:
+            raise FeishuConfigError(
+                f"{cls.__name__} names no data set: set its class attribute dataset to a registered name or a "
+                "SearchEndpoint record (FeishuWorkplaceAccessOperator's 'workplace' is not inherited)."
+            )
+        if not isinstance(cls.dataset, str | SearchEndpoint):
+            raise FeishuConfigError(
+                f"{cls.__name__}.dataset={cls.dataset!r} must be a registered data set's name or a SearchEndpoint."
+            )
+
     def __init__(
         self,
         *,
@@ -144,8 +149,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self.dataset = endpoint.name
         if on_empty_day not in EMPTY_DAY_POLICIES:
             raise FeishuConfigError(f"on_empty_day={on_empty_day!r} is unknown: use one of {EMPTY_DAY_POLICIES}.")
-        if isinstance(max_xcom_records, bool) or not isinstance(max_xcom_records, int) or max_xcom_records < 1:
-            raise FeishuConfigError(f"max_xcom_records={max_xcom_records!r} must be a whole number of at least 1.")
+        whole_number("max_xcom_records", max_xcom_records)
         if date is not None and (from_date is not None or to_date is not None):
             raise FeishuConfigError(
                 f"date={date!r} and from_date={from_date!r}/to_date={to_date!r} both given: pass date for one "
@@ -162,13 +166,13 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self.output_path = output_path
         self.output_conn_id = output_conn_id
         if output_format is not None:
-            from airflow_provider_feishu_workplace._output import output_format_for
+            from airflow_provider_feishu_workplace.outputs.files import output_format_for
 
             # An unknown format, or one a literal path's suffix contradicts, fails the DAG file, not the run.
             output_format_for("" if "{{" in str(output_path or "") else output_path or "", output_format)
         self.output_format = output_format
         if timezone is not None:
-            _checked_timezone(timezone)
+            checked_timezone(timezone)
         self.timezone = timezone
         self.on_empty_day = on_empty_day
         self.allow_partial_day = allow_partial_day
@@ -190,31 +194,24 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self._written_files = []
         try:
             first_day, last_day = self.resolve_days(context)
-            hook_params = _checked_hook_params(self.hook_params, FeishuWorkplaceHook)
+            hook_params = checked_hook_params(self.hook_params, FeishuWorkplaceHook)
             output = self._output_path() if self.output_path else None
             if self._per_day:
                 output = self._day_paths(first_day, last_day)
-                probe = output[first_day.isoformat()]
-                from airflow_provider_feishu_workplace._output import check_writable
+            probe = output[first_day.isoformat()] if self._per_day else output
+            if probe is not None:
+                from airflow_provider_feishu_workplace.outputs.files import check_writable
 
                 self._checked_output_format(probe)
                 check_writable(probe)  # before the pull: a store that cannot take the files fails it now
-            elif output is not None:
-                from airflow_provider_feishu_workplace._output import check_writable
-
-                self._checked_output_format(output)
-                check_writable(output)  # before the pull: a store that cannot take the file fails it now
             hook = FeishuWorkplaceHook(self.feishu_conn_id, **hook_params)
             items = hook.iter_access_data(
                 self.endpoint, first_day, last_day, page_size=self.page_size, **self.item_filters()
             )
-            gate = ItemGate(first_day, last_day, self.endpoint)
-            result, count = self._pull(items, gate, output)
+            ledger = ItemLedger(first_day, last_day, self.endpoint)
+            result, count = self._pull(items, ledger, output)
         except FeishuError as error:
-            # The one place the retry decision is made: each error class says whether a rerun can help.
-            if not error.rerun_can_help:
-                raise AirflowFailException(str(error)) from error
-            raise
+            raise_for_task(error)
         finally:
             if hook is not None:
                 hook.close()
@@ -225,22 +222,22 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             where = result if isinstance(result, str) else "XCom"
             days = _every_day(first_day, last_day, result) if isinstance(result, str) else {}
         self.log.info("Pulled %d %s items for %s..%s into %s", count, self.dataset, first_day, last_day, where)
-        if gate.repeated or gate.out_of_range:
+        if ledger.repeated or ledger.out_of_range:
             self.log.warning(
                 "Dropped %d repeated items and %d items for days outside %s..%s",
-                gate.repeated,
-                gate.out_of_range,
+                ledger.repeated,
+                ledger.out_of_range,
                 first_day,
                 last_day,
             )
         self._record_asset_event(context, first_day, last_day, count, where, days)
         return result
 
-    def _pull(self, items: Iterable[dict[str, Any]], gate: ItemGate, output) -> tuple[Any, int]:
+    def _pull(self, items: Iterable[dict[str, Any]], ledger: ItemLedger, output) -> tuple[Any, int]:
         """Write the checked items to ``output`` (or collect them); return the result and the item count."""
         if isinstance(output, dict):
-            return self._pull_per_day(items, gate, output)
-        checked = self._checked(gate.filter(items), gate)
+            return self._pull_per_day(items, ledger, output)
+        checked = self._checked(ledger.filter(items), ledger)
         if output is None:
             collected = self._collect_for_xcom(checked)
             return collected, len(collected)
@@ -254,39 +251,24 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
     def _day_paths(self, first_day: dt.date, last_day: dt.date) -> dict[str, Any]:
         """Return each day's output path, ``{date}`` replaced by the day."""
         text = str(self.output_path)
-        return {day: self._output_path(text.replace(DATE_PLACEHOLDER, day)) for day in _days(first_day, last_day)}
+        return {day: self._output_path(text.replace(DATE_PLACEHOLDER, day)) for day in day_list(first_day, last_day)}
 
     def _pull_per_day(
-        self, items: Iterable[dict[str, Any]], gate: ItemGate, paths: dict[str, Any]
+        self, items: Iterable[dict[str, Any]], ledger: ItemLedger, paths: dict[str, Any]
     ) -> tuple[dict[str, str], int]:
         """Pull the whole range, then write each day's file; return ``{day: path}`` of the files and the count.
 
         Nothing is written until the last page has arrived and every day passed the empty-day policy, so a
         failure mid-range leaves every existing file as it was.
         """
-        from airflow_provider_feishu_workplace._day_spool import DaySpool
+        from airflow_provider_feishu_workplace.outputs.day_spool import DaySpool
 
         with DaySpool() as spool:
-            count = spool.add_all(gate.filter(items))
-            missing = gate.days_without_items()
-            if missing and self.on_empty_day == "fail":
-                raise AirflowException(
-                    f"Feishu returned no {self.dataset} items for {_listed(missing)}: the day's data is published "
-                    "after the day ends (the hour is not documented), so it may not be available yet. No file was "
-                    "written; Airflow's retries will try again. Set on_empty_day='skip' to write the other days, "
-                    "or 'allow' to write empty files."
-                )
+            count = spool.add_all(ledger.filter(items))
+            self._apply_empty_day_policy(ledger.days_without_items(), per_day=True)
             to_write = [day for day in paths if spool.count(day) or self.on_empty_day == "allow"]
             if not to_write:
                 raise AirflowSkipException(f"Feishu returned no {self.dataset} items for any day: no file written.")
-            if missing:
-                self.log.warning(
-                    "No %s items for %s: %s (on_empty_day=%r)",
-                    self.dataset,
-                    _listed(missing),
-                    "no file written for them" if self.on_empty_day == "skip" else "empty files written",
-                    self.on_empty_day,
-                )
             written = {}
             for day in to_write:
                 self._write_file(paths[day], spool.items(day))
@@ -296,7 +278,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
 
     def _checked_output_format(self, output) -> str:
         """Return the format of ``output``; fail before the pull if it is Parquet and pyarrow is missing."""
-        from airflow_provider_feishu_workplace._output import output_format_for
+        from airflow_provider_feishu_workplace.outputs.files import output_format_for
 
         output_format = output_format_for(output, self.output_format)
         if output_format == "parquet":
@@ -314,7 +296,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
 
         Every written file is remembered for the lineage reported when the task completes.
         """
-        from airflow_provider_feishu_workplace._output import open_output
+        from airflow_provider_feishu_workplace.outputs.files import open_output
 
         with open_output(output, self._checked_output_format(output), endpoint=self.endpoint) as file:
             for item in items:
@@ -327,22 +309,16 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         """Return the first and last day this run pulls; refuse days that have not ended."""
         import pendulum
 
-        tz = _checked_timezone(self.timezone or getattr(context.get("dag"), "timezone", None) or "UTC")
+        tz = run_timezone(self.timezone, context)
         if self.date:
             first_day = last_day = to_day(self.date, name="date")
         elif self.from_date or self.to_date:
             first_day, last_day = to_day_range(self.from_date, self.to_date)
         else:
-            dag_run = context.get("dag_run")
-            first_day, last_day = run_days(
-                context.get("data_interval_start"),
-                context.get("data_interval_end"),
-                getattr(dag_run, "start_date", None) or pendulum.now("UTC"),
-                tz,
-            )
+            first_day, last_day = context_days(context, tz)
         today = first_unfinished_day(pendulum.now("UTC"), tz)
         if last_day >= today and not self.allow_partial_day:
-            raise AirflowFailException(
+            raise FeishuConfigError(
                 f"{last_day} has not ended yet in {tz.name} (today is {today} there), so its data would be "
                 "incomplete: pull an earlier date, or pass allow_partial_day=True to accept a partial day."
             )
@@ -375,20 +351,42 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             raise FeishuConfigError(f"output_path={self.output_path!r} names a folder: give a file name.")
         return path
 
-    def _checked(self, items: Iterable[dict[str, Any]], gate: ItemGate) -> Iterator[dict[str, Any]]:
+    def _checked(self, items: Iterable[dict[str, Any]], ledger: ItemLedger) -> Iterator[dict[str, Any]]:
         yield from items
-        missing = gate.days_without_items()
-        if not missing or self.on_empty_day == "allow":
-            if missing:
-                self.log.warning("No %s items for %s; continuing (on_empty_day='allow')", self.dataset, missing)
+        self._apply_empty_day_policy(ledger.days_without_items(), per_day=False)
+
+    def _apply_empty_day_policy(self, missing: list[str], *, per_day: bool) -> None:
+        """Apply ``on_empty_day`` to the requested days that got no item: fail or skip the task, or log it.
+
+        Runs after the last page and before any file is committed, so a refused day never replaces a file.
+
+        :param missing: the days without items, ``YYYY-MM-DD``.
+        :param per_day: whether each day has a file of its own (``skip`` then skips only the empty days).
+        """
+        if not missing:
             return
         message = (
-            f"Feishu returned no {self.dataset} items for {', '.join(missing)}: the day's data is published "
+            f"Feishu returned no {self.dataset} items for {_listed(missing)}: the day's data is published "
             "after the day ends (the hour is not documented), so it may not be available yet."
         )
-        if self.on_empty_day == "skip":
+        if self.on_empty_day == "fail":
+            raise FeishuNoDataYetError(
+                f"{message} Nothing was written; Airflow's retries will try again. Set on_empty_day='skip' or "
+                "'allow' to accept empty days."
+            )
+        if self.on_empty_day == "skip" and not per_day:
             raise AirflowSkipException(message)
-        raise AirflowException(f"{message} Airflow's retries will try again; set on_empty_day='allow' to accept it.")
+        if self.on_empty_day == "skip":
+            outcome = "no file written for them"
+        else:
+            outcome = "empty files written" if per_day else "continuing"
+        self.log.warning(
+            "Feishu returned no %s items for %s: %s (on_empty_day=%r)",
+            self.dataset,
+            _listed(missing),
+            outcome,
+            self.on_empty_day,
+        )
 
     def _collect_for_xcom(self, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         collected = []
@@ -407,7 +405,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         Called by the OpenLineage provider's listener only; it and this provider's lineage module are
         imported here, so nothing changes without the OpenLineage provider.
         """
-        from airflow_provider_feishu_workplace._lineage import lineage
+        from airflow_provider_feishu_workplace.outputs.lineage import lineage
 
         outputs = []
         # One file per day ({date}) is known only once the run's days are: the complete event names them.
@@ -417,7 +415,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Report the Feishu data set read and every file written, with its item count (XCom mode: input only)."""
-        from airflow_provider_feishu_workplace._lineage import lineage
+        from airflow_provider_feishu_workplace.outputs.lineage import lineage
 
         return lineage(self.feishu_conn_id, self.endpoint, self._written_files)
 
@@ -476,46 +474,26 @@ class FeishuWorkplaceBlockAccessOperator(FeishuWorkplaceAccessOperator):
         return {"item_id": self.block_id or None}
 
 
-def _checked_timezone(name: Any):
-    import pendulum
+def __getattr__(name: str) -> Any:
+    # run_days lived here until 0.2.0; DAGs written for 0.1.0 import it from this module.
+    if name == "run_days":
+        import warnings
 
-    if not isinstance(name, str):  # already a time zone object (for example the DAG's)
-        return name
-    try:
-        return pendulum.timezone(name)
-    except Exception as error:
-        raise FeishuConfigError(
-            f"timezone={name!r} is not a known time zone: use an IANA name such as 'Asia/Shanghai' or 'UTC'."
-        ) from error
+        from airflow_provider_feishu_workplace.days import run_days
 
-
-def _checked_hook_params(hook_params: Any, hook_class: type) -> dict[str, Any]:
-    """Return ``hook_params`` if every key is an argument of the hook, else raise naming the bad keys."""
-    import inspect
-
-    if not isinstance(hook_params, dict):
-        raise FeishuConfigError(f"hook_params={hook_params!r} must be a dict of FeishuWorkplaceHook arguments.")
-    signature = inspect.signature(hook_class.__init__)
-    valid = sorted(
-        name for name, parameter in signature.parameters.items() if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-    )
-    unknown = sorted(set(hook_params) - set(valid))
-    if unknown:
-        raise FeishuConfigError(
-            f"hook_params has unknown keys {unknown}: FeishuWorkplaceHook takes {valid} "
-            "(the connection id is the operator's feishu_conn_id)."
+        warnings.warn(
+            "airflow_provider_feishu_workplace.operators.feishu_workplace.run_days moved: import it from "
+            "airflow_provider_feishu_workplace.days.",
+            DeprecationWarning,
+            stacklevel=2,
         )
-    return hook_params
-
-
-def _days(first_day: dt.date, last_day: dt.date) -> list[str]:
-    """Every day from ``first_day`` to ``last_day`` (included), ``YYYY-MM-DD``."""
-    return [(first_day + dt.timedelta(days=n)).isoformat() for n in range((last_day - first_day).days + 1)]
+        return run_days
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _every_day(first_day: dt.date, last_day: dt.date, path: str) -> dict[str, str]:
     """The asset event's ``days`` of a single file: every day of the range, mapped to that file."""
-    return dict.fromkeys(_days(first_day, last_day), path)
+    return dict.fromkeys(day_list(first_day, last_day), path)
 
 
 def _listed(days: list[str], shown: int = 10) -> str:

@@ -8,7 +8,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
-    AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -16,9 +15,10 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_feishu_workplace._dates import to_day
+from airflow_provider_feishu_workplace._arguments import checked_hook_params
+from airflow_provider_feishu_workplace.days import checked_timezone, context_days, is_published, run_timezone, to_day
 from airflow_provider_feishu_workplace.endpoints import get_endpoint
-from airflow_provider_feishu_workplace.exceptions import FeishuError
+from airflow_provider_feishu_workplace.exceptions import FeishuError, raise_for_task
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -64,12 +64,10 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        from airflow_provider_feishu_workplace.operators.feishu_workplace import _checked_timezone
-
         self.feishu_conn_id = feishu_conn_id
         self.date = date
         if timezone is not None:
-            _checked_timezone(timezone)
+            checked_timezone(timezone)
         self.timezone = timezone
         self.dataset = get_endpoint(dataset).name  # an unknown data set fails the DAG file, not the run
         self.deferrable = deferrable
@@ -77,41 +75,24 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
 
     def resolve_day(self, context: Context) -> dt.date:
         """Return the day this run waits for: ``date``, or the last day the run's operators pull."""
-        import pendulum
-
-        from airflow_provider_feishu_workplace.operators.feishu_workplace import _checked_timezone, run_days
-
         if self.date:
             return to_day(self.date, name="date")
-        tz = _checked_timezone(self.timezone or getattr(context.get("dag"), "timezone", None) or "UTC")
-        dag_run = context.get("dag_run")
-        return run_days(
-            context.get("data_interval_start"),
-            context.get("data_interval_end"),
-            getattr(dag_run, "start_date", None) or pendulum.now("UTC"),
-            tz,
-        )[1]
+        return context_days(context, run_timezone(self.timezone, context))[1]
 
     @cached_property
     def hook(self) -> FeishuWorkplaceHook:
         """The hook the checks use (one per task try, so its token is reused between pokes)."""
         from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
-        from airflow_provider_feishu_workplace.operators.feishu_workplace import _checked_hook_params
 
-        return FeishuWorkplaceHook(self.feishu_conn_id, **_checked_hook_params(self.hook_params, FeishuWorkplaceHook))
+        return FeishuWorkplaceHook(self.feishu_conn_id, **checked_hook_params(self.hook_params, FeishuWorkplaceHook))
 
     def poke(self, context: Context) -> bool:
         """Return whether the day is published; raise on errors waiting cannot fix."""
-        from airflow_provider_feishu_workplace._publication import is_published
-
         try:
             day = self.resolve_day(context)
             published = is_published(self.hook, self.dataset, day)
         except FeishuError as error:
-            # The same decision as the operators': each error class says whether a rerun can help.
-            if not error.rerun_can_help:
-                raise AirflowFailException(str(error)) from error
-            raise
+            raise_for_task(error)
         if published:
             self.log.info("Feishu has published %s data for %s", self.dataset, day)
         else:
@@ -132,7 +113,6 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
 
     def _defer(self, context: Context) -> None:
         from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
-        from airflow_provider_feishu_workplace.operators.feishu_workplace import _checked_hook_params
         from airflow_provider_feishu_workplace.triggers.feishu_workplace import FeishuWorkplaceDataTrigger
 
         timeout = dt.timedelta(seconds=self.timeout)
@@ -146,7 +126,7 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
             max_wait=max_wait,
             # The trigger stops itself at the deadline too, so dag.test() (which runs it inline) times out alike.
             timeout_at=(dt.datetime.now(dt.UTC) + timeout).isoformat(),
-            hook_params=_checked_hook_params(self.hook_params, FeishuWorkplaceHook),
+            hook_params=checked_hook_params(self.hook_params, FeishuWorkplaceHook),
         )
         self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
@@ -161,8 +141,9 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
             if self.soft_fail:
                 raise AirflowSkipException(f"{message}; skipped (soft_fail=True)")
             raise AirflowSensorTimeout(f"{message}: raise timeout, or check whether the day is ever published.")
-        if status == "error" and event.get("rerun_can_help"):
-            raise AirflowException(message)
+        if status == "error":
+            # The trigger sent its error class's answer: the same policy as an error raised here.
+            raise_for_task(message, rerun_can_help=bool(event.get("rerun_can_help")))
         raise AirflowFailException(message)
 
     def get_openlineage_facets_on_start(self) -> Any:
@@ -171,7 +152,7 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
         Called by the OpenLineage provider's listener only, which is imported here, so nothing changes
         without the OpenLineage provider.
         """
-        from airflow_provider_feishu_workplace._lineage import lineage
+        from airflow_provider_feishu_workplace.outputs.lineage import lineage
 
         return lineage(self.feishu_conn_id, self.dataset)
 

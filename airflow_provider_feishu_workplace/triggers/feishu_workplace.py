@@ -71,7 +71,7 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Check until the day is published, the deadline passes, or an error stops the wait."""
-        from airflow_provider_feishu_workplace._publication import is_published
+        from airflow_provider_feishu_workplace.days import is_published
         from airflow_provider_feishu_workplace.exceptions import FeishuError
         from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 

@@ -73,7 +73,7 @@ def test_the_readmes_backfill_command_runs_the_days_it_names(examples):
     import sys
     from pathlib import Path
 
-    from airflow_provider_feishu_workplace.operators.feishu_workplace import run_days
+    from airflow_provider_feishu_workplace.days import run_days
     from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, skip_unless
 
     skip_unless(AIRFLOW_V_3_0_PLUS, "Airflow 2.11's backfill command is `airflow dags backfill`, with no table to read")

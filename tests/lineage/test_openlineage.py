@@ -250,7 +250,7 @@ def test_the_sensor_reports_the_data_set_it_waits_on(lineage_run):
 def test_schema_facet_types_counts_as_int64_structs_and_names_as_a_list_of_structs():
     from openlineage.client.serde import Serde
 
-    from airflow_provider_feishu_workplace._lineage import schema_facet
+    from airflow_provider_feishu_workplace.outputs.lineage import schema_facet
 
     fields = {field["name"]: field for field in json.loads(Serde.to_json(schema_facet("custom_workplace")))["fields"]}
 
@@ -278,7 +278,7 @@ def test_schema_facet_types_counts_as_int64_structs_and_names_as_a_list_of_struc
     ids=["feishu", "lark", "private deployment", "store app names the tenant"],
 )
 def test_input_namespace_names_the_platform_origin_and_app(monkeypatch, host, extra, namespace):
-    from airflow_provider_feishu_workplace._lineage import feishu_namespace
+    from airflow_provider_feishu_workplace.outputs.lineage import feishu_namespace
 
     connection = {"conn_type": "feishu", "host": host, "login": "cli_a", "password": "app-secret", "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_FEISHU_LINEAGE", json.dumps(connection))
@@ -307,7 +307,7 @@ def test_importing_the_operators_loads_neither_openlineage_nor_pyarrow():
         "import sys; import airflow_provider_feishu_workplace.operators.feishu_workplace; "
         "print(sorted(m for m in sys.modules if not m.endswith('.get_provider_info') and ("
         "m.split('.')[0] in ('openlineage', 'pyarrow') or m.startswith('airflow.providers.openlineage.') "
-        "or m.endswith(('._lineage', '._parquet_output')))))"
+        "or m.endswith(('.outputs.lineage', '.outputs.parquet')))))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
 

@@ -146,8 +146,8 @@ def test_a_bad_output_format_fails_the_dag_file(output_path, output_format, mess
 def test_row_groups_are_written_while_items_arrive(tmp_path):
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    from airflow_provider_feishu_workplace._output import open_output
-    from airflow_provider_feishu_workplace._parquet_output import ROW_GROUP_ITEMS
+    from airflow_provider_feishu_workplace.outputs.files import open_output
+    from airflow_provider_feishu_workplace.outputs.parquet import ROW_GROUP_ITEMS
 
     path = tmp_path / "block.parquet"
     first_day = dt.date(2026, 1, 1)

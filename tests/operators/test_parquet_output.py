@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_provider_feishu_workplace._output import open_output, output_format_for
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
+from airflow_provider_feishu_workplace.outputs.files import open_output, output_format_for
 from tests.site_without import site_without
 
 REPO = Path(__file__).resolve().parents[2]

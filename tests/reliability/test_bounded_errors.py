@@ -147,7 +147,7 @@ def test_a_huge_item_value_gives_a_bounded_item_error(monkeypatch):
     """The operator's item checks name the item: a 1 MB id must not become a 1 MB message."""
     import datetime as dt
 
-    from airflow_provider_feishu_workplace._item_checks import ItemGate
+    from airflow_provider_feishu_workplace.items.checks import ItemLedger
 
     item = {"date": "2026-11-19", "block_id": "b" * 1_000_000, "access_data": {"pv": "12", "uv": 1}}
 
@@ -157,7 +157,7 @@ def test_a_huge_item_value_gives_a_bounded_item_error(monkeypatch):
     with ScriptedServer(feishu_like(search)) as server:
         monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection(server.url))
         items = FeishuWorkplaceHook().iter_workplace_block_access_data("2026-11-19", "2026-11-19")
-        gate = ItemGate(dt.date(2026, 11, 19), dt.date(2026, 11, 19), "block")
+        gate = ItemLedger(dt.date(2026, 11, 19), dt.date(2026, 11, 19), "block")
         with pytest.raises(FeishuError) as caught:
             list(gate.filter(items))
 

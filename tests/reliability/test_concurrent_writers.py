@@ -2,7 +2,7 @@
 
 Each round starts N writer processes on one path (forked from a server process that has imported Airflow
 once, so a round costs milliseconds, not seconds of imports). Each writer streams its own distinct lines
-through ``write_jsonl_atomically``, the operators' writer; some raise half-way (a failed pull), and the test
+through ``open_output``, the operators' writer; some raise half-way (a failed pull), and the test
 kills a random subset at random moments. After the round the path must hold one complete file of exactly
 one writer that finished, or the previous good file: never a mix, never NUL bytes, never no file. Every
 writer that was neither killed nor made to fail must have succeeded.
@@ -20,16 +20,22 @@ import time
 
 import pytest
 
-from airflow_provider_feishu_workplace._jsonl_output import STALE_AFTER_SECONDS, remove_stale_temps, temp_prefix
+from airflow_provider_feishu_workplace.outputs.files import STALE_AFTER_SECONDS, remove_stale_temps, temp_prefix
 from tests.s3_fixtures import BUCKET, FAKE_AWS_ENV, aws_connection, keys, s3_bucket, s3_server  # noqa: F401
 
 LINES = 1500  # about 150 KB a writer
 FORK_SERVER = r"""
 import json, os, sys, time
 from airflow.providers.common.compat.sdk import ObjectStoragePath
-from airflow_provider_feishu_workplace._jsonl_output import write_jsonl_atomically
+from airflow_provider_feishu_workplace.outputs.files import open_output
 
 LINES = int(sys.argv[1])
+
+def write_jsonl_atomically(target, items):
+    with open_output(target, "jsonl") as output:
+        for item in items:
+            output.write(item)
+        return output.commit()
 
 def lines(writer, fail, pause):
     for number in range(LINES):
@@ -207,9 +213,11 @@ def test_a_writer_never_removes_a_live_writers_temp(fork_server, tmp_path):
         # A second writer of the same path, in this process: it runs the stale-temp cleanup too.
         from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-        from airflow_provider_feishu_workplace._jsonl_output import write_jsonl_atomically
+        from airflow_provider_feishu_workplace.outputs.files import open_output
 
-        write_jsonl_atomically(ObjectStoragePath(f"file://{target}"), [{"writer": "fast"}])
+        with open_output(ObjectStoragePath(f"file://{target}"), "jsonl") as output:
+            output.write({"writer": "fast"})
+            output.commit()
         assert target.read_bytes() == b'{"writer":"fast"}\n'
         assert (tmp_path / temps[0]).exists()
     finally:

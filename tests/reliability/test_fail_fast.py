@@ -1,8 +1,9 @@
 """What waiting cannot fix fails the task at once; the output target is checked before the pull.
 
-Each error class says whether a rerun can help (``rerun_can_help``); the operator translates that once into
-``AirflowFailException``. Every case runs a real DAG through ``dag.test()`` with ``retries=3``: a task that
-fails at once sends its requests once, not four times.
+Each error class says whether a rerun can help (``rerun_can_help``); one function,
+``exceptions.raise_for_task``, translates that into ``AirflowFailException`` for every task type. Every
+case runs a real DAG through ``dag.test()`` with ``retries=3``: a task that fails at once sends its
+requests once, not four times.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ import pendulum
 import pytest
 
 from airflow_provider_feishu_workplace import exceptions
-from airflow_provider_feishu_workplace.exceptions import FeishuConfigError, FeishuError
+from airflow_provider_feishu_workplace.exceptions import (
+    FeishuConfigError,
+    FeishuError,
+    FeishuOutputError,
+    raise_for_task,
+)
 from tests.loopback import ScriptedServer, connection, send
 from tests.reliability.test_tls import untrusted_https_server  # noqa: F401 - fixture
 from tests.s3_fixtures import BUCKET, FAKE_AWS_ENV, aws_connection, s3_bucket, s3_server  # noqa: F401
@@ -27,6 +33,7 @@ RERUN_CAN_HELP = {
     "FeishuError": False,
     "FeishuConfigError": False,
     "FeishuOutputError": True,
+    "FeishuNoDataYetError": True,
     "FeishuApiError": True,
     "FeishuCredentialsError": False,
     "FeishuPermissionError": False,
@@ -50,6 +57,34 @@ def test_every_error_class_is_a_feishu_error_that_says_whether_a_rerun_can_help(
     assert {name: cls.rerun_can_help for name, cls in classes.items()} == RERUN_CAN_HELP
     assert all(issubclass(cls, FeishuError) for cls in classes.values())
     assert issubclass(FeishuConfigError, ValueError)  # as it always was
+
+
+def test_an_error_no_rerun_can_fix_becomes_airflow_fail_exception_chained_to_it():
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    error = FeishuConfigError("timezone='Mars/Base' is not a known time zone")
+    with pytest.raises(AirflowFailException, match="Mars/Base") as caught:
+        raise_for_task(error)
+
+    assert caught.value.__cause__ is error
+
+
+def test_an_error_a_rerun_may_fix_is_raised_as_itself_for_airflows_retries():
+    from airflow.providers.common.compat.sdk import AirflowFailException
+
+    error = FeishuOutputError("the store is down")
+    with pytest.raises(FeishuOutputError) as caught:
+        raise_for_task(error)
+
+    assert caught.value is error and not isinstance(caught.value, AirflowFailException)
+
+
+@pytest.mark.parametrize(("rerun_can_help", "expected"), [(True, "AirflowException"), (False, "AirflowFailException")])
+def test_a_triggers_error_message_is_raised_by_its_classes_answer(rerun_can_help, expected):
+    with pytest.raises(Exception, match="quota used up") as caught:
+        raise_for_task("quota used up", rerun_can_help=rerun_can_help)
+
+    assert type(caught.value).__name__ == expected
 
 
 def test_the_operator_module_keeps_no_list_of_retryable_errors():

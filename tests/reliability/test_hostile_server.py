@@ -446,10 +446,10 @@ MALFORMED = [
 
 
 def gate(dataset):
-    from airflow_provider_feishu_workplace._item_checks import ItemGate
+    from airflow_provider_feishu_workplace.items.checks import ItemLedger
 
     day = pendulum.date(2026, 11, 19)
-    return ItemGate(day, day, dataset)
+    return ItemLedger(day, day, dataset)
 
 
 @pytest.mark.parametrize("dataset, item, message", MALFORMED)

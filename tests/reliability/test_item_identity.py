@@ -13,9 +13,9 @@ import json
 import pendulum
 import pytest
 
-from airflow_provider_feishu_workplace._item_checks import ItemGate
 from airflow_provider_feishu_workplace.exceptions import FeishuItemError
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+from airflow_provider_feishu_workplace.items.checks import ItemLedger
 from tests.loopback import ScriptedServer, connection, feishu_like, send
 
 DAY = "2026-11-19"
@@ -36,7 +36,7 @@ def received(server, monkeypatch, dataset="block") -> list[dict]:
     monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection(server.url))
     day = dt.date(2026, 11, 19)
     items = FeishuWorkplaceHook().iter_workplace_block_access_data(DAY, DAY)
-    return list(ItemGate(day, day, dataset).filter(items))
+    return list(ItemLedger(day, day, dataset).filter(items))
 
 
 def with_counts(pv: int, uv: int, **more) -> dict:
@@ -72,7 +72,7 @@ def test_many_distinct_items_never_pass_as_repeats():
         {"date": DAY, "block_id": f"blk_{n}", "access_data": {"pv": n * (2**61 - 1), "uv": 0}} for n in range(5000)
     ]
     items += [{"date": DAY, "block_id": f"blk_{n}x", "access_data": {"pv": 0, "uv": 0}} for n in range(5000)]
-    gate = ItemGate(day, day, "block")
+    gate = ItemLedger(day, day, "block")
 
     assert list(gate.filter(items)) == items
     assert gate.repeated == 0

@@ -1,4 +1,4 @@
-"""HashIndex: the flat map ItemGate keeps its per-item digests in."""
+"""DigestTable: the flat map ItemLedger keeps its per-item digests in."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from airflow_provider_feishu_workplace._hash_index import HashIndex
+from airflow_provider_feishu_workplace.items.digest_table import DigestTable
 
 
 def digest(text: str) -> int:
@@ -17,7 +17,7 @@ def digest(text: str) -> int:
 def test_it_returns_what_was_added_and_none_for_the_rest_across_growth():
     rng = random.Random(7)
     pairs = {digest(f"2026-01-{i % 28 + 1:02d}\x00blk_{i}"): rng.getrandbits(64) for i in range(50_000)}
-    index = HashIndex(capacity=8)
+    index = DigestTable(capacity=8)
 
     for key, value in pairs.items():
         index.add(key, value)
@@ -30,7 +30,7 @@ def test_it_returns_what_was_added_and_none_for_the_rest_across_growth():
 def test_extreme_keys_and_values_are_ordinary():
     keys = (1, 2, (1 << 64) - 1, 1 << 63, 12345)
     values = (0, (1 << 64) - 1, 1 << 63, (1 << 32) - 1, 7)
-    index = HashIndex(capacity=2)
+    index = DigestTable(capacity=2)
     for key, value in zip(keys, values, strict=True):
         index.add(key, value)
 
@@ -40,10 +40,10 @@ def test_extreme_keys_and_values_are_ordinary():
 @pytest.mark.parametrize("key", [0, -1, 1 << 64])
 def test_a_key_outside_the_range_is_refused(key):
     with pytest.raises(ValueError):
-        HashIndex().add(key, 1)
+        DigestTable().add(key, 1)
 
 
 @pytest.mark.parametrize("value", [-1, 1 << 64])
 def test_a_value_outside_the_range_is_refused(value):
     with pytest.raises(ValueError):
-        HashIndex().add(1, value)
+        DigestTable().add(1, value)

@@ -23,7 +23,6 @@ however many items a pull has. pyarrow (the ``[parquet]`` extra) is imported whe
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import IO, Any
 
 import pyarrow as pa
@@ -134,17 +133,3 @@ def _names(names: Any) -> list[dict[str, Any]] | None:
     if names is None:
         return None
     return [{"language": entry.get("language"), "name": entry.get("name")} for entry in names]
-
-
-def read_items(source: Any) -> Iterator[dict[str, Any]]:
-    """Yield the items of a Parquet file as the API's dicts (``date`` as ``YYYY-MM-DD``), a row group at a time.
-
-    :param source: a local path or an open binary file (seekable).
-    """
-    parquet_file = pq.ParquetFile(source)
-    for group in range(parquet_file.num_row_groups):
-        for row in parquet_file.read_row_group(group).to_pylist():
-            row["date"] = row["date"].isoformat()
-            for key in [key for key, value in row.items() if value is None]:
-                del row[key]  # an absent names field, as in the API's items
-            yield row

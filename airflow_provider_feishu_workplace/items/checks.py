@@ -11,18 +11,21 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from airflow_provider_feishu_workplace._compat import task_logger
-from airflow_provider_feishu_workplace._hash_index import HashIndex
 from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, get_endpoint
 from airflow_provider_feishu_workplace.exceptions import SERVER_AT_FAULT, FeishuItemError
+from airflow_provider_feishu_workplace.items.digest_table import DigestTable
 
-LOGGER_NAME = "airflow.task.operators.airflow_provider_feishu_workplace.ItemGate"
+LOGGER_NAME = "airflow.task.operators.airflow_provider_feishu_workplace.ItemLedger"
 # Each kind of dropped or doubtful item is logged one by one this many times, then only counted.
 DETAILED_WARNINGS = 5
 _MISSING = object()
 
 
-class ItemGate:
-    """Pass each well-formed item of the requested days once, counting what it drops and which days had items.
+class ItemLedger:
+    """The ledger of a range's items: what passed (per day, by digest) and what was dropped, and why.
+
+    :meth:`filter` passes each well-formed item of the requested days once; the ledger holds the items
+    per day, the repeats and strays it dropped, and a digest of each item it passed.
 
     What an item looks like (its id field, counts and name fields) comes from the endpoint's record.
 
@@ -38,7 +41,7 @@ class ItemGate:
       how the two are counted, so it is doubtful, not wrong.
 
     Per item only digests are kept, in a flat table (16 bytes a slot): a 64-bit digest of ``(date, id)``
-    and a 64-bit digest of the item's canonical JSON, both BLAKE2b keyed with a random key per gate, so a
+    and a 64-bit digest of the item's canonical JSON, both BLAKE2b keyed with a random key per ledger, so a
     server cannot craft two items that collide. A changed item passes as a repeat only if its value
     digest collides with the first copy's: about 2**-64 per repeated key, which no server can aim at.
 
@@ -52,7 +55,7 @@ class ItemGate:
         self.first = first_day.isoformat()
         self.last = last_day.isoformat()
         self.id_field = endpoint.id_field
-        self.dataset = endpoint.name
+        self.data_set = endpoint.name
         self.counts_fields = endpoint.counts_fields
         self.name_fields = endpoint.name_fields
         self.items_per_day: Counter[str] = Counter()
@@ -60,11 +63,11 @@ class ItemGate:
         self.out_of_range = 0
         self.uv_above_pv = 0
         # digest of (date, id) -> digest of the whole item: digests in flat arrays keep long ranges small.
-        self._seen = HashIndex()
+        self._seen = DigestTable()
         self._digest_key = os.urandom(16)
         self._day_in_range: dict[str, bool] = {}  # well-formed dates met so far
         self._warned: Counter[str] = Counter()
-        # A logger per gate, bound like an operator's own: it writes where the running task logs.
+        # A logger per ledger, bound like an operator's own: it writes where the running task logs.
         self.log = task_logger(LOGGER_NAME)
 
     def filter(self, items: Iterable[Any]) -> Iterator[dict[str, Any]]:
@@ -106,7 +109,7 @@ class ItemGate:
                 "%d %s items had uv greater than pv; they were kept as Feishu sent them (the docs do not say "
                 "how pv and uv are counted)",
                 self.uv_above_pv,
-                self.dataset,
+                self.data_set,
             )
 
     def days_without_items(self) -> list[str]:
@@ -199,10 +202,10 @@ class ItemGate:
         day = item.get("date", "missing")
         day = day if type(day) is str else _short(day)
         if self.id_field is None:
-            return f"{self.dataset} item (date {day})"
+            return f"{self.data_set} item (date {day})"
         item_id = item.get(self.id_field, _MISSING)
         item_id = "missing" if item_id is _MISSING else _short(item_id)
-        return f"{self.dataset} item (date {_short(day, quote=False)}, {self.id_field} {item_id})"
+        return f"{self.data_set} item (date {_short(day, quote=False)}, {self.id_field} {item_id})"
 
     def _bad(self, item: dict[str, Any], position: int, field: str, problem: str) -> FeishuItemError:
         return FeishuItemError(
@@ -213,7 +216,7 @@ class ItemGate:
     def _not_an_object(self, item: Any, position: int) -> FeishuItemError:
         shown = _short(item, 77)
         return FeishuItemError(
-            f"Feishu sent a {self.dataset} item that is not an object: item #{position} received is "
+            f"Feishu sent a {self.data_set} item that is not an object: item #{position} received is "
             f"{_kind(item)} ({shown}), so it has no date, id or counts. {SERVER_AT_FAULT}"
         )
 
@@ -230,7 +233,7 @@ class ItemGate:
         if self._warned[kind] <= DETAILED_WARNINGS:
             self.log.warning(message, self._describe(item), *args)
         elif self._warned[kind] == DETAILED_WARNINGS + 1:
-            self.log.warning("More %s items like these (%s) are counted, not logged one by one", self.dataset, kind)
+            self.log.warning("More %s items like these (%s) are counted, not logged one by one", self.data_set, kind)
 
 
 def _is_date(text: str) -> bool:

@@ -112,7 +112,7 @@ def _encoder(output_format: str, handle: IO[bytes], endpoint: SearchEndpoint | N
     if output_format == "jsonl":
         return _JsonLinesEncoder(handle)
     if output_format == "parquet":
-        from airflow_provider_feishu_workplace._parquet_output import ParquetEncoder
+        from airflow_provider_feishu_workplace.outputs.parquet import ParquetEncoder
 
         return ParquetEncoder(handle, endpoint)
     raise ValueError(f"output_format={output_format!r} is unknown: use one of {OUTPUT_FORMATS}.")

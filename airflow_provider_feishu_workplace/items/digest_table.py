@@ -7,7 +7,7 @@ from array import array
 _WORD = (1 << 64) - 1
 
 
-class HashIndex:
+class DigestTable:
     """Remember a 64-bit value digest per 64-bit key digest, for millions of keys without a dict's objects.
 
     A dict of ints costs about 100 bytes an entry; this open-addressing table (linear probing, at most

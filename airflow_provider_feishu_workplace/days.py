@@ -1,0 +1,161 @@
+"""Days: the values users pass, the days a run pulls, the time zones they are counted in, and publication.
+
+One home for every task type: the access operators, the sensor and its trigger count days by these rules,
+so a sensor waits for exactly the day its DAG's operators pull.
+
+- :func:`to_day`, :func:`to_day_range`: the date values users pass, as the API's ``yyyy-MM-dd`` days.
+- :func:`run_days`: the calendar days a run without an explicit date pulls (from its data interval).
+- :func:`checked_timezone`, :func:`run_timezone`: the time zone days are counted in.
+- :func:`is_published`: whether Feishu has published a day yet (one cheap request).
+
+This module imports nothing heavy: DAG files import it at every parse; pendulum is imported when a time
+zone is needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
+
+if TYPE_CHECKING:
+    from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+ONE_DAY = dt.timedelta(days=1)
+
+DateLike = str | dt.date | dt.datetime
+
+
+def to_day(value: DateLike, *, name: str) -> dt.date:
+    """Return ``value`` as a calendar day.
+
+    Strings must be ``YYYY-MM-DD``; a ``datetime`` (pendulum included) gives its own calendar day.
+
+    :param value: the value to convert.
+    :param name: the argument's name, used in the error message.
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if _ISO_DAY.fullmatch(text):
+            try:
+                return dt.date.fromisoformat(text)
+            except ValueError:
+                pass
+        raise FeishuConfigError(f"{name}={value!r} is not a valid date: use 'YYYY-MM-DD', for example '2026-11-23'.")
+    raise FeishuConfigError(
+        f"{name}={value!r} has type {type(value).__name__}: pass a 'YYYY-MM-DD' string, a date or a datetime."
+    )
+
+
+def to_day_range(from_date: DateLike, to_date: DateLike) -> tuple[dt.date, dt.date]:
+    """Return ``(from_day, to_day)`` after checking that the range is not reversed."""
+    first = to_day(from_date, name="from_date")
+    last = to_day(to_date, name="to_date")
+    if first > last:
+        raise FeishuConfigError(
+            f"from_date={first.isoformat()} is after to_date={last.isoformat()}: swap them or fix the range."
+        )
+    return first, last
+
+
+def day_list(first_day: dt.date, last_day: dt.date) -> list[str]:
+    """Every day from ``first_day`` to ``last_day`` (included), ``YYYY-MM-DD``."""
+    return [(first_day + dt.timedelta(days=n)).isoformat() for n in range((last_day - first_day).days + 1)]
+
+
+def checked_timezone(timezone: Any) -> Any:
+    """Return ``timezone`` as a pendulum time zone; an unknown name is a :class:`FeishuConfigError`.
+
+    :param timezone: an IANA name such as ``"Asia/Shanghai"``, or a time zone object (returned as is).
+    """
+    import pendulum
+
+    if not isinstance(timezone, str):  # already a time zone object (for example the DAG's)
+        return timezone
+    try:
+        return pendulum.timezone(timezone)
+    except Exception as error:
+        raise FeishuConfigError(
+            f"timezone={timezone!r} is not a known time zone: use an IANA name such as 'Asia/Shanghai' or 'UTC'."
+        ) from error
+
+
+def run_timezone(timezone: Any, context: Any) -> Any:
+    """Return the time zone a task counts days in: its own ``timezone``, else its DAG's, else UTC."""
+    return checked_timezone(timezone or getattr(context.get("dag"), "timezone", None) or "UTC")
+
+
+def run_days(
+    data_interval_start: Any, data_interval_end: Any, run_start: Any, timezone: Any
+) -> tuple[dt.date, dt.date]:
+    """Return the first and last calendar day (in ``timezone``) a run without an explicit date pulls.
+
+    The days run from the day of ``data_interval_start`` to the day before ``data_interval_end``.
+    An empty interval (Airflow 3's default ``@daily`` timetable starts and ends the interval at
+    the same moment) gives the single day before its end; so does a run with no interval, from
+    its start.
+
+    For DAGs that name files after the day: ``user_defined_macros`` can expose it to templates, so a
+    path and the pulled day cannot disagree (see dags/feishu_workplace_extract.py).
+
+    :param data_interval_start: the run's data interval start (an aware datetime), or ``None``.
+    :param data_interval_end: the run's data interval end, or ``None``.
+    :param run_start: when the run started (used when it has no data interval), or ``None``.
+    :param timezone: the time zone days are counted in (a name or a pendulum time zone).
+    """
+    tz = checked_timezone(timezone)
+    if data_interval_end is None:
+        if run_start is None:
+            raise FeishuConfigError("The run has neither a data interval nor a start date: pass date='YYYY-MM-DD'.")
+        last = _local_day(run_start, tz) - ONE_DAY
+        return last, last
+    last = _local_day(data_interval_end, tz) - ONE_DAY
+    first = _local_day(data_interval_start, tz) if data_interval_start is not None else last
+    return (first, last) if first <= last else (last, last)
+
+
+def context_days(context: Any, tz: Any) -> tuple[dt.date, dt.date]:
+    """Return the days a task run pulls by default: :func:`run_days` of the run in ``context``."""
+    import pendulum
+
+    dag_run = context.get("dag_run")
+    return run_days(
+        context.get("data_interval_start"),
+        context.get("data_interval_end"),
+        getattr(dag_run, "start_date", None) or pendulum.now("UTC"),
+        tz,
+    )
+
+
+def first_unfinished_day(now: Any, tz: Any) -> dt.date:
+    """Return today's date in ``tz``: the first day whose data cannot be complete yet."""
+    return _local_day(now, tz)
+
+
+def _local_day(moment: Any, tz: Any) -> dt.date:
+    return moment.astimezone(tz).date()
+
+
+def is_published(hook: FeishuWorkplaceHook, data_set: str, day: dt.date) -> bool:
+    """Return whether ``data_set`` has an item for ``day``: one search request for one item of that day.
+
+    Goes through the hook's one request path (token, pacing, retries of transient faults, answer checks);
+    an error that outlasts the hook's retries, or that no retry can fix, is raised.
+
+    :param hook: the hook to ask with.
+    :param data_set: the data set to look at (a registered endpoint's name).
+    :param day: the day.
+    """
+    items = hook.iter_access_data(data_set, day, day, page_size=1)
+    try:
+        first: Any = next(iter(items), None)
+    finally:
+        items.close()  # stop after the first page: one request per check
+    return isinstance(first, dict) and first.get("date") == day.isoformat()

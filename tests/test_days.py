@@ -1,0 +1,47 @@
+"""The days module: one home for the days a run pulls, shared by the operators, the sensor and the trigger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pendulum
+import pytest
+
+from airflow_provider_feishu_workplace import days
+from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
+
+
+def test_a_run_with_neither_interval_nor_start_is_a_config_error_no_retry_can_fix():
+    with pytest.raises(FeishuConfigError, match="pass date='YYYY-MM-DD'"):
+        days.run_days(None, None, None, "UTC")
+
+
+def test_the_days_of_a_run_are_counted_in_its_time_zone():
+    start = pendulum.datetime(2026, 11, 19, 16, tz="UTC")  # 2026-11-20 00:00 in Shanghai
+
+    assert days.run_days(start, start.add(days=1), None, "Asia/Shanghai") == (dt.date(2026, 11, 20),) * 2
+    assert days.run_days(start, start.add(days=1), None, "UTC") == (dt.date(2026, 11, 19),) * 2
+
+
+def test_a_task_counts_days_in_its_own_time_zone_else_its_dags_else_utc():
+    dag = type("Dag", (), {"timezone": pendulum.timezone("Asia/Shanghai")})()
+
+    assert days.run_timezone("Europe/Paris", {"dag": dag}).name == "Europe/Paris"
+    assert days.run_timezone(None, {"dag": dag}).name == "Asia/Shanghai"
+    assert days.run_timezone(None, {}).name == "UTC"
+    with pytest.raises(FeishuConfigError, match="timezone='Mars/Base' is not a known time zone"):
+        days.run_timezone("Mars/Base", {})
+
+
+def test_run_days_is_still_importable_from_the_operators_module_with_a_warning():
+    from airflow_provider_feishu_workplace.operators import feishu_workplace
+
+    with pytest.warns(DeprecationWarning, match="import it from airflow_provider_feishu_workplace.days"):
+        assert feishu_workplace.run_days is days.run_days
+
+
+def test_the_sensor_and_trigger_take_their_days_from_the_days_module_not_the_operators():
+    package = Path(days.__file__).parent
+    for module in ("sensors/feishu_workplace.py", "triggers/feishu_workplace.py"):
+        assert ".operators" not in (package / module).read_text(encoding="utf-8"), module
