@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator
+from typing import Any, Protocol
 
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
-
-if TYPE_CHECKING:
-    from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 ONE_DAY = dt.timedelta(days=1)
@@ -143,7 +141,15 @@ def _local_day(moment: Any, tz: Any) -> dt.date:
     return moment.astimezone(tz).date()
 
 
-def is_published(hook: FeishuWorkplaceHook, data_set: str, day: dt.date) -> bool:
+class AccessDataSource(Protocol):
+    """What :func:`is_published` asks: ``FeishuWorkplaceHook`` (this module stays below the hooks it serves)."""
+
+    def iter_access_data(
+        self, data_set: str, from_date: DateLike, to_date: DateLike, *, page_size: int | None = None
+    ) -> Generator[dict[str, Any], None, None]: ...
+
+
+def is_published(hook: AccessDataSource, data_set: str, day: dt.date) -> bool:
     """Return whether ``data_set`` has an item for ``day``: one search request for one item of that day.
 
     Goes through the hook's one request path (token, pacing, retries of transient faults, answer checks);
