@@ -4,7 +4,7 @@ Every fact about an endpoint lives in its :class:`SearchEndpoint` record, and no
 page-size limit, id filter, the fields of its items and its "internal error, retry" code. Adding an
 endpoint is one record, registered with :func:`register_endpoint` (see docs/adding-an-endpoint.md)::
 
-    from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, register_endpoint
+    from airflow_provider_feishu_workplace.endpoints import WORKPLACE_SCOPE, SearchEndpoint, register_endpoint
 
     APP = register_endpoint(SearchEndpoint(
         name="app",
@@ -15,6 +15,11 @@ endpoint is one record, registered with :func:`register_endpoint` (see docs/addi
         internal_error_code=1630003,
         scope=WORKPLACE_SCOPE,
     ))
+
+Words: a *data set* is what one endpoint serves (``workplace``, ``custom_workplace``, ``block``), named by
+its record's ``name``. Its public keyword and attribute stay ``dataset`` (operators, sensor, trigger,
+hook: DAGs use them); private names and new code say ``data_set``. An Airflow *asset* (a ``Dataset`` on
+Airflow 2) is what the operators update; an OpenLineage ``Dataset`` appears only in ``outputs/lineage.py``.
 
 This module imports nothing heavy: DAG files import it at every parse.
 """

@@ -52,11 +52,11 @@ def feishu_access_asset(dataset: str | SearchEndpoint, feishu_conn_id: str = "fe
         :class:`~airflow_provider_feishu_workplace.endpoints.SearchEndpoint`.
     :param feishu_conn_id: the Feishu connection the data comes from.
     """
-    dataset = get_endpoint(dataset).name
+    data_set = get_endpoint(dataset).name
     # A Dataset with the same URI on Airflow 2: DAGs scheduled on it run on both.
     return make_asset(
-        name=f"feishu_workplace.{feishu_conn_id}.{dataset}",
-        uri=f"feishu-workplace://{feishu_conn_id}/{dataset}",
+        name=f"feishu_workplace.{feishu_conn_id}.{data_set}",
+        uri=f"feishu-workplace://{feishu_conn_id}/{data_set}",
         group="feishu_workplace",
     )
 
