@@ -34,6 +34,7 @@ RERUN_CAN_HELP = {
     "FeishuNotFoundError": False,
     "FeishuTLSError": False,
     "FeishuRedirectError": False,
+    "FeishuTransientError": True,
     "FeishuRateLimitError": True,
     "FeishuTokenInvalidError": True,
     "FeishuProtocolError": True,
@@ -50,6 +51,19 @@ def test_every_error_class_is_a_feishu_error_that_says_whether_a_rerun_can_help(
     assert {name: cls.rerun_can_help for name, cls in classes.items()} == RERUN_CAN_HELP
     assert all(issubclass(cls, FeishuError) for cls in classes.values())
     assert issubclass(FeishuConfigError, ValueError)  # as it always was
+
+
+def test_the_hooks_own_retries_are_decided_by_the_error_class_alone():
+    api_errors = {
+        name: cls
+        for name, cls in vars(exceptions).items()
+        if inspect.isclass(cls) and issubclass(cls, exceptions.FeishuApiError)
+    }
+
+    retried = {name for name, cls in api_errors.items() if cls.retryable}
+
+    assert retried == {"FeishuTransientError", "FeishuRateLimitError"}
+    assert "retryable" not in inspect.signature(exceptions.FeishuApiError).parameters
 
 
 def test_the_operator_module_keeps_no_list_of_retryable_errors():
