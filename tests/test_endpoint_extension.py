@@ -46,7 +46,10 @@ def serve_app(double: FeishuDouble) -> None:
         ids=APP_IDS,
         counts=("access_data", "mobile_access_data"),
         max_page_size=50,
-        code_base=1630000,
+        bad_date=1630001,
+        bad_range=1630002,
+        internal_error=1630003,
+        bad_page_token=1630004,
     )
 
 
