@@ -8,9 +8,9 @@ import threading
 import time
 from typing import Any
 
-# How the Open Platform names the fixed parts of its paths: versions (v1, v3) and lower-case words joined
-# by underscores (users, find_by_department, tenant_access_token). Ids have digits, capitals or dashes.
-_PATH_WORD = re.compile(r"v\d+|[a-z]+(?:_[a-z]+)*")
+# How the Open Platform names the fixed parts of its paths: the open-apis prefix, versions (v1, v3) and
+# lower-case words joined by underscores (users, find_by_department). Ids have digits, capitals or dashes.
+_PATH_WORD = re.compile(r"open-apis|v\d+|[a-z]+(?:_[a-z]+)*")
 
 
 def rate_limit_group(method: str, path: str) -> str:
@@ -22,7 +22,7 @@ def rate_limit_group(method: str, path: str) -> str:
     ``GET /open-apis/contact/v3/users/:id``. An id of lower-case letters only is taken for a word, which
     gives that id a group (and a pace) of its own; name the group to share it.
     """
-    segments = (segment if _PATH_WORD.fullmatch(segment) else ":id" for segment in path.split("/"))
+    segments = (segment if not segment or _PATH_WORD.fullmatch(segment) else ":id" for segment in path.split("/"))
     return f"{method.upper()} {'/'.join(segments)}"
 
 
