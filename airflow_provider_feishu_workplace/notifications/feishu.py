@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -74,11 +75,11 @@ class FeishuNotifier(BaseNotifier):
             "msg_type": msg_type,
             # The API takes the message itself as a JSON string inside the JSON body.
             "content": json.dumps(content, ensure_ascii=False),
+            # The platform sends one message per uuid: a retry after a lost answer cannot send it twice.
+            "uuid": uuid.uuid4().hex,
         }
         try:
-            # Not retried on a 5xx or a timeout: the message may have been sent, and a duplicate alert is
-            # worse than a missing retry (rate limits and a rejected token are still retried).
-            data = self.hook.call("POST", MESSAGES_PATH, params={"receive_id_type": "chat_id"}, json=body, retry=False)
+            data = self.hook.call("POST", MESSAGES_PATH, params={"receive_id_type": "chat_id"}, json=body)
         finally:
             self.hook.close()
         message_id = (data or {}).get("message_id")

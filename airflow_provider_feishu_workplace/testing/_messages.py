@@ -4,7 +4,9 @@ From the platform's documentation of im/v1 message create: ``receive_id_type`` i
 ``receive_id``, ``msg_type`` and ``content`` (the message as a JSON *string*) in the body; scope
 ``im:message:send_as_bot`` (or ``im:message``); errors with HTTP 400: 230001 an invalid parameter (the msg
 says which, after ``ext=``), 230002 the bot is not in the chat; a missing field is the gateway's field
-validation error (99992402).
+validation error (99992402). An optional ``uuid`` in the body deduplicates: a request that repeats the uuid
+of a message already sent (within an hour, on the platform; for the double's lifetime here) sends nothing
+and answers that message again.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Messenger:
         self._initial_chats = frozenset(chat_ids)
         self.chat_ids: set[str] = set(self._initial_chats)
         self._sent: list[SentMessage] = []
+        self._answers_by_uuid: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
 
@@ -69,6 +72,7 @@ class Messenger:
         """Forget the messages sent, and put the chats back as they were at the start."""
         with self._lock:
             self._sent.clear()
+            self._answers_by_uuid.clear()
             self.chat_ids = set(self._initial_chats)
 
     def send(self, query: dict[str, str], body: dict[str, Any] | None, app_id: str | None) -> Reply:
@@ -98,10 +102,12 @@ class Messenger:
                 return _replies.error(INVALID_PARAMETER, _INVALID.format("invalid receive_id"))
             if receive_id not in self.chat_ids:
                 return _replies.error(BOT_NOT_IN_CHAT, _NOT_IN_CHAT)
+        dedupe_key = body.get("uuid") if isinstance(body.get("uuid"), str) and body["uuid"] else None
+        with self._lock:
+            if dedupe_key in self._answers_by_uuid:
+                return _replies.success(self._answers_by_uuid[dedupe_key])
         message_id = f"om_double_{next(self._ids):08d}"
         message = SentMessage(message_id, receive_id_type, receive_id, msg_type, content, app_id)
-        with self._lock:
-            self._sent.append(message)
         now = str(int(time.time() * 1000))
         data = {
             "message_id": message_id,
@@ -114,6 +120,10 @@ class Messenger:
             "sender": {"id": app_id or "", "id_type": "app_id", "sender_type": "app"},
             "body": {"content": body["content"]},
         }
+        with self._lock:
+            self._sent.append(message)
+            if dedupe_key is not None:
+                self._answers_by_uuid[dedupe_key] = data
         return _replies.success(data)
 
 

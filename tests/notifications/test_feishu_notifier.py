@@ -44,6 +44,20 @@ def test_a_failing_task_sends_the_rendered_text_to_the_chat(feishu_connection, f
     assert message.content == {"text": "breaks of alerting failed on 2026-10-02"}
     (call,) = feishu_double.calls("send_message")
     assert call.query == {"receive_id_type": "chat_id"}
+    assert len(call.body["uuid"]) == 32  # the platform sends one message per uuid: retries cannot duplicate it
+
+
+def test_a_retried_send_carries_one_uuid_so_the_platform_sends_once(feishu_connection, feishu_double):
+    feishu_double.inject("server_error", endpoint="send_message", status=502)
+    notifier = FeishuNotifier(chat_id=CHAT, text="once")
+    notifier.hook.backoff_base = 0.0
+
+    notifier.notify({})
+
+    calls = feishu_double.calls("send_message")
+    assert [call.status for call in calls] == [502, 200]
+    assert calls[0].body["uuid"] == calls[1].body["uuid"]
+    assert len(feishu_double.sent_messages) == 1
 
 
 def test_a_card_is_sent_as_an_interactive_message(feishu_connection, feishu_double):

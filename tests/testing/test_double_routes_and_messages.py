@@ -79,6 +79,17 @@ def test_a_message_the_platform_refuses_answers_its_code_and_is_not_recorded(fei
     assert feishu_double.sent_messages == []
 
 
+def test_a_repeated_uuid_sends_nothing_and_answers_the_first_message_again(feishu_double, http):
+    fields = {"receive_id": "oc_double_alerts", "msg_type": "text", "content": text("once"), "uuid": "u-1"}
+
+    first = send_message(feishu_double, http, **fields).json()["data"]
+    again = send_message(feishu_double, http, **fields).json()["data"]
+    other = send_message(feishu_double, http, **{**fields, "uuid": "u-2"}).json()["data"]
+
+    assert again == first and other["message_id"] != first["message_id"]
+    assert [message.message_id for message in feishu_double.sent_messages] == [first["message_id"], other["message_id"]]
+
+
 def test_a_message_needs_a_tenant_token(feishu_double, http):
     answer = http.post(feishu_double.url + MESSAGES, params={"receive_id_type": "chat_id"}, json={}, timeout=10)
 
