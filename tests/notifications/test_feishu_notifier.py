@@ -63,7 +63,7 @@ def test_a_retried_send_carries_one_uuid_so_the_platform_sends_once(feishu_conne
 def test_a_card_is_sent_as_an_interactive_message(feishu_connection, feishu_double):
     card = {"header": {"title": {"tag": "plain_text", "content": "{{ ti_id }} failed"}}, "elements": []}
 
-    FeishuNotifier(chat_id=CHAT, card=card)({"ti_id": "extract"})
+    FeishuNotifier(chat_id=CHAT, card=card)({"dag": None, "ti_id": "extract"})  # a callback's context
 
     (message,) = feishu_double.sent_messages
     assert message.msg_type == "interactive"

@@ -22,7 +22,7 @@ def test_a_user_lookup_and_a_paged_list(feishu_connection, feishu_double):
 
 
 def test_a_failure_alert_reaches_the_chat(feishu_connection, feishu_double):
-    FeishuNotifier(chat_id="oc_double_alerts", text="{{ task_id }} failed")({"task_id": "blocks"})
+    FeishuNotifier(chat_id="oc_double_alerts", text="{{ task_id }} failed")({"dag": None, "task_id": "blocks"})
     (message,) = feishu_double.sent_messages
     assert (message.receive_id, message.msg_type, message.content) == (
         "oc_double_alerts",
