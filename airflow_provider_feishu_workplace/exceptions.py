@@ -114,10 +114,13 @@ class FeishuApiError(FeishuError):
     :param msg: the platform's own message, when the answer carried one (cut to MAX_SERVER_TEXT_CHARS).
     :param log_id: the request's log id (``error.log_id`` or ``X-Tt-Logid``): Feishu support asks for it.
     :param http_status: the HTTP status of the answer, or ``None`` when no answer arrived.
-    :param retryable: whether sending the same request again at once may succeed (the hook's own retries).
+
+    :cvar retryable: whether sending the same request again at once may succeed: the hook retries an error
+        whose class says so, and no other (see :class:`FeishuTransientError`, :class:`FeishuRateLimitError`).
     """
 
     rerun_can_help = True
+    retryable: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -127,14 +130,12 @@ class FeishuApiError(FeishuError):
         msg: str | None = None,
         log_id: str | None = None,
         http_status: int | None = None,
-        retryable: bool = False,
     ) -> None:
         self.summary = summary
         self.code = code
         self.msg = bounded(msg, MAX_SERVER_TEXT_CHARS) if msg else msg
         self.log_id = bounded(log_id, 100) if log_id else log_id
         self.http_status = http_status
-        self.retryable = retryable
         super().__init__(self._describe())
 
     def annotate(self, note: str) -> None:
@@ -203,15 +204,24 @@ class FeishuRedirectError(FeishuApiError):
         super().__init__(summary, **kwargs)
 
 
+class FeishuTransientError(FeishuApiError):
+    """A failure the same request may not meet again soon: a 5xx or an endpoint's "internal error, retry"
+    code, a gateway's error page, a body cut short, a connection reset, a timeout."""
+
+    retryable = True
+
+
 class FeishuRateLimitError(FeishuApiError):
     """The platform's rate limiter rejected the request.
 
     :param retry_after: seconds the platform asked to wait (``x-ogw-ratelimit-reset``), if it said.
     """
 
+    retryable = True
+
     def __init__(self, summary: str, *, retry_after: float | None = None, **kwargs) -> None:
         self.retry_after = retry_after
-        super().__init__(summary, retryable=True, **kwargs)
+        super().__init__(summary, **kwargs)
 
 
 class FeishuTokenInvalidError(FeishuApiError):

@@ -43,6 +43,7 @@ def get_provider_info():
                 "python-modules": ["airflow_provider_feishu_workplace.triggers.feishu_workplace"],
             }
         ],
+        "notifications": ["airflow_provider_feishu_workplace.notifications.feishu.FeishuNotifier"],
         "connection-types": [
             {
                 "connection-type": "feishu",

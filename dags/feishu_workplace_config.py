@@ -10,6 +10,7 @@
 | FEISHU_WORKPLACE_TIMEZONE | the tenant's calendar: days are counted in this time zone | Asia/Shanghai |
 | FEISHU_WORKPLACE_LOAD_SWEEP | cron of the load's safety-net runs besides asset events; empty: none | 45 * * * * |
 | FEISHU_WORKPLACE_POOL | the pool of the app's pulls (create it with ``airflow pools set``) | feishu_workplace |
+| FEISHU_WORKPLACE_ALERT_CHAT_ID | a Feishu chat (``oc_...``) the app's bot tells of each failed task | none |
 
 Only these environment variables are read. Airflow Variables are not (neither from the metadata
 database nor as ``AIRFLOW_VAR_*``), so that parsing the DAG files needs no database access; set the
@@ -47,6 +48,23 @@ except Exception as error:
 
 DATASETS = ("workplace", "custom_workplace", "block")
 ASSETS = {dataset: feishu_access_asset(dataset, FEISHU_CONN_ID) for dataset in DATASETS}
+
+
+# A failed task's alert goes to this chat, as the app's bot (scope im:message:send_as_bot; the bot in the chat).
+ALERT_CHAT_ID = (os.environ.get("FEISHU_WORKPLACE_ALERT_CHAT_ID") or "").strip() or None
+ALERT_TEXT = "Feishu Workplace: task {{ ti.task_id }} of {{ dag.dag_id }} failed (run {{ run_id }})."
+
+
+def failure_alert():
+    """A new ``on_failure_callback`` for one task: a FeishuNotifier to ALERT_CHAT_ID, or ``None`` when unset.
+
+    One notifier per task: a notifier renders its templates in place, so tasks must not share one.
+    """
+    if ALERT_CHAT_ID is None:
+        return None
+    from airflow_provider_feishu_workplace.notifications import FeishuNotifier
+
+    return FeishuNotifier(chat_id=ALERT_CHAT_ID, text=ALERT_TEXT, feishu_conn_id=FEISHU_CONN_ID)
 
 
 def load_schedule(assets: list, cron: str):

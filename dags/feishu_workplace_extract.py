@@ -12,7 +12,7 @@ import datetime as dt
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
-from feishu_workplace_config import FEISHU_CONN_ID, LAKE_CONN_ID, POOL, TIMEZONE, lake_path
+from feishu_workplace_config import FEISHU_CONN_ID, LAKE_CONN_ID, POOL, TIMEZONE, failure_alert, lake_path
 
 from airflow_provider_feishu_workplace.days import run_days
 from airflow_provider_feishu_workplace.operators.feishu_workplace import (
@@ -84,9 +84,19 @@ with DAG(
         exponential_backoff=True,
         max_wait=dt.timedelta(hours=1),
         timeout=dt.timedelta(hours=20),
+        # With FEISHU_WORKPLACE_ALERT_CHAT_ID set, each failed task tells the chat (after its last retry).
+        on_failure_callback=failure_alert(),
     )
     wait >> [
-        FeishuWorkplaceAccessOperator(task_id="workplace", output_path=lake_path("workplace", DAY)),
-        FeishuCustomWorkplaceAccessOperator(task_id="custom_workplace", output_path=lake_path("custom_workplace", DAY)),
-        FeishuWorkplaceBlockAccessOperator(task_id="block", output_path=lake_path("block", DAY)),
+        FeishuWorkplaceAccessOperator(
+            task_id="workplace", output_path=lake_path("workplace", DAY), on_failure_callback=failure_alert()
+        ),
+        FeishuCustomWorkplaceAccessOperator(
+            task_id="custom_workplace",
+            output_path=lake_path("custom_workplace", DAY),
+            on_failure_callback=failure_alert(),
+        ),
+        FeishuWorkplaceBlockAccessOperator(
+            task_id="block", output_path=lake_path("block", DAY), on_failure_callback=failure_alert()
+        ),
     ]

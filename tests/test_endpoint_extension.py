@@ -4,6 +4,7 @@ description of the three real endpoints (the double never reads the records, so 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -21,7 +22,7 @@ from airflow_provider_feishu_workplace.endpoints import (
     get_endpoint,
     register_endpoint,
 )
-from airflow_provider_feishu_workplace.exceptions import FeishuConfigError, FeishuItemError
+from airflow_provider_feishu_workplace.exceptions import FeishuApiError, FeishuConfigError, FeishuItemError
 from airflow_provider_feishu_workplace.hooks.feishu import FeishuHook
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 from airflow_provider_feishu_workplace.operators.feishu_workplace import FeishuWorkplaceAccessOperator
@@ -53,7 +54,10 @@ def serve_app(double: FeishuDouble) -> None:
         ids=APP_IDS,
         counts=("access_data", "mobile_access_data"),
         max_page_size=50,
-        code_base=1630000,
+        bad_date=1630001,
+        bad_range=1630002,
+        internal_error=1630003,
+        bad_page_token=1630004,
     )
 
 
@@ -124,6 +128,22 @@ def test_a_new_endpoints_internal_error_code_is_retried_because_its_record_names
 
     assert items == app_endpoint.expected_items("app", FIRST, FIRST)
     assert [call.code for call in app_endpoint.calls("app")] == [1630003, 1630003, 0]
+
+
+def test_a_record_with_a_wrong_internal_error_code_fails_against_the_doubles_own_codes(
+    feishu_connection, feishu_double
+):
+    register_endpoint(dataclasses.replace(APP, internal_error_code=1630005))  # the docs say 1630003
+    serve_app(feishu_double)
+    try:
+        feishu_double.inject("internal_error", endpoint="app")
+        with pytest.raises(FeishuApiError, match=r"Feishu refused .*code 1630003") as caught:
+            list(FeishuWorkplaceHook(**FAST).iter_access_data("app", FIRST, FIRST))
+    finally:
+        endpoints.unregister_endpoint("app")
+
+    assert not caught.value.retryable
+    assert feishu_double.count("app") == 1
 
 
 def test_a_new_endpoint_through_the_general_hook_paginate(app_endpoint):

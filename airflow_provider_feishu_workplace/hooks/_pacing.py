@@ -1,11 +1,29 @@
-"""Keep each endpoint under its documented request rate, across every hook in the process, and, with a
+"""Keep each rate-limit group under its request rate, across every hook in the process, and, with a
 shared rate limit (``redis://`` or ``file://``, see :mod:`._shared_limit`), across every process of the app."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
+
+# How the Open Platform names the fixed parts of its paths: the open-apis prefix, versions (v1, v3) and
+# lower-case words joined by underscores (users, find_by_department). Ids have digits, capitals or dashes.
+_PATH_WORD = re.compile(r"open-apis|v\d+|[a-z]+(?:_[a-z]+)*")
+
+
+def rate_limit_group(method: str, path: str) -> str:
+    """Name the rate-limit group of a request when its caller names none: the API it calls.
+
+    The platform limits each API (a method on a path template) per app, whatever ids the path carries,
+    so every segment that is not a path word (``v3``, ``users``, ``find_by_department``) counts as an id
+    and becomes ``:id``: ``GET /open-apis/contact/v3/users/ou_1`` and ``.../users/ou_2`` are both
+    ``GET /open-apis/contact/v3/users/:id``. An id of lower-case letters only is taken for a word, which
+    gives that id a group (and a pace) of its own; name the group to share it.
+    """
+    segments = (segment if not segment or _PATH_WORD.fullmatch(segment) else ":id" for segment in path.split("/"))
+    return f"{method.upper()} {'/'.join(segments)}"
 
 
 class RequestPacer:
@@ -31,9 +49,9 @@ _pacers_lock = threading.Lock()
 
 
 def shared_pacer(key: tuple, requests_per_second: float, shared_url: str | None = None) -> Any:
-    """Return the pacer for ``key`` (for example origin, app id and path): an object with ``wait()``.
+    """Return the pacer for ``key`` (origin, app id and rate-limit group): an object with ``wait()``.
 
-    The platform limits each endpoint per app, so hooks of the same app share one pacer: in the process,
+    The platform limits each API per app, so hooks of the same app share one pacer: in the process,
     and with ``shared_url`` in every process that names the same backend.
     """
     with _pacers_lock:

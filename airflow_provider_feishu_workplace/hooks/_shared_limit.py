@@ -4,11 +4,11 @@ A shared pacer hands out request slots ``1 / rate`` seconds apart from one sched
 process, so the sum over every task process of the app stays under the rate:
 
 - ``redis://[:password@]host:port/db`` (or ``rediss://``): the schedule is one Redis key per app and
-  path, advanced atomically by a Lua script on Redis's own clock. For workers on several machines.
-- ``file:///some/folder``: one small file per app and path under that folder, advanced under an
+  rate-limit group, advanced atomically by a Lua script on Redis's own clock. For workers on several machines.
+- ``file:///some/folder``: one small file per app and rate-limit group under that folder, advanced under an
   exclusive ``flock``. For workers on one machine (or a shared POSIX file system with working locks).
 
-Nothing secret goes into keys or file names (they hold a digest of the origin, app id and path), and a
+Nothing secret goes into keys or file names (they hold a digest of the origin, app id and group), and a
 URL's password never appears in messages.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,6 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_feishu_workplace import __version__
 from airflow_provider_feishu_workplace._connection_fields import HOOK_NAME
-from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, endpoint_at
 from airflow_provider_feishu_workplace.exceptions import (
     FeishuApiError,
     FeishuConfigError,
@@ -21,17 +20,19 @@ from airflow_provider_feishu_workplace.exceptions import (
     FeishuRateLimitError,
     FeishuTLSError,
     FeishuTokenInvalidError,
+    FeishuTransientError,
 )
-from airflow_provider_feishu_workplace.hooks._answers import (
+from airflow_provider_feishu_workplace.hooks._app_settings import FeishuAppSettings
+from airflow_provider_feishu_workplace.hooks._pacing import rate_limit_group as rate_limit_group_default
+from airflow_provider_feishu_workplace.hooks._pacing import shared_pacer
+from airflow_provider_feishu_workplace.hooks._paginator import MAX_PAGES, PageTokenPaginator
+from airflow_provider_feishu_workplace.hooks._responses import (
     payload_or_error,
     read_capped_body,
     redirect_error,
     required_field,
     required_token,
 )
-from airflow_provider_feishu_workplace.hooks._app_settings import FeishuAppSettings
-from airflow_provider_feishu_workplace.hooks._pacing import shared_pacer
-from airflow_provider_feishu_workplace.hooks._paging import follow_pages
 
 if TYPE_CHECKING:
     import requests
@@ -50,8 +51,8 @@ class FeishuHook(BaseHook):
 
     Tokens for self-built and store apps, pacing, retries of transient failures, one deadline per
     request and paging are done here, for every request: :meth:`call` and :meth:`paginate` reach any
-    Open Platform API (the app needs that API's scope); :class:`FeishuWorkplaceHook` adds the workplace
-    access-data methods.
+    Open Platform API (the app needs that API's scope). The hook knows no API in particular:
+    :class:`FeishuWorkplaceHook` adds the workplace access-data methods on top of it.
 
     The connection holds the app: ``login`` is the app id, ``password`` the app secret, ``host`` the
     base URL (empty means ``https://open.feishu.cn``; ``https://open.larksuite.com`` for Lark) and the
@@ -67,14 +68,16 @@ class FeishuHook(BaseHook):
         ``timeout``, a request and its retries (its token included) end within ``retry_deadline + timeout``.
     :param backoff_base: the first retry's wait in seconds; each further retry doubles it (with jitter).
     :param backoff_max: the longest wait between two attempts, unless the platform asks for longer.
-    :param requests_per_second: the pace per API path for every hook of this app in the process (the
-        workplace search endpoints allow 20; other APIs have their own limits); ``None`` turns pacing off.
+    :param requests_per_second: the pace of each rate-limit group for every hook of this app in the process
+        (the workplace search endpoints allow 20 a second; other APIs have their own limits); ``None`` turns
+        pacing off. A group is what the caller names (``rate_limit_group=``), by default the API called:
+        its method and path with the ids taken out (see :meth:`rate_limit_group`).
     :param shared_rate_limit: keep that pace across every process of the app, not just this one:
         ``redis://host:6379/0`` (workers on several machines) or ``file:///folder`` (one machine); the
         token requests are paced too. Default: the connection's extra ``shared_rate_limit``, else none.
     :param max_pages: the most pages one query may take before the server is deemed to page forever;
-        ``None``: for a workplace search, the query's days times 10,000 items in full pages, at most
-        10,000 pages; for :meth:`paginate`, 10,000 pages.
+        ``None``: 10,000 pages for :meth:`paginate` (a subclass may size its own queries' budget, as the
+        workplace hook does from a query's days).
     """
 
     conn_name_attr = "feishu_conn_id"
@@ -271,14 +274,16 @@ class FeishuHook(BaseHook):
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
         retry: bool = True,
+        rate_limit_group: str | None = None,
     ) -> Any:
         """Call one Open Platform API with the tenant access token and return the answer's ``data``.
 
-        The request goes through the same path as the workplace methods: pacing per path, a deadline,
-        one token renewal, retries of transient failures, no redirects, typed errors
+        The request goes through the same path as the workplace methods: pacing per rate-limit group, a
+        deadline, one token renewal, retries of transient failures, no redirects, typed errors
         (:class:`~airflow_provider_feishu_workplace.exceptions.FeishuApiError` with ``code``, ``msg``,
         ``log_id``). For example ``hook.call("GET", "/open-apis/contact/v3/users/ou_123",
-        params={"user_id_type": "open_id"})["user"]``.
+        params={"user_id_type": "open_id"})["user"]``, or ``hook.call("POST", "/open-apis/im/v1/messages",
+        params={"receive_id_type": "chat_id"}, json={...})``. An answer that is not JSON is an error.
 
         :param method: ``GET``, ``POST``, ``PUT``, ``PATCH`` or ``DELETE``.
         :param path: the API path, starting with ``/open-apis/`` (query parameters go in ``params``).
@@ -287,11 +292,27 @@ class FeishuHook(BaseHook):
         :param retry: retry transient failures (5xx, timeouts, resets). Pass ``False`` for a write that
             must not happen twice; rate limits and a rejected token are retried either way (the platform
             did not act on those requests).
+        :param rate_limit_group: the pacer this request waits on; ``None``: the API's own group, see
+            :meth:`rate_limit_group`. Requests to APIs that share one platform limit may name one group.
         :return: the answer's ``data`` (``None`` when it has none).
         """
         method = self._checked_call(method, path, params, json)
         self.settings  # noqa: B018 - read the connection now, so a bad one fails here
-        return self._request(method, path, params=params, json_body=json, retry=retry).get("data")
+        answer = self._request(
+            method, path, params=params, json_body=json, retry=retry, rate_limit_group=rate_limit_group
+        )
+        return answer.get("data")
+
+    @staticmethod
+    def rate_limit_group(method: str, path: str) -> str:
+        """Name the rate-limit group a request joins when its caller names none: the API it calls.
+
+        The method and the path with every segment that is not a path word (``v3``, ``users``,
+        ``find_by_department``: lower-case letters and ``_``, or a version) replaced by ``:id``:
+        ``("GET", "/open-apis/contact/v3/users/ou_1")`` and ``.../users/ou_2`` both give
+        ``"GET /open-apis/contact/v3/users/:id"``, so they share one pacer.
+        """
+        return rate_limit_group_default(method, path)
 
     def paginate(
         self,
@@ -302,13 +323,15 @@ class FeishuHook(BaseHook):
         json: dict[str, Any] | None = None,
         items_key: str = "items",
         page_size: int | None = None,
+        rate_limit_group: str | None = None,
     ) -> Iterator[Any]:
         """Yield the items of a paged Open Platform API, one page in memory at a time.
 
         Follows the platform's paging contract (``page_size`` and ``page_token`` in the query string;
         ``has_more``, ``page_token`` and the items in ``data``), refusing answers that break it: a
-        missing ``has_more``, a repeated token, or more pages than ``max_pages`` raise
+        missing ``has_more``, a repeated token, or more pages than ``max_pages`` (default 10,000) raise
         :class:`~airflow_provider_feishu_workplace.exceptions.FeishuProtocolError` instead of looping.
+        It assumes nothing about the parameters: they are sent as given with every page.
         For example ``hook.paginate("/open-apis/contact/v3/users/find_by_department",
         params={"department_id": "0"}, page_size=50)``. Arguments are checked before any request.
 
@@ -318,6 +341,7 @@ class FeishuHook(BaseHook):
         :param json: the JSON body, sent with every page.
         :param items_key: the field of ``data`` that holds the items (``items`` on most APIs).
         :param page_size: items per page (each API has its own limit); ``None``: the API's default.
+        :param rate_limit_group: as in :meth:`call`.
         """
         method = self._checked_call(method, path, params, json)
         query = {name: str(value) for name, value in (params or {}).items()}
@@ -330,18 +354,28 @@ class FeishuHook(BaseHook):
         if not isinstance(items_key, str) or not items_key:
             raise FeishuConfigError(f"items_key={items_key!r} must be the name of the field holding the items.")
         self.settings  # noqa: B018 - read the connection now, so a bad one fails before iteration starts
-        return self._pages(method, path, query, json, items_key)
-
-    def _pages(self, method: str, path: str, query: dict[str, str], json_body: Any, items_key: str) -> Iterator[Any]:
-        def send(path: str, *, params: dict[str, str]) -> dict[str, Any]:
-            return self._request(method, path, params=params, json_body=json_body)
-
         # Some list APIs repeat a token on their last page: for them has_more=false alone ends the list.
-        pages = follow_pages(
-            send, path, query, max_pages=self.max_pages, items_key=items_key, last_page_may_carry_token=True
+        paginator = PageTokenPaginator(
+            path,
+            max_pages=self.max_pages or MAX_PAGES,
+            page_size=page_size,
+            items_key=items_key,
+            last_page_may_carry_token=True,
         )
-        for _, page_items in pages:
-            yield from page_items
+        return self._follow_pages(method, path, query, paginator, json_body=json, rate_limit_group=rate_limit_group)
+
+    def _follow_pages(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        paginator: PageTokenPaginator,
+        **request_options: Any,
+    ) -> Iterator[Any]:
+        """Yield the items of every page ``paginator`` follows; ``request_options`` go to :meth:`_request`."""
+        while paginator.has_next_page:
+            answer = self._request(method, path, params=paginator.update_request(query), **request_options)
+            yield from paginator.update_state(answer)
 
     @staticmethod
     def _checked_call(method: Any, path: Any, params: Any, json_body: Any) -> str:
@@ -372,17 +406,20 @@ class FeishuHook(BaseHook):
         started: float | None = None,
         secrets: tuple[str, ...] = (),
         retry: bool = True,
-        endpoint: SearchEndpoint | None = None,
+        retry_codes: Collection[int] = (),
+        scope: str | None = None,
+        rate_limit_group: str | None = None,
     ) -> dict[str, Any]:
         """Send one request with pacing, retries of transient failures and one token renewal.
 
         :param started: when the retry clock started (a token request counts on its caller's clock).
         :param secrets: more values, besides the app's, that must not appear in an error message.
         :param retry: retry transient failures; rate limits and a rejected token are retried regardless.
-        :param endpoint: the access-data endpoint ``path`` belongs to, if any (its own retry code and
-            scope); found among the registered ones when not given.
+        :param retry_codes: the API's own "internal error, retry" codes, retried like a 5xx.
+        :param scope: the scope the API needs, named when the app lacks it.
+        :param rate_limit_group: the pacer to wait on; ``None``: :meth:`rate_limit_group` of the request.
         """
-        endpoint = endpoint or endpoint_at(path)
+        group = rate_limit_group or rate_limit_group_default(method, path)
         started = time.monotonic() if started is None else started
         token_renewed = False
         attempt = 0
@@ -391,7 +428,16 @@ class FeishuHook(BaseHook):
             # Outside the try: a token request has had its own retries, and must not be retried again here.
             token = self._tenant_access_token(started) if authenticated else None
             try:
-                return self._send_once(method, path, params=params, json_body=json_body, token=token, endpoint=endpoint)
+                return self._send_once(
+                    method,
+                    path,
+                    params=params,
+                    json_body=json_body,
+                    token=token,
+                    retry_codes=retry_codes,
+                    scope=scope,
+                    rate_limit_group=group,
+                )
             except FeishuError as error:
                 error.scrub(self._secrets(token, *secrets))  # a server may echo what it was sent
                 renewable = isinstance(error, FeishuTokenInvalidError) and authenticated and not token_renewed
@@ -428,7 +474,9 @@ class FeishuHook(BaseHook):
         params: dict[str, Any] | None,
         json_body: dict[str, Any] | None,
         token: str | None,
-        endpoint: SearchEndpoint | None,
+        retry_codes: Collection[int],
+        scope: str | None,
+        rate_limit_group: str,
     ) -> dict[str, Any]:
         import requests
 
@@ -440,7 +488,8 @@ class FeishuHook(BaseHook):
         shared_url = self.shared_rate_limit or settings.shared_rate_limit
         # Token requests are paced only across processes: within one, each hook asks once per token.
         if self.requests_per_second and (token is not None or shared_url):
-            shared_pacer((settings.base_url, settings.app_id, path), self.requests_per_second, shared_url).wait()
+            key = (settings.base_url, settings.app_id, rate_limit_group)
+            shared_pacer(key, self.requests_per_second, shared_url).wait()
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         deadline = RequestDeadline(self.timeout)
@@ -471,32 +520,24 @@ class FeishuHook(BaseHook):
                     "the trusted CA bundle (REQUESTS_CA_BUNDLE); verification cannot be turned off."
                 ) from error
             # Other TLS failures (a handshake cut short by a flaky gateway) are worth another attempt.
-            raise FeishuApiError(f"{path}: the TLS handshake failed ({error})", retryable=True) from error
+            raise FeishuTransientError(f"{path}: the TLS handshake failed ({error})") from error
         except requests.RequestException as error:
             if deadline.expired or isinstance(error, requests.Timeout):
                 raise self._too_slow(path) from None
-            raise FeishuApiError(
-                f"{path} failed before an answer arrived ({type(error).__name__})", retryable=True
-            ) from error
+            raise FeishuTransientError(f"{path} failed before an answer arrived ({type(error).__name__})") from error
         except FeishuError:
             if deadline.expired:
                 raise self._too_slow(path) from None
             raise
         if deadline.expired:  # cut off at the end of the body: what arrived may be short
             raise self._too_slow(path)
-        own_codes = (endpoint.internal_error_code,) if endpoint and endpoint.internal_error_code is not None else ()
         return payload_or_error(
-            response.status_code,
-            response.headers,
-            body,
-            where=path,
-            retry_codes=own_codes,
-            scope=endpoint.scope if endpoint else None,
+            response.status_code, response.headers, body, where=path, retry_codes=retry_codes, scope=scope
         )
 
-    def _too_slow(self, path: str) -> FeishuApiError:
-        return FeishuApiError(
-            f"{path} did not complete within its deadline of {self.timeout}s (hook argument timeout)", retryable=True
+    def _too_slow(self, path: str) -> FeishuTransientError:
+        return FeishuTransientError(
+            f"{path} did not complete within its deadline of {self.timeout}s (hook argument timeout)"
         )
 
     def _retry_delay(self, attempt: int, error: FeishuApiError) -> float:

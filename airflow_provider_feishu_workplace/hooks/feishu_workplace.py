@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Iterator
 from typing import Any
 
 from airflow_provider_feishu_workplace.days import DateLike, to_day_range
 from airflow_provider_feishu_workplace.endpoints import BLOCK, CUSTOM_WORKPLACE, WORKPLACE, SearchEndpoint, get_endpoint
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
-from airflow_provider_feishu_workplace.hooks._paging import follow_pages
+from airflow_provider_feishu_workplace.hooks._paginator import MAX_PAGES, PageTokenPaginator
 from airflow_provider_feishu_workplace.hooks.feishu import FeishuHook
 
 __all__ = ["FeishuHook", "FeishuWorkplaceHook"]
+
+# The default page budget of one query: its days times a generous number of items a day (tenants have
+# tens of blocks and custom workplaces, not thousands), in full pages, and never more than MAX_PAGES.
+GENEROUS_ITEMS_PER_DAY = 10_000
 
 
 class FeishuWorkplaceHook(FeishuHook):
@@ -113,20 +119,33 @@ class FeishuWorkplaceHook(FeishuHook):
                 raise FeishuConfigError(f"{endpoint.id_field}={item_id!r} must be a non-empty string.")
             query[endpoint.id_field] = item_id.strip()
         self.settings  # noqa: B018 - read the connection now, so a bad one fails before iteration starts
-        return self._follow_pages(endpoint, query)
-
-    def _follow_pages(self, endpoint: SearchEndpoint, query: dict[str, str]) -> Iterator[dict[str, Any]]:
-        pages = items = 0
-        item_filter = (endpoint.id_field, query[endpoint.id_field]) if endpoint.id_field in query else None
-
-        def send(path: str, *, params: dict[str, str]) -> dict[str, Any]:
-            return self._request("POST", path, params=params, endpoint=endpoint)
-
-        for pages, page_items in follow_pages(
-            send, endpoint.path, query, max_pages=self.max_pages, item_filter=item_filter
-        ):
-            items += len(page_items)
-            yield from page_items
-        self.log.info(
-            "Read %d %s items for %s..%s in %d pages", items, endpoint.name, query["from_date"], query["to_date"], pages
+        paginator = PageTokenPaginator(
+            endpoint.path,
+            max_pages=self.max_pages or days_page_budget(first_day, last_day, page_size),
+            page_size=page_size,
+            item_filter=(endpoint.id_field, query[endpoint.id_field]) if endpoint.id_field in query else None,
+            query_label=f"for {first_day}..{last_day}",
         )
+        return self._search(endpoint, query, paginator)
+
+    def _search(
+        self, endpoint: SearchEndpoint, query: dict[str, str], paginator: PageTokenPaginator
+    ) -> Iterator[dict[str, Any]]:
+        own_codes = () if endpoint.internal_error_code is None else (endpoint.internal_error_code,)
+        yield from self._follow_pages(
+            "POST", endpoint.path, query, paginator, retry_codes=own_codes, scope=endpoint.scope
+        )
+        self.log.info(
+            "Read %d %s items for %s..%s in %d pages",
+            paginator.items,
+            endpoint.name,
+            query["from_date"],
+            query["to_date"],
+            paginator.pages,
+        )
+
+
+def days_page_budget(first_day: dt.date, last_day: dt.date, page_size: int) -> int:
+    """Return the page budget of a search over ``first_day..last_day``: generous, yet finite."""
+    days = (last_day - first_day).days + 1
+    return min(MAX_PAGES, math.ceil(days * GENEROUS_ITEMS_PER_DAY / page_size))

@@ -1,9 +1,11 @@
 """A fake Feishu Open Platform for testing DAGs and hooks offline.
 
-:class:`FeishuDouble` serves, on a loopback port, the auth endpoints (self-built and store apps)
-and the three workplace access-data search endpoints, with the real platform's token rules,
-error codes, paging and rate limits. Its data is generated, deterministic and available for any
-date range. Faults (rate limits, 5xx, resets, expired tokens, ...) can be queued to test retries.
+:class:`FeishuDouble` serves, on a loopback port, the auth endpoints (self-built and store apps),
+the three workplace access-data search endpoints and the message API (``POST /open-apis/im/v1/messages``,
+recorded in :attr:`FeishuDouble.sent_messages`), with the real platform's token rules, error codes,
+paging and rate limits. Any other API a test needs is one :meth:`FeishuDouble.add_route` away. Its data
+is generated, deterministic and available for any date range. Faults (rate limits, 5xx, resets, expired
+tokens, ...) can be queued to test retries.
 
 Faults are listed in :class:`FaultKind` (and :data:`FAULT_KINDS`). One of them, ``hostile``, answers a
 search with HTTP 200 and code 0 but breaks the contract in the way its ``mode`` (one of
@@ -35,6 +37,21 @@ that id; the ``feishu_double`` fixture is the same double, to queue faults, set 
         assert feishu_double.count("search") == ...
         assert [call.query["from_date"] for call in feishu_double.calls("block")] == [...]
 
+A test adds an API with :meth:`FeishuDouble.add_route`: a method, a path template and a handler that
+gets a :class:`RouteRequest` and returns the answer's ``data`` (or raises :class:`PlatformError`);
+:func:`page_of` pages a list the way the platform's list APIs do. The route gets the platform's rules
+(tenant token, rate limit, faults, the request log; another method on the path answers 404)::
+
+    def test_user_lookup(feishu_connection, feishu_double):
+        feishu_double.add_route(
+            "GET", "/open-apis/contact/v3/users/{user_id}",
+            lambda request: {"user": {"open_id": request.path_params["user_id"]}},
+        )
+        assert FeishuHook().call("GET", "/open-apis/contact/v3/users/ou_1") == {"user": {"open_id": "ou_1"}}
+
+Messages sent to a chat the bot is in (:attr:`FeishuDouble.chat_ids`, default ``oc_double_alerts``)
+are recorded as :class:`SentMessage`; another chat answers 230002, as the platform does.
+
 Without pytest, use it as a context manager; :meth:`FeishuDouble.connection` gives the connection's
 JSON and :meth:`FeishuDouble.connection_env` sets it for a block::
 
@@ -53,16 +70,22 @@ This package imports only the standard library.
 
 from airflow_provider_feishu_workplace.testing._double import FeishuDouble, RecordedRequest
 from airflow_provider_feishu_workplace.testing._faults import FAULT_KINDS, HOSTILE_MODES, FaultKind
+from airflow_provider_feishu_workplace.testing._messages import SentMessage
+from airflow_provider_feishu_workplace.testing._route_handlers import PlatformError, RouteRequest, page_of
 from airflow_provider_feishu_workplace.testing._search import SearchSpec
-from airflow_provider_feishu_workplace.testing._served import ServedDouble, served_double
+from airflow_provider_feishu_workplace.testing._subprocess_double import ServedDouble, served_double
 
 __all__ = [
     "FAULT_KINDS",
     "HOSTILE_MODES",
     "FaultKind",
     "FeishuDouble",
+    "PlatformError",
     "RecordedRequest",
+    "RouteRequest",
     "SearchSpec",
+    "SentMessage",
     "ServedDouble",
+    "page_of",
     "served_double",
 ]

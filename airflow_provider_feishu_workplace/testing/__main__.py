@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from airflow_provider_feishu_workplace.testing import HOSTILE_MODES, FaultKind, FeishuDouble
 from airflow_provider_feishu_workplace.testing._control import Control
-from airflow_provider_feishu_workplace.testing._server import DoubleServer
+from airflow_provider_feishu_workplace.testing._http_server import DoubleServer
 
 
 def _parser() -> argparse.ArgumentParser:

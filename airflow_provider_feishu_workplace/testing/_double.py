@@ -8,18 +8,20 @@ import datetime
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_feishu_workplace.testing import _auth, _connection, _endpoints, _faults, _replies
-from airflow_provider_feishu_workplace.testing._api import Incoming, Platform
+from airflow_provider_feishu_workplace.testing import _auth, _connection, _faults, _replies, _routes
 from airflow_provider_feishu_workplace.testing._data import Dataset
+from airflow_provider_feishu_workplace.testing._http_server import DoubleServer
+from airflow_provider_feishu_workplace.testing._messages import Messenger, SentMessage
+from airflow_provider_feishu_workplace.testing._platform import Incoming, Platform
 from airflow_provider_feishu_workplace.testing._ratelimit import RateLimiter
 from airflow_provider_feishu_workplace.testing._replies import Reply
+from airflow_provider_feishu_workplace.testing._route_handlers import RouteRequest
 from airflow_provider_feishu_workplace.testing._search import SPECS, SearchSpec, parse_date
-from airflow_provider_feishu_workplace.testing._server import DoubleServer
 from airflow_provider_feishu_workplace.testing._tokens import TokenIssuer
 
 
@@ -59,7 +61,8 @@ class RecordedRequest:
 
 class FeishuDouble:
     """A fake Feishu Open Platform on a loopback HTTP port: tokens, the three workplace
-    access-data search endpoints, rate limits and injectable faults.
+    access-data search endpoints, the message API (``POST /open-apis/im/v1/messages``), routes a test
+    adds (:meth:`add_route`), rate limits and injectable faults.
 
     :param host: interface to bind; loopback by default.
     :param port: port to bind; 0 picks a free one (read :attr:`url`).
@@ -71,6 +74,7 @@ class FeishuDouble:
     :param custom_workplaces: number of custom workplaces with data each day.
     :param blocks_per_day: number of blocks with data each day.
     :param available_until: last date with data (later dates answer no items), ``None`` for no limit.
+    :param chat_ids: the chats the app's bot is in: messages to other chats answer 230002.
     :param app_id: the self-built app's id; the other credential parameters likewise.
     :param max_recorded_requests: keep only the latest this many requests in :attr:`requests` (a long-running
         server's log stays bounded; :meth:`request_counts` still counts every request); ``None``: keep all.
@@ -95,13 +99,14 @@ class FeishuDouble:
         app_ticket: str = "double-app-ticket-0123456789",
         tenant_key: str = "double_tenant_key",
         max_recorded_requests: int | None = None,
+        chat_ids: Iterable[str] = ("oc_double_alerts",),
     ) -> None:
         self.host = host
         self.port = port
         self.credentials = _auth.Credentials(app_id, app_secret, store_app_id, store_app_secret, app_ticket, tenant_key)
         self._issuer = TokenIssuer(token_lifetime, token_reuse_window)
         self._specs: dict[str, SearchSpec] = dict(SPECS)  # this double's search endpoints
-        self._routes = _endpoints.Routes(self._specs)
+        self._routes = _routes.Routes(self._specs)
         self._faults = _faults.FaultQueue(self._routes)
         self._dataset = Dataset(
             custom_workplaces=custom_workplaces,
@@ -109,6 +114,7 @@ class FeishuDouble:
             available_until=available_until,
         )
         self._stopping = threading.Event()
+        self._messenger = Messenger(chat_ids)
         self._platform = Platform(
             credentials=self.credentials,
             issuer=self._issuer,
@@ -117,6 +123,7 @@ class FeishuDouble:
             dataset=self._dataset,
             rate_limit_reset_seconds=rate_limit_reset_seconds,
             routes=self._routes,
+            messenger=self._messenger,
         )
         bound = max_recorded_requests
         if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 1):
@@ -309,15 +316,19 @@ class FeishuDouble:
         ids: Iterable[str] = (),
         counts: tuple[str, ...] = ("access_data",),
         max_page_size: int = 200,
-        code_base: int,
+        bad_date: int,
+        bad_range: int,
+        internal_error: int,
+        bad_page_token: int,
+        bad_page_size: int | None = None,
     ) -> SearchSpec:
         """Serve one more access-data search endpoint, like the three real ones: same token, rate-limit,
         parameter, paging and fault rules, and generated items for any date range.
 
         Each day has one item per id in ``ids`` (one item when ``id_field`` is ``None``):
-        ``{"date": ..., id_field: id, <each counts field>: {"pv": ..., "uv": ...}}``. Its error codes follow
-        the documented pattern: ``code_base + 1`` a bad date, ``+ 2`` from_date after to_date, ``+ 3``
-        internal error, ``+ 4`` a bad page_token (a bad page_size gets the gateway's field validation error).
+        ``{"date": ..., id_field: id, <each counts field>: {"pv": ..., "uv": ...}}``. Its error codes are
+        stated one by one, from the endpoint's documentation (they follow no rule: the block endpoint's
+        internal error is 1629004, not 1629003), never from the provider's record, so a wrong record fails.
         The endpoint stays through :meth:`reset`; ``inject``, ``calls``, ``count``, ``set_items`` and
         ``expected_items`` take its name, and the ``search`` selector includes it.
 
@@ -327,7 +338,9 @@ class FeishuDouble:
         :param ids: the ids that have data each day (required with an ``id_field``).
         :param counts: the item fields holding ``{pv, uv}``.
         :param max_page_size: the largest page_size accepted.
-        :param code_base: the base of its error codes, e.g. ``1630000``.
+        :param bad_date: the code of a malformed date; ``bad_range``: of from_date after to_date;
+            ``internal_error``: of "internal error, retry"; ``bad_page_token``: of a bad page_token;
+            ``bad_page_size``: of a page_size out of range (``None``: the gateway's field validation error).
         """
         if not isinstance(name, str) or not name or name in self._routes.selectors():
             raise ValueError(f"endpoint name {name!r} is taken or empty; pick a new one")
@@ -340,11 +353,11 @@ class FeishuDouble:
         spec = SearchSpec(
             name=name,
             path=path,
-            bad_date=code_base + 1,
-            bad_range=code_base + 2,
-            internal_error=code_base + 3,
-            bad_page_token=code_base + 4,
-            bad_page_size=None,
+            bad_date=bad_date,
+            bad_range=bad_range,
+            internal_error=internal_error,
+            bad_page_token=bad_page_token,
+            bad_page_size=bad_page_size,
             max_page_size=max_page_size,
             filter_param=id_field,
             counts_fields=tuple(counts),
@@ -352,6 +365,53 @@ class FeishuDouble:
         self._dataset.add_kind(name, id_field, ids, spec.counts_fields)
         self._specs[name] = spec
         return spec
+
+    def add_route(
+        self,
+        method: str,
+        path: str,
+        handler: Callable[[RouteRequest], Any],
+        *,
+        name: str | None = None,
+    ) -> str:
+        """Serve one more API: ``method`` on ``path`` answers what ``handler`` returns.
+
+        ``path`` is a template: ``{name}`` matches one path segment, handed to the handler in
+        ``request.path_params``. The route gets the platform's rules, as the built-in APIs do: a tenant
+        token is required (99991661/99991663 otherwise), the rate limit applies per app and route,
+        faults can be injected, requests are recorded, and another method on the path answers the
+        plain-text 404. The handler receives a :class:`RouteRequest`; what it returns becomes the
+        answer's ``data`` (``{"code": 0, "msg": "success", "data": ...}``); raising
+        :class:`PlatformError` answers that error code instead; :func:`page_of` pages a list::
+
+            double.add_route("GET", "/open-apis/contact/v3/users/{user_id}",
+                             lambda request: {"user": {"open_id": request.path_params["user_id"]}})
+            double.add_route("GET", "/open-apis/contact/v3/users", lambda request: page_of(USERS, request))
+
+        The route stays through :meth:`reset`.
+
+        :param method: ``GET``, ``POST``, ``PUT``, ``PATCH`` or ``DELETE``.
+        :param path: the path template, starting with ``/open-apis/``.
+        :param handler: ``handler(request) -> data``.
+        :param name: the route's selector for ``inject``, ``calls`` and ``count``; default
+            ``"<METHOD> <path>"``.
+        :return: the route's name.
+        """
+        route = _routes.AddedRoute.build(name or f"{str(method).upper()} {path}", method, path, handler)
+        self._routes.add(route)
+        return route.name
+
+    # -- messages --------------------------------------------------------------------------
+
+    @property
+    def chat_ids(self) -> set[str]:
+        """The chats the bot is in (a live, mutable set): a message to another chat answers 230002."""
+        return self._messenger.chat_ids
+
+    @property
+    def sent_messages(self) -> list[SentMessage]:
+        """The messages the double accepted on ``POST /open-apis/im/v1/messages``, oldest first (a copy)."""
+        return self._messenger.sent
 
     # -- faults, clock, audit --------------------------------------------------------------
 
@@ -431,16 +491,17 @@ class FeishuDouble:
     def reset(self) -> None:
         """Put the double back as it started: between tests that share one double.
 
-        Drops queued faults, recorded requests, exact items (:meth:`set_items`), publication times
+        Drops queued faults, recorded requests, sent messages, exact items (:meth:`set_items`), publication times
         (:meth:`publish_at`), every issued token
         (clients must ask for new ones) and the token clock's advance; refills the rate-limit buckets;
-        restores ``available_until`` and ``unavailable_dates`` to the constructor's values. The port,
-        credentials and generated data stay the same.
+        restores ``available_until``, ``unavailable_dates`` and ``chat_ids`` to the constructor's values. The
+        port, credentials, generated data and added endpoints and routes stay the same.
         """
         self._faults.clear()
         self._issuer.reset()
         self._platform.limiter.reset()
         self._dataset.reset()
+        self._messenger.reset()
         self.clear_requests()
 
     # -- connections -----------------------------------------------------------------------
@@ -478,7 +539,7 @@ class FeishuDouble:
         received_at = time.monotonic()
         endpoint = self._routes.endpoint_for(method, path)
         body = _json_object(raw_body)
-        reply = self._platform.handle(Incoming(endpoint, path, query, headers, body))
+        reply = self._platform.handle(Incoming(endpoint, method, path, query, headers, body))
         reply.log_id = _replies.new_log_id()
         record = RecordedRequest(
             method=method,

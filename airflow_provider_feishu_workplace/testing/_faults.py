@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from airflow_provider_feishu_workplace.testing import _endpoints, _replies, hostile
+from airflow_provider_feishu_workplace.testing import _replies, _routes, hostile
 from airflow_provider_feishu_workplace.testing._replies import Reply
 
 _REQUIRED = object()
@@ -117,7 +117,7 @@ class Fault:
 
 
 def make_fault(
-    kind: str, endpoint: str, skip: int, times: int | None, params: dict[str, Any], routes: _endpoints.Routes
+    kind: str, endpoint: str, skip: int, times: int | None, params: dict[str, Any], routes: _routes.Routes
 ) -> Fault:
     """Check a fault's arguments and fill in parameter defaults; ``ValueError`` names what is wrong."""
     if not isinstance(kind, str) or kind not in PARAMS:
@@ -146,7 +146,7 @@ def make_fault(
 class FaultQueue:
     """Faults in the order queued; each request meets at most the first fault that selects it."""
 
-    def __init__(self, routes: _endpoints.Routes) -> None:
+    def __init__(self, routes: _routes.Routes) -> None:
         self._routes = routes
         self._lock = threading.Lock()
         self._faults: list[Fault] = []

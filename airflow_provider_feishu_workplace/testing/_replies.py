@@ -13,6 +13,7 @@ from typing import Any
 JSON_TYPE = "application/json; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
 HTML_TYPE = "text/html"
+FIELD_VALIDATION_FAILED = 99992402
 
 
 @dataclass
@@ -80,6 +81,12 @@ def error(
     if error_fields:
         payload["error"] = error_fields
     return Reply(status=status, payload=payload, headers=dict(headers or {}))
+
+
+def field_violation(field: str, value: str | None, description: str) -> Reply:
+    """The gateway's generic answer to a parameter that fails validation."""
+    violation = {"field": field, "value": value or "", "description": description}
+    return error(FIELD_VALIDATION_FAILED, "field validation failed", field_violations=[violation])
 
 
 def not_found() -> Reply:

@@ -12,14 +12,13 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from airflow_provider_feishu_workplace.testing import _paging, _replies
+from airflow_provider_feishu_workplace.testing import _page_tokens, _replies
 from airflow_provider_feishu_workplace.testing._replies import Reply
 
 if TYPE_CHECKING:
     from airflow_provider_feishu_workplace.testing._data import Dataset
 
 DEFAULT_PAGE_SIZE = 20
-FIELD_VALIDATION_FAILED = 99992402
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _INTEGER = re.compile(r"[+-]?\d{1,9}", re.ASCII)
@@ -125,7 +124,7 @@ class PageRequest:
 
     def token(self, offset: int) -> str:
         """The page token for the page of this query that starts at ``offset``."""
-        return _paging.encode(offset, self.fingerprint)
+        return _page_tokens.encode(offset, self.fingerprint)
 
 
 def parse(spec: SearchSpec, query: dict[str, str]) -> PageRequest | Reply:
@@ -135,7 +134,7 @@ def parse(spec: SearchSpec, query: dict[str, str]) -> PageRequest | Reply:
     for name in ("from_date", "to_date"):
         value = query.get(name)
         if not value:
-            return _field_violation(name, value, f"{name} is required")
+            return _replies.field_violation(name, value, f"{name} is required")
         day = parse_date(value)
         if day is None:
             return _replies.error(spec.bad_date, f"invalid {name} {value!r}, the format is yyyy-MM-dd")
@@ -150,12 +149,12 @@ def parse(spec: SearchSpec, query: dict[str, str]) -> PageRequest | Reply:
         description = f"page_size must be an integer from 1 to {spec.max_page_size}"
         if spec.bad_page_size is not None:
             return _replies.error(spec.bad_page_size, description)
-        return _field_violation("page_size", raw_size, description)
+        return _replies.field_violation("page_size", raw_size, description)
 
     filter_id = (query.get(spec.filter_param) or None) if spec.filter_param else None
-    fingerprint = _paging.fingerprint(endpoint, from_date, to_date, filter_id)
+    fingerprint = _page_tokens.fingerprint(endpoint, from_date, to_date, filter_id)
     page_token = query.get("page_token")
-    offset = _paging.decode(page_token, fingerprint) if page_token else 0
+    offset = _page_tokens.decode(page_token, fingerprint) if page_token else 0
     if offset is None:
         return _replies.error(spec.bad_page_token, "invalid page_token")
     return PageRequest(spec, from_date, to_date, page_size, filter_id, fingerprint, offset, page_token or None)
@@ -176,9 +175,3 @@ def search(spec: SearchSpec, query: dict[str, str], dataset: Dataset) -> Reply:
     if end < total:
         data["page_token"] = request.token(end)
     return _replies.success(data)
-
-
-def _field_violation(field: str, value: str | None, description: str) -> Reply:
-    """The gateway's generic answer to a parameter that fails validation."""
-    violation = {"field": field, "value": value or "", "description": description}
-    return _replies.error(FIELD_VALIDATION_FAILED, "field validation failed", field_violations=[violation])

@@ -503,7 +503,7 @@ def _start_double(base: Path, state: dict, env: dict) -> None:
     _wait("the Feishu double", lambda: info_line() is not None, log, timeout=60, process=process)
     info = info_line()
     sys.path.insert(0, str(ROOT))
-    from airflow_provider_feishu_workplace.testing._served import ServedDouble
+    from airflow_provider_feishu_workplace.testing import ServedDouble
 
     # The app's pulls in every worker share one request schedule, kept in the stack's Redis (database 1;
     # Celery's broker uses 0): together they stay under the app's 20 requests/s per endpoint.

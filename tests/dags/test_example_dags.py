@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from contextlib import closing
 
+import pytest
+
 from tests.airflow_versions import (
     RUNS_WITHOUT_LOGICAL_DATE,
     asset_events,
@@ -55,6 +57,13 @@ def expected_rows(double, day: str) -> dict[str, list[tuple]]:
     }
 
 
+@pytest.fixture
+def alert_chat(monkeypatch):
+    """FEISHU_WORKPLACE_ALERT_CHAT_ID set to the chat the double's bot is in (before the DAGs are parsed)."""
+    monkeypatch.setenv("FEISHU_WORKPLACE_ALERT_CHAT_ID", "oc_double_alerts")
+    return "oc_double_alerts"
+
+
 class TestParsing:
     def test_every_dag_file_imports_without_errors(self, dag_folder):
         dag_folder.add_example_dags()
@@ -86,6 +95,22 @@ class TestParsing:
             assert "feishu_workplace_load" in asset_triggered_dag_ids()
         finally:
             set_paused("feishu_workplace_load", True)
+
+    def test_without_an_alert_chat_no_task_has_a_failure_callback(self, examples):
+        assert [task.task_id for task in examples.extract.tasks if task.on_failure_callback] == []
+
+    def test_with_an_alert_chat_each_failed_extract_task_tells_the_chat(self, alert_chat, examples):
+        examples.double.inject("quota", endpoint="custom_workplace", times=None)
+
+        states = examples.run_extract(DAY)
+
+        failed = sorted(task for task, state in states.items() if state == "failed")
+        assert failed == ["custom_workplace"]
+        (message,) = examples.double.sent_messages
+        assert (message.receive_id, message.msg_type) == (alert_chat, "text")
+        assert message.content["text"].startswith(
+            "Feishu Workplace: task custom_workplace of feishu_workplace_extract failed (run "
+        )
 
     def test_extract_dag_writes_one_file_per_data_set_and_day(self, examples):
         states = examples.run_extract(DAY)

@@ -63,7 +63,7 @@ class LiveStack:
         self.env = {**clean_environment(), **stack.airflow_env(base, self.state)}
         self.api = f"http://127.0.0.1:{self.state['ports']['api_server']}"
         self._token: str | None = None
-        from airflow_provider_feishu_workplace.testing._served import ServedDouble
+        from airflow_provider_feishu_workplace.testing import ServedDouble
 
         self.double = ServedDouble(**self.state["double"]["info"])
 

@@ -91,21 +91,27 @@ def test_call_retries_server_errors_unless_told_not_to(monkeypatch, retry, reque
 
 
 @pytest.mark.parametrize(
-    ("path", "scope"),
+    ("pull", "scope"),
     [
-        ("/open-apis/contact/v3/users/ou_1", "a scope this API needs (msg names it)"),
-        ("/open-apis/workplace/v1/workplace_block_access_data/search", "the scope workplace:workplace_using_data:read"),
+        (
+            lambda: FeishuHook().call("POST", "/open-apis/workplace/v1/workplace_block_access_data/search"),
+            "a scope this API needs (msg names it)",
+        ),
+        (
+            lambda: list(FeishuWorkplaceHook().iter_workplace_block_access_data("2026-10-01", "2026-10-01")),
+            "the scope workplace:workplace_using_data:read",
+        ),
     ],
-    ids=["any-api", "workplace-endpoint-from-its-record"],
+    ids=["the-generic-hook-knows-no-api", "workplace-endpoint-from-its-record"],
 )
-def test_a_missing_scope_names_the_endpoints_scope_when_known(monkeypatch, path, scope):
+def test_a_missing_scope_names_the_endpoints_scope_when_known(monkeypatch, pull, scope):
     def missing_scope(handler, request):
         send_json(handler, {"code": 99991672, "msg": "Access denied. One of the scopes is required."}, status=400)
 
     with ScriptedServer(feishu_like(missing_scope)) as server:
         monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection(server.url))
         with pytest.raises(FeishuPermissionError, match=re.escape(f"the app lacks {scope}: add it")):
-            FeishuHook().call("POST", path)
+            pull()
 
 
 @pytest.mark.parametrize(

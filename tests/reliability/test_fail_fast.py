@@ -41,6 +41,7 @@ RERUN_CAN_HELP = {
     "FeishuNotFoundError": False,
     "FeishuTLSError": False,
     "FeishuRedirectError": False,
+    "FeishuTransientError": True,
     "FeishuRateLimitError": True,
     "FeishuTokenInvalidError": True,
     "FeishuProtocolError": True,
@@ -85,6 +86,19 @@ def test_a_triggers_error_message_is_raised_by_its_classes_answer(rerun_can_help
         raise_for_task("quota used up", rerun_can_help=rerun_can_help)
 
     assert type(caught.value).__name__ == expected
+
+
+def test_the_hooks_own_retries_are_decided_by_the_error_class_alone():
+    api_errors = {
+        name: cls
+        for name, cls in vars(exceptions).items()
+        if inspect.isclass(cls) and issubclass(cls, exceptions.FeishuApiError)
+    }
+
+    retried = {name for name, cls in api_errors.items() if cls.retryable}
+
+    assert retried == {"FeishuTransientError", "FeishuRateLimitError"}
+    assert "retryable" not in inspect.signature(exceptions.FeishuApiError).parameters
 
 
 def test_the_operator_module_keeps_no_list_of_retryable_errors():

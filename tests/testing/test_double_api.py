@@ -374,9 +374,13 @@ def test_public_names_are_in_all_and_modules_behind_them_are_private():
         "HOSTILE_MODES",
         "FaultKind",
         "FeishuDouble",
+        "PlatformError",
         "RecordedRequest",
+        "RouteRequest",
         "SearchSpec",
+        "SentMessage",
         "ServedDouble",
+        "page_of",
         "served_double",
     }
     assert all(hasattr(testing, name) for name in testing.__all__)

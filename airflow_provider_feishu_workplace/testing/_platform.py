@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from airflow_provider_feishu_workplace.testing import _auth, _endpoints, _faults, _replies, hostile
+from airflow_provider_feishu_workplace.testing import _auth, _faults, _replies, _route_handlers, _routes, hostile
 from airflow_provider_feishu_workplace.testing._data import Dataset
+from airflow_provider_feishu_workplace.testing._messages import Messenger
 from airflow_provider_feishu_workplace.testing._ratelimit import RateLimiter
 from airflow_provider_feishu_workplace.testing._replies import Reply
 from airflow_provider_feishu_workplace.testing._search import PageRequest, parse, search
@@ -22,6 +23,7 @@ class Incoming(NamedTuple):
     """A request as the platform sees it."""
 
     endpoint: str | None  # from Routes.endpoint_for(); None answers 404
+    method: str
     path: str
     query: dict[str, str]
     headers: dict[str, str]  # names lower-cased
@@ -31,7 +33,7 @@ class Incoming(NamedTuple):
 class Platform:
     """Answer requests the way the Feishu Open Platform does.
 
-    Order of checks: injected fault, route (404), token (search endpoints), rate limit,
+    Order of checks: injected fault, route (404), token (every API but the auth ones), rate limit,
     parameters, then the answer.
     """
 
@@ -44,9 +46,11 @@ class Platform:
         fault_queue: _faults.FaultQueue,
         dataset: Dataset,
         rate_limit_reset_seconds: float,
-        routes: _endpoints.Routes,
+        routes: _routes.Routes,
+        messenger: Messenger,
     ) -> None:
         self.routes = routes
+        self.messenger = messenger
         self.credentials = credentials
         self.issuer = issuer
         self.limiter = limiter
@@ -100,7 +104,7 @@ class Platform:
         if endpoint is None:
             return _replies.not_found()
         spec = self.routes.specs.get(endpoint)
-        if spec is not None:
+        if endpoint not in _auth.HANDLERS:
             authorization = request.headers.get("authorization", "")
             token = authorization[len("Bearer ") :].strip() if authorization.startswith("Bearer ") else ""
             if not token:
@@ -112,8 +116,18 @@ class Platform:
         else:
             app = body.get("app_id") if body else None
             app = app if isinstance(app, str) else None
-        if not self.limiter.allow((app, request.path)):
+        # The platform limits each API per app, whatever ids its path carries.
+        if not self.limiter.allow((app, endpoint)):
             return _replies.rate_limited(limit=self.limiter.rate, reset=self.rate_limit_reset_seconds)
         if spec is not None:
             return search(spec, request.query, self.dataset)
+        if endpoint == _routes.SEND_MESSAGE:
+            return self.messenger.send(request.query, body, app)
+        route = self.routes.added.get(endpoint)
+        if route is not None:
+            path_params = route.match(request.method, request.path) or {}
+            incoming = _route_handlers.RouteRequest(
+                request.method, request.path, path_params, request.query, body, request.headers, app
+            )
+            return _route_handlers.answer(route.handler, incoming)
         return _auth.HANDLERS[endpoint](body or {}, self.credentials, self.issuer)

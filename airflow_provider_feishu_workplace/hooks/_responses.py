@@ -18,6 +18,7 @@ from airflow_provider_feishu_workplace.exceptions import (
     FeishuRateLimitError,
     FeishuRedirectError,
     FeishuTokenInvalidError,
+    FeishuTransientError,
 )
 
 # A full page of 200 items is about 60 KB; an answer this large is not a page, and is not read to its end.
@@ -26,7 +27,7 @@ MAX_ANSWER_BYTES = 10 * 1024 * 1024
 TOKEN_FORMAT = re.compile(r"[!-~]{1,2048}")
 RATE_LIMITED = 99991400
 TOKEN_REJECTED = frozenset({99991661, 99991663, 99991664, 99991665, 99991671})
-# The platform's server-side codes; each endpoint's own "internal error, retry" code comes from its record.
+# The platform's server-side codes; an API's own "internal error, retry" codes come from its caller.
 TRANSIENT_CODES = frozenset({1500, 5000, 10101, 10500})
 MISSING_SCOPE = 99991672
 
@@ -96,8 +97,8 @@ def payload_or_error(
     :param headers: the answer's headers (case-insensitive mapping).
     :param body: the raw body.
     :param where: the request path, named in error messages.
-    :param retry_codes: the endpoint's own transient codes (its "internal error, retry"), retried like a 5xx.
-    :param scope: the scope the endpoint needs, named when the app lacks a scope (Feishu's msg names it too).
+    :param retry_codes: the API's own transient codes (its "internal error, retry"), retried like a 5xx.
+    :param scope: the scope the API needs, named when the app lacks a scope (Feishu's msg names it too).
     """
     log_id = headers.get("X-Tt-Logid")
     try:
@@ -136,7 +137,7 @@ def payload_or_error(
         error_class, advice = _KNOWN_CODES[code]
         raise error_class(f"{where}: {advice}", **common)
     if code in TRANSIENT_CODES or code in retry_codes or status >= 500:
-        raise FeishuApiError(f"Feishu had a server-side error on {where}", retryable=True, **common)
+        raise FeishuTransientError(f"Feishu had a server-side error on {where}", **common)
     raise FeishuApiError(f"Feishu refused {where}", **common)
 
 
@@ -152,9 +153,25 @@ def _not_json_error(
         )
     if status == 429:
         return FeishuRateLimitError(f"Feishu rate-limited {where}", retry_after=_retry_after(headers), **common)
-    # Gateways answer HTML error pages, and a dropped connection can cut a JSON body short.
-    retryable = status >= 500 or status == 200
-    return FeishuApiError(f"Feishu answered {where} with a body that is not JSON", retryable=retryable, **common)
+    # Gateways answer HTML error pages in front of a server that is down: worth another attempt.
+    if status >= 500:
+        return FeishuTransientError(f"Feishu answered {where} with a body that is not JSON", **common)
+    if status == 200 and _declares_json(content_type):
+        # A JSON answer that does not parse was cut short on the way (a dropped connection): send it again.
+        return FeishuTransientError(f"Feishu answered {where} with JSON cut short or garbled", **common)
+    if status == 200:
+        # A success that is not JSON (a file, an image, a portal's HTML page) is no answer of a JSON API and
+        # would be the same again: a protocol error, not retried. Download APIs need a client that reads bytes.
+        return FeishuProtocolError(
+            f"Feishu answered {where} with HTTP 200 and {content_type}, not JSON: this hook reads JSON APIs only",
+            **common,
+        )
+    return FeishuApiError(f"Feishu answered {where} with a body that is not JSON", **common)
+
+
+def _declares_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
