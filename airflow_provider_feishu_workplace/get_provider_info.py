@@ -2,6 +2,14 @@
 
 from airflow_provider_feishu_workplace._connection_fields import CONN_FIELDS, HOOK_NAME, UI_FIELD_BEHAVIOUR
 
+# What Airflow calls for every asset URI with the scheme: it checks and normalises the URI.
+_ASSET_URIS = [
+    {
+        "schemes": ["feishu-workplace"],
+        "handler": "airflow_provider_feishu_workplace.assets.feishu_workplace.sanitize_uri",
+    }
+]
+
 
 def get_provider_info():
     """Return the provider description validated by Airflow's provider_info schema."""
@@ -9,10 +17,14 @@ def get_provider_info():
         "package-name": "airflow-provider-feishu-workplace",
         "name": "Feishu Workplace",
         "description": "Feishu (Lark) Workplace access data: workplace, custom workplace and block visits.",
+        # Paths are from the root of the source tree (the sdist), as official providers' are from Airflow's;
+        # the logo is inside the package, so the wheel carries it too.
         "integrations": [
             {
                 "integration-name": "Feishu Workplace",
                 "external-doc-url": "https://open.feishu.cn/document/workplace-v1/app_usage/overview",
+                "logo": "/airflow_provider_feishu_workplace/docs/integration-logos/feishu.svg",
+                "how-to-guide": ["/docs/testing-your-dags.md", "/docs/adding-an-endpoint.md"],
                 "tags": ["service"],
             }
         ],
@@ -43,6 +55,9 @@ def get_provider_info():
                 "python-modules": ["airflow_provider_feishu_workplace.triggers.feishu_workplace"],
             }
         ],
+        "asset-uris": _ASSET_URIS,
+        # Airflow 2 reads the same handlers under their older name.
+        "dataset-uris": _ASSET_URIS,
         "connection-types": [
             {
                 "connection-type": "feishu",
