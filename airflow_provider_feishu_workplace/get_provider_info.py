@@ -1,6 +1,10 @@
 """Provider metadata that Airflow reads at discovery (plain data; imports only the connection form's data)."""
 
+from airflow_provider_feishu_workplace import __version__
 from airflow_provider_feishu_workplace._connection_fields import CONN_FIELDS, HOOK_NAME, UI_FIELD_BEHAVIOUR
+
+#: Every released version, newest first (the CHANGELOG's entries; tests/test_release.py checks both agree).
+VERSIONS = [__version__, "0.1.0"]
 
 # What Airflow calls for every asset URI with the scheme: it checks and normalises the URI.
 _ASSET_URIS = [
@@ -17,6 +21,7 @@ def get_provider_info():
         "package-name": "airflow-provider-feishu-workplace",
         "name": "Feishu Workplace",
         "description": "Feishu (Lark) Workplace access data: workplace, custom workplace and block visits.",
+        "versions": VERSIONS,
         # Paths are from the root of the source tree (the sdist), as official providers' are from Airflow's;
         # the logo is inside the package, so the wheel carries it too.
         "integrations": [

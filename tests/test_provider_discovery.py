@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import airflow_provider_feishu_workplace
 from airflow_provider_feishu_workplace.get_provider_info import get_provider_info
 from tests.airflow_versions import (
     CONNECTIONS_TEST_FAILURE_EXIT_CODE,
@@ -60,7 +61,7 @@ def test_airflow_providers_list_shows_the_package(tmp_path):
     result = run_airflow("providers", "list", "--output", "json", tmp_path=tmp_path)
 
     packages = {entry["package_name"]: entry for entry in json_rows(result.stdout)}
-    assert packages["airflow-provider-feishu-workplace"]["version"] == "0.1.0"
+    assert packages["airflow-provider-feishu-workplace"]["version"] == airflow_provider_feishu_workplace.__version__
 
 
 def test_airflow_providers_hooks_shows_the_feishu_connection_type(tmp_path):
