@@ -17,6 +17,7 @@ from airflow_provider_feishu_workplace.assets.feishu_workplace import sanitize_u
 from airflow_provider_feishu_workplace.endpoints import ENDPOINTS
 from airflow_provider_feishu_workplace.get_provider_info import get_provider_info
 from airflow_provider_feishu_workplace.operators.feishu_workplace import feishu_access_asset
+from tests.airflow_versions import ASSET_URI_REFUSAL_WARNS, STRICT_ASSET_URI_ENV, skip_unless
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +71,9 @@ def test_every_data_sets_outlet_uri_is_already_normal(dataset):
         pytest.param("feishu-workplace://feishu_default/block?day=2026-12-01", "has a query", id="query"),
     ],
 )
-def test_a_uri_that_names_no_outlet_is_refused_with_the_form_to_use(uri, fault):
+def test_a_uri_that_names_no_outlet_is_refused_with_the_form_to_use(uri, fault, monkeypatch):
+    for name, value in STRICT_ASSET_URI_ENV.items():
+        monkeypatch.setenv(name, value)
     with pytest.raises(ValueError) as raised:
         airflow_normalised(uri)
 
@@ -79,8 +82,17 @@ def test_a_uri_that_names_no_outlet_is_refused_with_the_form_to_use(uri, fault):
     assert "feishu-workplace://<conn_id>/<dataset>" in message
 
 
+def test_airflow_2_warns_with_the_handlers_message_unless_strict():
+    skip_unless(ASSET_URI_REFUSAL_WARNS, "Airflow 3 refuses the URI (the test above)")
+    with pytest.warns(UserWarning, match="names no data set .* use feishu-workplace://<conn_id>/<dataset>"):
+        airflow_normalised("feishu-workplace://feishu_default")
+
+
 @pytest.mark.filterwarnings("ignore:An Asset URI should not contain:UserWarning")
-def test_a_refusal_never_shows_user_info_from_the_uri():
+@pytest.mark.filterwarnings("ignore:A dataset URI should not contain:UserWarning")
+def test_a_refusal_never_shows_user_info_from_the_uri(monkeypatch):
+    for name, value in STRICT_ASSET_URI_ENV.items():
+        monkeypatch.setenv(name, value)
     with pytest.raises(ValueError) as raised:
         airflow_normalised("feishu-workplace://app:hunter2@feishu_default/block/extra")
 
