@@ -4,6 +4,7 @@ from test pins, and what make dist builds and checks."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -101,9 +102,19 @@ def test_each_release_bumps_as_semantic_versioning_asks_for_its_changes(newer, o
 
 
 def test_the_built_wheel_carries_the_version_and_the_logo(tmp_path):
+    # From a copy: setuptools never empties build/lib, so a build in the checkout could ship deleted modules.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source)
+    shutil.copytree(
+        ROOT / "airflow_provider_feishu_workplace",
+        source / "airflow_provider_feishu_workplace",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     # --no-isolation: the venv's setuptools builds it, no download (the sdist and isolation are make dist's).
     result = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(source)],
         capture_output=True,
         text=True,
         timeout=300,
