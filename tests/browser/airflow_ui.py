@@ -315,8 +315,10 @@ class ReactUI(AirflowUI):
         values = []
         for section in ("Standard Fields", "Extra Fields", "Extra Fields JSON"):
             self._open_section(page, section)
-            for eye in dialog.get_by_role("button", name="Show value").all():
-                eye.click()
+            # A clicked eye becomes "Hide value": always click the first one left (a section may hold several).
+            eyes = dialog.get_by_role("button", name="Show value")
+            for _ in range(eyes.count()):
+                eyes.first.click()
             page.wait_for_timeout(200)
             values += dialog.locator("input, textarea").evaluate_all("elements => elements.map(e => e.value)")
             values.append(dialog.inner_text())  # the extras' JSON editor shows its text in elements, not inputs
