@@ -18,7 +18,7 @@ ifeq ($(filter $(AIRFLOW),$(AIRFLOW_VERSIONS)),)
 $(error AIRFLOW=$(AIRFLOW) is not a supported Airflow version: use one of $(AIRFLOW_VERSIONS) (for example make test AIRFLOW=$(lastword $(AIRFLOW_VERSIONS))))
 endif
 
-.PHONY: install test lint demo bench reliability check-wheel clean stack stack-stop e2e screenshot
+.PHONY: install test lint demo bench reliability check-wheel dist clean stack stack-stop e2e screenshot
 
 install: $(INSTALLED)
 
@@ -82,6 +82,12 @@ e2e: $(INSTALLED)
 # The built wheel with [s3] into a fresh venv, stock pip, no constraints: must finish within 180 s.
 check-wheel:
 	bash scripts/check-wheel-install.sh $(PYTHON)
+
+# A release's files in dist/: sdist and wheel built (python -m build), checked by twine check --strict, the
+# sdist's contents checked, each installed into a fresh venv with $(CONSTRAINTS) and found by Airflow
+# (docs/releasing.md).
+dist: $(INSTALLED)
+	bash scripts/check-dist.sh $(PY) $(CONSTRAINTS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .bench .pytest_cache

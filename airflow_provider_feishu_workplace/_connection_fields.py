@@ -41,6 +41,17 @@ CONN_FIELDS = {
         ),
         "schema": {"type": ["string", "null"]},
     },
+    # A masked input: the URL may hold a Redis password. Airflow hides extras from the REST API and logs by
+    # key name only, and this key is the hook's, so the README says to name it in sensitive_var_conn_names.
+    "shared_rate_limit": {
+        "label": "Shared rate limit",
+        "description": (
+            "Optional: pace every worker of this app together, within the platform's per-app limit. "
+            "redis://host:6379/0 (workers on several machines; needs the [redis] extra) or "
+            "file:///a/folder (workers on one machine). Empty: each process paces itself."
+        ),
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
 }
 
 # The standard fields' behaviour, in provider info's ``ui-field-behaviour`` format.

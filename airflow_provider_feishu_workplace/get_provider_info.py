@@ -1,6 +1,18 @@
 """Provider metadata that Airflow reads at discovery (plain data; imports only the connection form's data)."""
 
+from airflow_provider_feishu_workplace import __version__
 from airflow_provider_feishu_workplace._connection_fields import CONN_FIELDS, HOOK_NAME, UI_FIELD_BEHAVIOUR
+
+#: Every released version, newest first (the CHANGELOG's entries; tests/test_release.py checks both agree).
+VERSIONS = [__version__, "0.1.0"]
+
+# What Airflow calls for every asset URI with the scheme: it checks and normalises the URI.
+_ASSET_URIS = [
+    {
+        "schemes": ["feishu-workplace"],
+        "handler": "airflow_provider_feishu_workplace.assets.feishu_workplace.sanitize_uri",
+    }
+]
 
 
 def get_provider_info():
@@ -9,10 +21,15 @@ def get_provider_info():
         "package-name": "airflow-provider-feishu-workplace",
         "name": "Feishu Workplace",
         "description": "Feishu (Lark) Workplace access data: workplace, custom workplace and block visits.",
+        "versions": VERSIONS,
+        # Paths are from the root of the source tree (the sdist), as official providers' are from Airflow's;
+        # the logo is inside the package, so the wheel carries it too.
         "integrations": [
             {
                 "integration-name": "Feishu Workplace",
                 "external-doc-url": "https://open.feishu.cn/document/workplace-v1/app_usage/overview",
+                "logo": "/airflow_provider_feishu_workplace/docs/integration-logos/feishu.svg",
+                "how-to-guide": ["/docs/testing-your-dags.md", "/docs/adding-an-endpoint.md"],
                 "tags": ["service"],
             }
         ],
@@ -44,6 +61,9 @@ def get_provider_info():
             }
         ],
         "notifications": ["airflow_provider_feishu_workplace.notifications.feishu.FeishuNotifier"],
+        "asset-uris": _ASSET_URIS,
+        # Airflow 2 reads the same handlers under their older name.
+        "dataset-uris": _ASSET_URIS,
         "connection-types": [
             {
                 "connection-type": "feishu",

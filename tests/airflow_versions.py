@@ -256,3 +256,9 @@ def fab_connection_form_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+# Airflow 3 refuses an asset URI its provider's handler rejects; Airflow 2.11 only warns ("not AIP-60
+# compliant") and keeps the URI, unless [core] strict_dataset_uri_validation is on.
+STRICT_ASSET_URI_ENV = {} if AIRFLOW_V_3_0_PLUS else {"AIRFLOW__CORE__STRICT_DATASET_URI_VALIDATION": "True"}
+ASSET_URI_REFUSAL_WARNS = not AIRFLOW_V_3_0_PLUS

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import airflow_provider_feishu_workplace
 from airflow_provider_feishu_workplace.get_provider_info import get_provider_info
 from tests.airflow_versions import (
     CONNECTIONS_TEST_FAILURE_EXIT_CODE,
@@ -60,7 +61,7 @@ def test_airflow_providers_list_shows_the_package(tmp_path):
     result = run_airflow("providers", "list", "--output", "json", tmp_path=tmp_path)
 
     packages = {entry["package_name"]: entry for entry in json_rows(result.stdout)}
-    assert packages["airflow-provider-feishu-workplace"]["version"] == "0.1.0"
+    assert packages["airflow-provider-feishu-workplace"]["version"] == airflow_provider_feishu_workplace.__version__
 
 
 def test_airflow_providers_hooks_shows_the_feishu_connection_type(tmp_path):
@@ -91,6 +92,7 @@ def test_connection_form_declares_the_feishu_fields(tmp_path):
         "extra__feishu__app_type": ["App type", False],
         "extra__feishu__app_ticket_secret": ["App ticket", True],  # masked in the form and the logs
         "extra__feishu__tenant_key": ["Tenant key", False],
+        "extra__feishu__shared_rate_limit": ["Shared rate limit", True],  # a Redis URL may hold a password
     }
     assert form["behaviour"]["hidden_fields"] == ["schema", "port"]
     assert form["behaviour"]["relabeling"] == {"host": "Base URL", "login": "App ID", "password": "App Secret"}
@@ -118,8 +120,10 @@ def test_flask_connection_form_shows_and_checks_the_feishu_fields(airflow_db):
         "extra__feishu__app_type": ["App type", "StringField"],
         "extra__feishu__app_ticket_secret": ["App ticket", "PasswordField"],
         "extra__feishu__tenant_key": ["Tenant key", "StringField"],
+        "extra__feishu__shared_rate_limit": ["Shared rate limit", "PasswordField"],
     }
     assert 'type="password"' in form["fields"]["extra__feishu__app_ticket_secret"][2]
+    assert 'type="password"' in form["fields"]["extra__feishu__shared_rate_limit"][2]
     assert form["app_type_errors"] and "self_built" in form["app_type_errors"][0]
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from airflow_provider_feishu_workplace._connection_fields import CONN_FIELDS
 from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_3_PLUS, API_SERVER_ENV
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -39,7 +40,7 @@ HAS_TEST_PORT_BUG = AIRFLOW_V_3_3_PLUS
 # Airflow 3.0's React UI has no Test button for connections (3.1 added the list's Test icon); Airflow 2's
 # Flask form has a Test button that tests what the form holds.
 HAS_TEST_ICON = AIRFLOW_V_3_1_PLUS
-EXTRA_LABELS = ("App type", "App ticket", "Tenant key")
+EXTRA_LABELS = tuple(field["label"] for field in CONN_FIELDS.values())
 
 
 def free_port() -> int:
@@ -314,8 +315,10 @@ class ReactUI(AirflowUI):
         values = []
         for section in ("Standard Fields", "Extra Fields", "Extra Fields JSON"):
             self._open_section(page, section)
-            for eye in dialog.get_by_role("button", name="Show value").all():
-                eye.click()
+            # A clicked eye becomes "Hide value": always click the first one left (a section may hold several).
+            eyes = dialog.get_by_role("button", name="Show value")
+            for _ in range(eyes.count()):
+                eyes.first.click()
             page.wait_for_timeout(200)
             values += dialog.locator("input, textarea").evaluate_all("elements => elements.map(e => e.value)")
             values.append(dialog.inner_text())  # the extras' JSON editor shows its text in elements, not inputs
