@@ -49,6 +49,19 @@ def skip_unless(condition: bool, why: str) -> None:
         pytest.skip(f"Airflow {AIRFLOW_VERSION}: {why}")
 
 
+def executor_safeguard() -> type:
+    """The class that checks an operator's ``execute()`` runs inside its task; ``test_mode`` turns it off.
+
+    Airflow 2's is in ``airflow.models.baseoperator``, Airflow 3's in the task SDK. Both read ``test_mode``
+    from ``[core] unit_test_mode`` when first imported (on in the tests' environment).
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.bases.operator import ExecutorSafeguard
+    else:
+        from airflow.models.baseoperator import ExecutorSafeguard
+    return ExecutorSafeguard
+
+
 def parse_dag_folder(folder: Path):
     """Parse ``folder`` as Airflow's DAG processor does (the folder on ``sys.path``) and return the DagBag.
 
