@@ -96,7 +96,7 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
             while True:
                 checks += 1
                 try:
-                    # Read on the event loop, the one place the triggerer lets a trigger ask for it (_compat).
+                    # Read afresh for every check, from the event loop (see _compat.aget_connection).
                     conn = await aget_connection(self.feishu_conn_id)
                     published = await run_off_loop(self._check, conn, day, executor=_check_threads())
                 except FeishuError as error:
@@ -133,7 +133,7 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
             if hook is not None:
                 hook.close()
             hook = self._hook = FeishuWorkplaceHook(self.feishu_conn_id, **self.hook_params)
-            # Given, not read: the hook's own read would ask the supervisor from this thread.
+            # Given, not read again: the connection was read for this check on the event loop.
             hook.settings = settings
             if settings.app_ticket:
                 mask_secret(settings.app_ticket)  # as the hook does when it reads the connection itself
