@@ -6,11 +6,17 @@ that package does not smooth over. It is loaded at every DAG parse, so it import
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
-__all__ = ["AIRFLOW_V_3_0_PLUS", "make_asset", "task_logger"]
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+T = TypeVar("T")
+
+__all__ = ["AIRFLOW_V_3_0_PLUS", "aget_connection", "make_asset", "run_off_loop", "task_logger"]
 
 
 def make_asset(*, name: str, uri: str, group: str) -> Any:
@@ -35,3 +41,37 @@ def task_logger(name: str) -> Any:
     import logging
 
     return logging.getLogger(name)  # Airflow 2 sends the airflow.task.* loggers to the task's log
+
+
+async def aget_connection(conn_id: str) -> Any:
+    """Read an Airflow connection from a trigger's event loop, the way this Airflow allows there.
+
+    - Airflow 3.3.2 and later: ``BaseHook.aget_connection``, asynchronous to the end (it masks the
+      secrets asynchronously too).
+    - Airflow 3.0 to 3.3.1: ``get_connection`` in a thread of :func:`run_off_loop`; ``aget_connection``
+      (from 3.1) masks the secrets with a blocking call on the loop, which can deadlock there.
+    - Airflow 2.11: ``get_connection`` (a metadata database or secrets backend read) in such a thread.
+    """
+    from airflow.providers.common.compat.sdk import BaseHook, Connection
+
+    if hasattr(Connection, "aextra_dejson"):  # came with the asynchronous masking of Airflow 3.3.2
+        return await BaseHook.aget_connection(conn_id)
+    return await run_off_loop(BaseHook.get_connection, conn_id)
+
+
+async def run_off_loop(func: Callable[..., T], *args: Any, executor: Executor | None = None) -> T:
+    """Run a blocking call in a thread of ``executor`` (``None``: the loop's default) from a trigger.
+
+    On Airflow 3 through asgiref's ``sync_to_async``: whatever the call asks the triggerer's supervisor
+    (a connection, a secret to mask) is then sent from the trigger's event loop. Before 3.3.2 the channel
+    is safe from that loop only: a request from a plain thread (``asyncio.to_thread``) runs on a loop of
+    its own and kills the trigger runner with every trigger in it. Airflow 2 has no supervisor.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(func, thread_sensitive=False, executor=executor)(*args)
+    import asyncio
+    import functools
+
+    return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(func, *args))

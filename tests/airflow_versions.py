@@ -6,6 +6,7 @@ version skips through :func:`skip_unless` with a reason naming the version.
 
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,12 @@ API_SERVER_ENV = {"AIRFLOW__API_AUTH__JWT_ISSUER": "airflow"} if AIRFLOW_V_3_0_P
 # sensor's timeout check fails with "TypeError: unsupported operand type(s) for -: 'datetime.datetime' and
 # 'str'" (seen in CI on 3.0.6, not on 2.11 or 3.1+); reschedule-mode waits are tested on the other versions.
 RESCHEDULE_SENSORS_RUN_IN_DAG_TEST = not (AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS)
+# A deferrable sensor of Airflow's own, for a trigger beside the provider's: core's on Airflow 2, the standard
+# provider's on Airflow 3.
+DATE_TIME_SENSOR_ASYNC = (
+    ("airflow.providers.standard.sensors.date_time" if AIRFLOW_V_3_0_PLUS else "airflow.sensors.date_time"),
+    "DateTimeSensorAsync",
+)
 # Airflow 2's UI is a Flask app whose connection form is built from the hooks' classmethods.
 FLASK_CONNECTION_FORM = not AIRFLOW_V_3_0_PLUS
 # The class of the operators' outlets, and the table of their events: Airflow 2 calls assets datasets.
@@ -47,6 +54,46 @@ def skip_unless(condition: bool, why: str) -> None:
         import pytest
 
         pytest.skip(f"Airflow {AIRFLOW_VERSION}: {why}")
+
+
+def executor_safeguard() -> type:
+    """The class that checks an operator's ``execute()`` runs inside its task; ``test_mode`` turns it off.
+
+    Airflow 2's is in ``airflow.models.baseoperator``, Airflow 3's in the task SDK. Both read ``test_mode``
+    from ``[core] unit_test_mode`` when first imported (on in the tests' environment).
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.bases.operator import ExecutorSafeguard
+    else:
+        from airflow.models.baseoperator import ExecutorSafeguard
+    return ExecutorSafeguard
+
+
+def real_airflow_services(api_port: int) -> tuple[dict[str, str], list[tuple[str, list[str]]]]:
+    """What a real Airflow deployment on SQLite needs: its environment and its ``airflow`` services, in order.
+
+    Airflow 2.11: the scheduler (which parses the DAG files and runs tasks with the SequentialExecutor, the
+    one it allows on SQLite) and the triggerer. Airflow 3: the API server first (tasks fetch their
+    connections and report through it), the scheduler with the LocalExecutor (allowed on SQLite from 3.0)
+    and the triggerer; ``airflow dags reserialize`` stands in for the DAG processor. No log server is
+    started (``--skip-serve-logs``): they bind every interface.
+    """
+    services = [("scheduler", ["scheduler", "--skip-serve-logs"]), ("triggerer", ["triggerer", "--skip-serve-logs"])]
+    if not AIRFLOW_V_3_0_PLUS:
+        return {"AIRFLOW__CORE__EXECUTOR": "SequentialExecutor"}, services
+    api = f"http://127.0.0.1:{api_port}"
+    env = {
+        **API_SERVER_ENV,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__BASE_URL": api,
+        # One secret for every process, not one each: the API server checks the tokens the others sign.
+        "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+    }
+    return env, [("api-server", ["api-server", "--workers", "1"]), *services]
 
 
 def parse_dag_folder(folder: Path):

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+
+# The threads every Feishu trigger of a triggerer checks in. A check can take a while (the hook's retries):
+# in threads of their own, slow checks wait for each other instead of taking the loop's default pool,
+# which other triggers use.
+CHECK_THREADS = 4
 
 
 class FeishuWorkplaceDataTrigger(BaseTrigger):
     """Check every ``poke_interval`` seconds whether a day's access data is published; fire once it is.
 
-    Each check is one search request through :class:`FeishuWorkplaceHook`'s own request path (tokens,
-    pacing, retries, answer checks), run in a thread so the triggerer's event loop never blocks. The trigger
-    keeps only what it needs to rebuild itself (no credentials: the hook reads the connection).
+    Each check reads the connection on the triggerer's event loop (so a rotated secret or a moved host
+    applies from the next check), then sends one search request through :class:`FeishuWorkplaceHook`'s own
+    request path (tokens, pacing, retries, answer checks) in a thread of a small pool shared by these
+    triggers, so the event loop never blocks. The trigger keeps only what it needs to rebuild itself (no
+    credentials).
 
     Its event's payload is ``{"status": ..., "date": ..., "message": ...}`` with status ``published``,
     ``timeout`` (``timeout_at`` passed), or ``error`` (then ``rerun_can_help`` says whether a retry of the
@@ -71,21 +84,21 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Check until the day is published, the deadline passes, or an error stops the wait."""
-        from airflow_provider_feishu_workplace.days import is_published
+        from airflow_provider_feishu_workplace._compat import aget_connection, run_off_loop
         from airflow_provider_feishu_workplace.exceptions import FeishuError
-        from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 
         day = dt.date.fromisoformat(self.date)
         deadline = dt.datetime.fromisoformat(self.timeout_at) if self.timeout_at else None
-        hook = FeishuWorkplaceHook(self.feishu_conn_id, **self.hook_params)
         wait = self.poke_interval
         checks = 0
+        self._hook: FeishuWorkplaceHook | None = None
         try:
             while True:
                 checks += 1
                 try:
-                    # The hook is synchronous: its one request path runs in a thread, off the event loop.
-                    published = await asyncio.to_thread(is_published, hook, self.dataset, day)
+                    # Read afresh for every check, from the event loop (see _compat.aget_connection).
+                    conn = await aget_connection(self.feishu_conn_id)
+                    published = await run_off_loop(self._check, conn, day, executor=_check_threads())
                 except FeishuError as error:
                     yield TriggerEvent(self._event("error", str(error), rerun_can_help=error.rerun_can_help))
                     return
@@ -103,7 +116,35 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
                 if self.exponential_backoff:
                     wait = wait * 2 if self.max_wait is None else min(wait * 2, self.max_wait)
         finally:
-            hook.close()
+            if self._hook is not None:
+                self._hook.close()
+
+    def _check(self, conn: Any, day: dt.date) -> bool:
+        """One check, in a thread: the hook with the connection's current settings, then one request."""
+        from airflow.providers.common.compat.sdk import mask_secret
+
+        from airflow_provider_feishu_workplace.days import is_published
+        from airflow_provider_feishu_workplace.hooks._app_settings import FeishuAppSettings
+        from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+
+        settings = FeishuAppSettings.from_connection(conn)  # reads the extras, which masks them: off the loop
+        hook = self._hook
+        if hook is None or hook.settings != settings:  # the first check, or the connection changed
+            if hook is not None:
+                hook.close()
+            hook = self._hook = FeishuWorkplaceHook(self.feishu_conn_id, **self.hook_params)
+            # Given, not read again: the connection was read for this check on the event loop.
+            hook.settings = settings
+            if settings.app_ticket:
+                mask_secret(settings.app_ticket)  # as the hook does when it reads the connection itself
+        return is_published(hook, self.dataset, day)
 
     def _event(self, status: str, message: str, **more: Any) -> dict[str, Any]:
         return {"status": status, "date": self.date, "dataset": self.dataset, "message": message, **more}
+
+
+@functools.cache
+def _check_threads() -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="feishu-trigger-check")

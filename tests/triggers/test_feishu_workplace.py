@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import threading
+import time
 
 import pytest
 
@@ -101,3 +103,29 @@ def test_errors_no_wait_can_fix_end_the_wait(feishu_conn, fault, rerun_can_help)
     assert event["status"] == "error"
     assert event["rerun_can_help"] is rerun_can_help
     assert feishu_conn.count("workplace") == 1
+
+
+def test_a_connection_changed_mid_wait_applies_from_the_next_check(feishu_conn, monkeypatch):
+    # The app behind feishu_default changes (self-built to store app) while the trigger waits: a rotated
+    # secret or a moved host takes the same path, without a restart of the triggerer.
+    feishu_conn.publish_at(DAY, None)
+
+    def switch_then_publish():
+        deadline = time.monotonic() + 30
+        while feishu_conn.count("workplace") < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", feishu_conn.connection("store"))
+        feishu_conn.publish_at(DAY, 0.5)
+
+    switcher = threading.Thread(target=switch_then_publish)
+    switcher.start()
+    trigger = FeishuWorkplaceDataTrigger(feishu_conn_id="feishu_default", date=DAY, poke_interval=0.2)
+    try:
+        event = run_trigger(trigger)
+    finally:
+        switcher.join()
+
+    assert event["status"] == "published"
+    assert feishu_conn.count("tenant_access_token_internal") == 1  # the self-built app's one token
+    assert feishu_conn.count("app_access_token") == 1  # then the store app's, from the first check after
+    assert feishu_conn.count("tenant_access_token") == 1
