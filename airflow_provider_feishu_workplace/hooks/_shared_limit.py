@@ -88,15 +88,18 @@ def check_url(url: object, *, where: str = "hook argument shared_rate_limit") ->
         raise FeishuConfigError(f"The {where} is not a URL ({shown_url(url)!r}): {_USAGE}.")
     url = url.strip()
     shown = shown_url(url)
-    if has_password(url):
+    problem = _url_problem(url)
+    secret = has_password(url)
+    move = f"put the password in the connection's extra {PASSWORD_EXTRA!r}, which Airflow hides"
+    if problem:
+        also = f" It also holds a password: {move}, never in the URL." if secret else ""
+        raise FeishuConfigError(f"The {where} {shown!r} is not usable: {problem}; {_USAGE}.{also}")
+    if secret:
         raise FeishuConfigError(
             f"The {where} {shown!r} holds a password, which would be shown in clear (DAG code, the connection's "
-            f"extras in the UI and the REST API, trigger kwargs): remove it from the URL and put it in the "
-            f"connection's extra {PASSWORD_EXTRA!r}, which Airflow hides like the connection's password."
+            f"extras in the UI and the REST API, trigger kwargs): remove it from the URL and {move} like the "
+            "connection's password."
         )
-    problem = _url_problem(url)
-    if problem:
-        raise FeishuConfigError(f"The {where} {shown!r} is not usable: {problem}; {_USAGE}.")
     return url
 
 
