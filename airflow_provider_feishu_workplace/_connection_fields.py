@@ -41,15 +41,21 @@ CONN_FIELDS = {
         ),
         "schema": {"type": ["string", "null"]},
     },
-    # A masked input: the URL may hold a Redis password. Airflow hides extras from the REST API and logs by
-    # key name only, and this key is the hook's, so the README says to name it in sensitive_var_conn_names.
+    # The URL holds no password (the hook refuses one): Airflow shows this extra in clear.
     "shared_rate_limit": {
         "label": "Shared rate limit",
         "description": (
             "Optional: pace every worker of this app together, within the platform's per-app limit. "
             "redis://host:6379/0 (workers on several machines; needs the [redis] extra) or "
-            "file:///a/folder (workers on one machine). Empty: each process paces itself."
+            "file:///a/folder (workers on one machine). No password here: use the next field. "
+            "Empty: each process paces itself."
         ),
+        "schema": {"type": ["string", "null"]},
+    },
+    # "password" in the key makes Airflow hide the value in the UI, the REST API and the logs.
+    "shared_rate_limit_password": {
+        "label": "Shared rate limit password",
+        "description": "Optional: the password of the Redis server named above (with an ACL user: redis://user@host).",
         "schema": {"type": ["string", "null"], "format": "password"},
     },
 }

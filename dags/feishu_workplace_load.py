@@ -7,7 +7,12 @@ it, even when Airflow dropped the asset events that should have triggered a run 
 after clears, reruns and lost workers. Runs come when the extract has updated all three data sets (their
 Assets, Datasets on Airflow 2) and, as a safety net, on a fixed schedule (FEISHU_WORKPLACE_LOAD_SWEEP).
 Asset events that name days outside the lake's layout (their ``days`` map, or ``from_date``..``to_date``
-and ``path``) are loaded too.
+and ``path``) are loaded too, from files under the lake only: an event naming any other file (another
+store or bucket, a ``..`` path, a symbolic link out of the lake) fails its days.
+
+Nothing read is trusted: every row is checked against the table's types and the day(s) its file holds
+before the day's transaction begins. A day that fails (a file that does not fit, a database error) is
+logged and left as it was; the other days still load, and the task fails at the end naming the bad days.
 
 Each day is replaced in one transaction that loads of the same day take turns at (an advisory lock on
 PostgreSQL, the write lock on SQLite), so concurrent runs neither fail nor mix rows. For a manual run,
@@ -35,6 +40,8 @@ from feishu_workplace_config import (
 log = logging.getLogger(__name__)
 # Runs that asset events (dataset events on Airflow 2) started; the others have none to read.
 TRIGGERED_RUN_TYPES = ("asset_triggered", "dataset_triggered")
+# The longest range an asset event may name (the extract's backfills pull a year at most in one file).
+MAX_EVENT_DAYS = 366 * 10
 
 with DAG(
     dag_id="feishu_workplace_load",
@@ -64,6 +71,7 @@ with DAG(
             LakeFile,
             ensure_tables,
             file_fingerprint,
+            inside_lake,
             lake_files,
             loaded_fingerprints,
             read_file_rows,
@@ -74,7 +82,9 @@ with DAG(
         lake_options = {"conn_id": LAKE_CONN_ID} if LAKE_CONN_ID else {}
         table = TABLES[dataset]
         hook = BaseHook.get_connection(WAREHOUSE_CONN_ID).get_hook()
-        in_lake = lake_files(ObjectStoragePath(LAKE, **lake_options), dataset)
+        lake = ObjectStoragePath(LAKE, **lake_options)
+        in_lake = lake_files(lake, dataset)
+        file_days: dict[str, tuple[str, str] | None] = {}  # a range file's first and last day, by day
         day = (params or {}).get("day")
         if day:
             if day not in in_lake:
@@ -92,10 +102,15 @@ with DAG(
             else:
                 events = (triggering_dataset_events or {}).get(asset.uri, [])
             todo, force = dict(in_lake), False
-            for event_day, path in _event_days(events).items():
+            for event_day, (path, first, last) in _event_days(events).items():
                 if event_day not in todo:  # a file outside the lake's layout (a one-file range, say)
                     file = ObjectStoragePath(path, **lake_options)
-                    todo[event_day] = LakeFile(event_day, file, file_fingerprint(file))
+                    try:
+                        fingerprint = file_fingerprint(inside_lake(file, lake))
+                    except (ValueError, OSError) as error:
+                        fingerprint = f"refused: {error}"  # fails below, with the day's other problems
+                    todo[event_day] = LakeFile(event_day, file, fingerprint)
+                    file_days[event_day] = (first, last)
         ensure_tables(hook, table)
         held = loaded_fingerprints(hook, table)
         stale = sorted(d for d, file in todo.items() if force or held.get(d) != file.fingerprint)
@@ -103,18 +118,21 @@ with DAG(
         for stale_day in stale:
             file = todo[stale_day]
             try:
+                path = inside_lake(file.path, lake)  # a link planted in the lake must not lead out of it
                 count = replace_day(
                     hook,
                     table,
                     stale_day,
-                    lambda file=file: read_file_rows(file.path, table),
+                    lambda path=path: read_file_rows(path, table),
                     source=str(file.path),
                     fingerprint=file.fingerprint,
                     unless_loaded=not force,
+                    file_days=file_days.get(stale_day),
                 )
-            except ValueError as error:  # a file that does not fit: the other days still load
-                log.error("Could not load %s for %s: %s", file.path, stale_day, error)
-                failed[stale_day] = str(error)
+            except Exception as error:  # a file that does not fit, a row the database refused: the others load
+                message = f"{type(error).__name__}: {str(error).strip()[:500]}"
+                log.error("Could not load %s for %s (its rows are unchanged): %s", file.path, stale_day, message)
+                failed[stale_day] = message
                 continue
             if count is None:
                 log.info("%s for %s was loaded by another run meanwhile", table.name, stale_day)
@@ -129,22 +147,37 @@ with DAG(
             len(todo) - len(stale),
         )
         if failed:
-            raise ValueError(f"{len(failed)} {dataset} days could not be loaded (their rows are unchanged): {failed}")
+            raise ValueError(
+                f"{len(failed)} {dataset} days could not be loaded (their rows are unchanged; {len(loaded)} others "
+                f"were): {', '.join(sorted(failed))}. " + "; ".join(f"{d}: {m}" for d, m in sorted(failed.items()))
+            )
         return {"loaded": loaded, "up_to_date": len(todo) - len(stale)}
 
-    def _event_days(events) -> dict[str, str]:
-        """``{day: path}`` from asset events: their ``days`` map, else every day of from_date..to_date."""
-        days: dict[str, str] = {}
+    def _event_days(events) -> dict[str, tuple[str, str, str]]:
+        """``{day: (path, first, last)}`` from asset events: their ``days`` map, else every day of
+        from_date..to_date; ``first``..``last``: the days the file holds (the day alone in a ``days`` map
+        without a range). Events whose fields are not what the extract writes are logged and ignored."""
+        days: dict[str, tuple[str, str, str]] = {}
         for event in events:
-            extra = event.extra or {}
-            if isinstance(extra.get("days"), dict):
-                days.update({str(d): str(p) for d, p in extra["days"].items() if p})
-            elif extra.get("path") and extra.get("from_date") and extra.get("to_date"):
-                first = dt.date.fromisoformat(extra["from_date"])
-                last = dt.date.fromisoformat(extra["to_date"])
-                while first <= last:
-                    days[first.isoformat()] = extra["path"]
-                    first += dt.timedelta(days=1)
+            extra = event.extra if isinstance(event.extra, dict) else {}
+            try:
+                first = dt.date.fromisoformat(str(extra["from_date"])) if extra.get("from_date") else None
+                last = dt.date.fromisoformat(str(extra["to_date"])) if extra.get("to_date") else None
+                if isinstance(extra.get("days"), dict):
+                    for d, p in extra["days"].items():
+                        day = dt.date.fromisoformat(str(d)).isoformat()
+                        if p:
+                            span = (first.isoformat(), last.isoformat()) if first and last else (day, day)
+                            days[day] = (str(p), *span)
+                elif extra.get("path") and first and last:
+                    if not 0 <= (last - first).days <= MAX_EVENT_DAYS:
+                        raise ValueError(f"from_date..to_date spans more than {MAX_EVENT_DAYS} days")
+                    day = first
+                    while day <= last:
+                        days[day.isoformat()] = (str(extra["path"]), first.isoformat(), last.isoformat())
+                        day += dt.timedelta(days=1)
+            except (TypeError, ValueError) as error:
+                log.warning("Ignoring an asset event whose extra is not the extract's (%s): %r", error, extra)
         return days
 
     for dataset in DATASETS:

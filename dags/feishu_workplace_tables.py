@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 BATCH_ROWS = 1000
@@ -26,13 +25,96 @@ class Table:
     key: tuple[str, ...]
     row: Callable[[dict[str, Any]], tuple]
 
-    def create_sql(self) -> str:
-        columns = ", ".join(f"{name} {sql_type} NOT NULL" for name, sql_type in self.columns)
+    def create_sql(self, kind: str = "") -> str:
+        """``CREATE TABLE IF NOT EXISTS``, with checks that make SQLite as strict as the declared types.
+
+        :param kind: the database (:func:`dialect`): SQLite stores any value in any column unless checked.
+        """
+        columns = ", ".join(
+            f"{name} {sql_type} NOT NULL{_column_check(name, sql_type, kind)}" for name, sql_type in self.columns
+        )
         return f"CREATE TABLE IF NOT EXISTS {self.name} ({columns}, PRIMARY KEY ({', '.join(self.key)}))"
+
+    def checked_row(self, row: tuple, where: str) -> tuple:
+        """Return ``row`` if every value fits its column's type, else raise ``ValueError`` naming it.
+
+        Counts (``BIGINT``) are whole numbers from 0 to 2**63 - 1, ``VARCHAR(n)`` values text of at most
+        ``n`` characters without NUL that UTF-8 can encode, ``DATE`` values ``YYYY-MM-DD``: what both
+        PostgreSQL and SQLite (with :meth:`create_sql`'s checks) store as declared.
+        """
+        if len(row) != len(self.columns):
+            raise ValueError(f"{where} has {len(row)} values for the {len(self.columns)} columns of {self.name}")
+        for (name, sql_type), value in zip(self.columns, row, strict=True):
+            problem = _value_problem(sql_type, value)
+            if problem:
+                raise ValueError(f"{where} does not fit {self.name}: {name}={_shown_value(value)} {problem}")
+        return row
 
     def insert_sql(self, placeholder: str) -> str:
         names = ", ".join(name for name, _ in self.columns)
         return f"INSERT INTO {self.name} ({names}) VALUES ({', '.join([placeholder] * len(self.columns))})"
+
+
+INT64_MAX = 2**63 - 1
+
+
+def _varchar_length(sql_type: str) -> int | None:
+    if sql_type.startswith("VARCHAR(") and sql_type.endswith(")"):
+        return int(sql_type[len("VARCHAR(") : -1])
+    return None
+
+
+def _value_problem(sql_type: str, value: Any) -> str | None:
+    """Why ``value`` does not fit a column of ``sql_type``, or ``None``."""
+    if value is None:
+        return "is missing (the column is NOT NULL)"
+    if sql_type == "BIGINT":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "is not a whole number"
+        if not 0 <= value <= INT64_MAX:
+            return "is out of range for a count (0 to 2**63 - 1)"
+        return None
+    if sql_type == "DATE":
+        import datetime as dt
+
+        try:
+            if not isinstance(value, str) or dt.date.fromisoformat(value).isoformat() != value:
+                return "is not a YYYY-MM-DD date"
+        except ValueError:
+            return "is not a YYYY-MM-DD date"
+        return None
+    length = _varchar_length(sql_type)
+    if length is not None:
+        if not isinstance(value, str):
+            return "is not text"
+        if len(value) > length:
+            return f"is {len(value)} characters long, longer than {length}"
+        if "\x00" in value:
+            return "holds a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds characters UTF-8 cannot encode (a lone surrogate)"
+    return None
+
+
+def _shown_value(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else f"{shown[:57]}..."
+
+
+def _column_check(name: str, sql_type: str, kind: str) -> str:
+    """The column's CHECK constraint: SQLite's types are only affinities, so the types are checked there."""
+    if kind != "sqlite":
+        return f" CHECK ({name} >= 0)" if sql_type == "BIGINT" else ""
+    if sql_type == "BIGINT":
+        return f" CHECK (typeof({name}) = 'integer' AND {name} >= 0)"
+    if sql_type == "DATE":
+        return f" CHECK (typeof({name}) = 'text' AND {name} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]')"
+    length = _varchar_length(sql_type)
+    if length is not None:
+        return f" CHECK (typeof({name}) = 'text' AND length({name}) <= {length})"
+    return ""
 
 
 def _localized(names: list[dict[str, str]], language: str) -> str:
@@ -184,6 +266,45 @@ def lake_files(base: Any, dataset: str) -> dict[str, LakeFile]:
     return found
 
 
+def inside_lake(path: Any, base: Any) -> Any:
+    """Return ``path`` if it is a file under the lake ``base``, else raise ``ValueError`` saying why.
+
+    Only the lake is ever read, whatever an asset event names: the same store (scheme, and bucket on object
+    stores) and a path under the lake's, with no ``.`` or ``..`` part; on a local lake the path with its
+    symbolic links resolved must still be under the lake's (resolved) folder. Returns the resolved path
+    for local files, so the file read is the one checked.
+
+    :param path: an ``ObjectStoragePath``.
+    :param base: the lake's base, an ``ObjectStoragePath``.
+    """
+    import os
+
+    protocol, base_protocol = _protocol(path), _protocol(base)
+    text, root = _fs_path(path), _fs_path(base).rstrip("/")
+    if protocol != base_protocol:
+        raise ValueError(f"{path} is not in the lake {base}: another store ({protocol}://, not {base_protocol}://)")
+    parts = text.split("/")
+    if any(part in (".", "..") for part in parts) or "\x00" in text:
+        raise ValueError(f"{path} is not in the lake {base}: a path with '.' or '..' parts is refused")
+    if not text.startswith(f"{root}/"):
+        raise ValueError(f"{path} is not in the lake {base}")
+    if protocol != "file":
+        return path
+    real, real_root = os.path.realpath(text), os.path.realpath(root)
+    if not real.startswith(real_root.rstrip("/") + "/"):
+        raise ValueError(f"{path} is not in the lake {base}: a symbolic link leads out of it (to {real})")
+    if not os.path.isfile(real):
+        raise ValueError(f"{path} is not a file")
+    return type(path)(f"file://{real}")
+
+
+def _protocol(path: Any) -> str:
+    protocol = getattr(path, "protocol", None) or str(path).partition("://")[0] or "file"
+    if isinstance(protocol, tuple | list):
+        protocol = protocol[0]
+    return "file" if protocol in ("file", "local") else str(protocol)
+
+
 def file_fingerprint(path: Any) -> str:
     """The fingerprint of one file (see :func:`fingerprint`)."""
     return fingerprint(path.fs.info(_fs_path(path)))
@@ -256,7 +377,7 @@ def ensure_tables(hook: Any, table: Table) -> None:
     columns = ", ".join(f"{name} {sql_type} NOT NULL" for name, sql_type in STATE_COLUMNS)
     with transaction(hook, "feishu_workplace:create") as cursor:
         # Concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL's catalog: hence the lock.
-        cursor.execute(table.create_sql())
+        cursor.execute(table.create_sql(dialect(hook)))
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ({columns}, PRIMARY KEY (table_name, day))")
 
 
@@ -281,19 +402,26 @@ def replace_day(
     source: str,
     fingerprint: str,
     unless_loaded: bool = True,
+    file_days: tuple[str, str] | None = None,
 ) -> int | None:
     """Replace the table's rows of ``day`` with ``rows()`` and record ``fingerprint``, in one transaction.
 
-    Loads of the same table and day take turns (:func:`transaction`), so concurrent runs neither fail on
-    the primary key nor mix two files' rows: the last to commit wins, whole.
+    Every row is checked first, before the transaction: its values against the table's types
+    (:meth:`Table.checked_row`), its date against the days the file holds, its key against the others'. A
+    file that fails raises ``ValueError`` and leaves the warehouse as it was. Loads of the same table and
+    day take turns (:func:`transaction`), so concurrent runs neither fail on the primary key nor mix two
+    files' rows: the last to commit wins, whole.
 
-    :param rows: called inside the transaction; rows of other days are left out.
+    :param rows: the file's rows; those of the file's other days are left out.
     :param unless_loaded: skip the day (return ``None``) when the warehouse already holds this fingerprint,
         for example because a concurrent load did it while this one waited for the lock.
+    :param file_days: the first and last day the file holds (a range's file); default: ``day`` alone.
+        A row of any other day means the file is not what its name or event says: the day fails.
     :return: the number of rows inserted, or ``None`` when skipped.
     """
     import datetime as dt
 
+    day_rows = checked_day_rows(table, day, rows(), source=source, file_days=file_days)
     p = hook.placeholder
     with transaction(hook, f"feishu_workplace:{table.name}:{day}") as cursor:
         if unless_loaded:
@@ -304,20 +432,43 @@ def replace_day(
             if current is not None and current[0] == fingerprint:
                 return None
         cursor.execute(f"DELETE FROM {table.name} WHERE date = {p}", (day,))
-        inserted = 0
         insert_sql = table.insert_sql(p)
-        day_rows = (row for row in rows() if _day_text(row[0]) == day)
-        while batch := list(islice(day_rows, BATCH_ROWS)):
-            cursor.executemany(insert_sql, batch)
-            inserted += len(batch)
+        for start in range(0, len(day_rows), BATCH_ROWS):
+            cursor.executemany(insert_sql, day_rows[start : start + BATCH_ROWS])
         cursor.execute(f"DELETE FROM {STATE_TABLE} WHERE table_name = {p} AND day = {p}", (table.name, day))
         loaded_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         cursor.execute(
             f"INSERT INTO {STATE_TABLE} (table_name, day, source, fingerprint, row_count, loaded_at)"
             f" VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
-            (table.name, day, source[:2048], fingerprint, inserted, loaded_at),
+            (table.name, day, source[:2048], fingerprint, len(day_rows), loaded_at),
         )
-        return inserted
+        return len(day_rows)
+
+
+def checked_day_rows(
+    table: Table, day: str, rows: Iterable[tuple], *, source: str, file_days: tuple[str, str] | None = None
+) -> list[tuple]:
+    """``day``'s rows of a file, each checked (see :func:`replace_day`); raise ``ValueError`` at the first misfit."""
+    first, last = file_days or (day, day)
+    names = [name for name, _ in table.columns]
+    key_columns = [names.index(name) for name in table.key]
+    seen: set[tuple] = set()
+    day_rows = []
+    for number, row in enumerate(rows, start=1):
+        where = f"{source} item {number}"
+        row = table.checked_row(tuple(row), where)
+        row_day = row[0]
+        if not first <= row_day <= last:
+            holds = day if first == last else f"{first}..{last}"
+            raise ValueError(f"{where} is for {row_day}, but the file holds {holds}: it is not that day's file")
+        if row_day != day:
+            continue
+        key = tuple(row[index] for index in key_columns)
+        if key in seen:
+            raise ValueError(f"{where} repeats the key {dict(zip(table.key, key, strict=True))} of {table.name}")
+        seen.add(key)
+        day_rows.append(row)
+    return day_rows
 
 
 def _day_text(value: Any) -> str:

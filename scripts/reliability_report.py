@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "RELIABILITY.md"
-TEST_PATHS = ["tests/reliability", "tests/hooks/test_feishu_workplace.py"]
+TEST_PATHS = ["tests/reliability", "tests/hooks/test_feishu_workplace.py", "tests/dags/test_load_trusts_nothing.py"]
 COMMAND = "make reliability"
 
 SECTIONS = {
@@ -42,6 +42,17 @@ SECTIONS = {
     "tests/reliability/test_bounded_errors.py": "Server answers become bounded Feishu errors without secrets",
     "tests/reliability/test_item_identity.py": "Exact item identity; lone surrogates",
     "tests/reliability/test_ticket_redaction.py": "The app ticket hidden in the REST API (real airflow api-server)",
+    "tests/reliability/test_shared_rate_limit.py": "One app-wide rate limit across processes (Redis, files)",
+    "tests/reliability/test_rate_limit_secrets.py": (
+        "The shared rate limit's Redis password: every URL form, REST API, logs with Redis down, trigger kwargs"
+    ),
+    "tests/reliability/test_safe_files.py": (
+        "Shared files: planted symlinks and hard links, folders others can write, another user's file, 0600"
+    ),
+    "tests/reliability/test_concurrent_loads.py": "Concurrent warehouse loads of one day (SQLite, PostgreSQL)",
+    "tests/dags/test_load_trusts_nothing.py": (
+        "The load trusts nothing it reads: bad rows, other days' rows, paths outside the lake (SQLite, PostgreSQL)"
+    ),
 }
 
 

@@ -92,7 +92,8 @@ def test_connection_form_declares_the_feishu_fields(tmp_path):
         "extra__feishu__app_type": ["App type", False],
         "extra__feishu__app_ticket_secret": ["App ticket", True],  # masked in the form and the logs
         "extra__feishu__tenant_key": ["Tenant key", False],
-        "extra__feishu__shared_rate_limit": ["Shared rate limit", True],  # a Redis URL may hold a password
+        "extra__feishu__shared_rate_limit": ["Shared rate limit", False],  # a URL without its password
+        "extra__feishu__shared_rate_limit_password": ["Shared rate limit password", True],
     }
     assert form["behaviour"]["hidden_fields"] == ["schema", "port"]
     assert form["behaviour"]["relabeling"] == {"host": "Base URL", "login": "App ID", "password": "App Secret"}
@@ -120,10 +121,11 @@ def test_flask_connection_form_shows_and_checks_the_feishu_fields(airflow_db):
         "extra__feishu__app_type": ["App type", "StringField"],
         "extra__feishu__app_ticket_secret": ["App ticket", "PasswordField"],
         "extra__feishu__tenant_key": ["Tenant key", "StringField"],
-        "extra__feishu__shared_rate_limit": ["Shared rate limit", "PasswordField"],
+        "extra__feishu__shared_rate_limit": ["Shared rate limit", "StringField"],
+        "extra__feishu__shared_rate_limit_password": ["Shared rate limit password", "PasswordField"],
     }
     assert 'type="password"' in form["fields"]["extra__feishu__app_ticket_secret"][2]
-    assert 'type="password"' in form["fields"]["extra__feishu__shared_rate_limit"][2]
+    assert 'type="password"' in form["fields"]["extra__feishu__shared_rate_limit_password"][2]
     assert form["app_type_errors"] and "self_built" in form["app_type_errors"][0]
 
 

@@ -17,6 +17,10 @@ APP_TYPES = ("self_built", "store")
 # under the earlier key are still read.
 APP_TICKET_KEY = "app_ticket_secret"
 LEGACY_APP_TICKET_KEY = "app_ticket"
+# The shared rate limit's URL is shown in clear, so it must hold no password; Redis's password has an extra
+# of its own that Airflow hides ("password" in the key).
+SHARED_RATE_LIMIT_KEY = "shared_rate_limit"
+SHARED_RATE_LIMIT_PASSWORD_KEY = "shared_rate_limit_password"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class FeishuAppSettings:
     tenant_key: str | None = None
     #: The extra ``shared_rate_limit``: where every process of the app keeps its request schedule.
     shared_rate_limit: str | None = field(default=None, repr=False)
+    #: The extra ``shared_rate_limit_password``: Redis's password, kept out of the URL (Airflow hides this key).
+    shared_rate_limit_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_connection(cls, conn: Any) -> FeishuAppSettings:
@@ -66,6 +72,17 @@ class FeishuAppSettings:
                     "set them in the connection's extras (the app ticket the platform pushes to the app, "
                     "and the tenant key of the tenant whose data is read)."
                 )
+        shared_rate_limit = _optional_text(extras.get(SHARED_RATE_LIMIT_KEY))
+        if shared_rate_limit is not None:
+            from airflow_provider_feishu_workplace.hooks._shared_limit import check_url
+
+            check_url(shared_rate_limit, where=f"connection {conn_id!r}'s extra {SHARED_RATE_LIMIT_KEY!r}")
+        password = extras.get(SHARED_RATE_LIMIT_PASSWORD_KEY)
+        if password is not None and not isinstance(password, str):
+            raise FeishuConfigError(
+                f"Connection {conn_id!r} has a {SHARED_RATE_LIMIT_PASSWORD_KEY!r} extra that is not text: give "
+                "Redis's password as a string."
+            )
         return cls(
             base_url=normalize_base_url(conn.host, conn.port, conn_id=conn_id),
             app_id=app_id,
@@ -73,7 +90,8 @@ class FeishuAppSettings:
             app_type=app_type,
             app_ticket=app_ticket,
             tenant_key=tenant_key,
-            shared_rate_limit=_optional_text(extras.get("shared_rate_limit")),
+            shared_rate_limit=shared_rate_limit,
+            shared_rate_limit_password=password or None,
         )
 
 

@@ -48,11 +48,13 @@ _pacers: dict[tuple, Any] = {}
 _pacers_lock = threading.Lock()
 
 
-def shared_pacer(key: tuple, requests_per_second: float, shared_url: str | None = None) -> Any:
+def shared_pacer(
+    key: tuple, requests_per_second: float, shared_url: str | None = None, password: str | None = None
+) -> Any:
     """Return the pacer for ``key`` (origin, app id and rate-limit group): an object with ``wait()``.
 
     The platform limits each API per app, so hooks of the same app share one pacer: in the process,
-    and with ``shared_url`` in every process that names the same backend.
+    and with ``shared_url`` in every process that names the same backend (``password``: Redis's).
     """
     with _pacers_lock:
         full_key = (*key, requests_per_second)
@@ -61,10 +63,10 @@ def shared_pacer(key: tuple, requests_per_second: float, shared_url: str | None 
             local = _pacers[full_key] = RequestPacer(requests_per_second)
         if not shared_url:
             return local
-        shared_key = (*full_key, shared_url)
+        shared_key = (*full_key, shared_url, password)
         pacer = _pacers.get(shared_key)
         if pacer is None:
             from airflow_provider_feishu_workplace.hooks._shared_limit import make_shared_pacer
 
-            pacer = _pacers[shared_key] = make_shared_pacer(shared_url, full_key, requests_per_second, local)
+            pacer = _pacers[shared_key] = make_shared_pacer(shared_url, full_key, requests_per_second, local, password)
         return pacer

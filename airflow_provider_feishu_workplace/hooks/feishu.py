@@ -75,6 +75,8 @@ class FeishuHook(BaseHook):
     :param shared_rate_limit: keep that pace across every process of the app, not just this one:
         ``redis://host:6379/0`` (workers on several machines) or ``file:///folder`` (one machine); the
         token requests are paced too. Default: the connection's extra ``shared_rate_limit``, else none.
+        A URL holding a password is refused: Redis's password goes in the connection's extra
+        ``shared_rate_limit_password``, which Airflow hides.
     :param max_pages: the most pages one query may take before the server is deemed to page forever;
         ``None``: 10,000 pages for :meth:`paginate` (a subclass may size its own queries' budget, as the
         workplace hook does from a query's days).
@@ -171,8 +173,9 @@ class FeishuHook(BaseHook):
     def settings(self) -> FeishuAppSettings:
         """The connection's checked fields (read once, on first use)."""
         settings = FeishuAppSettings.from_connection(self.get_connection(self.feishu_conn_id))
-        if settings.app_ticket:
-            mask_secret(settings.app_ticket)  # Airflow masks the password, not this extra
+        for secret in (settings.app_ticket, settings.shared_rate_limit_password):
+            if secret:
+                mask_secret(secret)  # Airflow masks the connection's password, not these extras
         return settings
 
     @cached_property
@@ -489,7 +492,7 @@ class FeishuHook(BaseHook):
         # Token requests are paced only across processes: within one, each hook asks once per token.
         if self.requests_per_second and (token is not None or shared_url):
             key = (settings.base_url, settings.app_id, rate_limit_group)
-            shared_pacer(key, self.requests_per_second, shared_url).wait()
+            shared_pacer(key, self.requests_per_second, shared_url, settings.shared_rate_limit_password).wait()
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         deadline = RequestDeadline(self.timeout)

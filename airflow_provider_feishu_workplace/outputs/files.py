@@ -188,8 +188,9 @@ class OutputFile:
             size = os.fstat(self._handle.fileno()).st_size
             if self._local:
                 os.fsync(self._handle.fileno())  # the move must not publish a file whose blocks are not on disk
+                # mkstemp makes 0600; give the file the usual mode, on the descriptor: the name may be a link by now
+                os.fchmod(self._handle.fileno(), 0o666 & ~_umask())
                 self._handle.close()
-                os.chmod(self._temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
                 os.replace(self._temporary, self.target.path)
             else:
                 # One put of the whole object: S3 and the other stores publish it atomically, whole or not at all.
@@ -225,6 +226,7 @@ class OutputFile:
         if self._local:
             target = Path(self.target.path)
             target.parent.mkdir(parents=True, exist_ok=True)
+            _check_folder(target.parent)  # a folder others could swap our temp file in is refused
             remove_stale_temps(target)
             descriptor, self._temporary = tempfile.mkstemp(
                 dir=target.parent, prefix=temp_prefix(target.name), suffix=TEMP_SUFFIX
@@ -251,6 +253,8 @@ def check_writable(target: ObjectStoragePath) -> None:
     """
     from airflow_provider_feishu_workplace.exceptions import FeishuOutputError
 
+    if target.protocol in LOCAL_PROTOCOLS and Path(target.path).parent.is_dir():
+        _check_folder(Path(target.path).parent)
     try:
         if target.protocol in LOCAL_PROTOCOLS:
             folder = Path(target.path).parent
@@ -345,3 +349,10 @@ def _unlink_quietly(path: str | os.PathLike) -> bool:
     except OSError:  # the original error matters more than a failed clean-up
         return False
     return True
+
+
+def _check_folder(folder: Path) -> None:
+    """Raise FeishuConfigError if other users may write to ``folder`` and it is not sticky (see ``_safe_files``)."""
+    from airflow_provider_feishu_workplace._safe_files import check_folder
+
+    check_folder(str(folder))

@@ -91,8 +91,8 @@ def test_asset_events_naming_a_file_outside_the_lakes_layout_load_its_days(examp
         for item in examples.double.expected_items("block", day, day)
         if item["block_id"] == examples.double.block_ids[0]
     ]
-    range_file = tmp_path / "elsewhere" / "blocks.jsonl"
-    range_file.parent.mkdir()
+    range_file = examples.lake_dir / "ranges" / "blocks.jsonl"  # outside the layout, inside the lake
+    range_file.parent.mkdir(parents=True)
     range_file.write_text("".join(json.dumps(item) + "\n" for item in items))
     path = f"file://{range_file}"
     extra = {"dataset": "block", "from_date": DAYS[0], "to_date": DAYS[1], "items": 2, "path": path}

@@ -40,13 +40,13 @@ while not (barrier / "go").exists():
 def rows():
     for index in range({rows}):
         if index % 100 == 0:
-            time.sleep(0.1)  # a slow reader, between this writer's DELETE and its INSERTs
+            time.sleep(0.1)  # a slow reader: the writers' transactions start at staggered times
         yield ({day!r}, f"blk_{{index:04d}}", number, index)
-    yield ("2026-10-02", "blk_other_day", number, 0)  # another day's row in the file: left out
+    yield ("2026-10-02", "blk_other_day", number, 0)  # another day of a two-day file: left out
 
 ensure_tables(hook, table)
 count = replace_day(hook, table, {day!r}, rows, source=f"writer-{{number}}", fingerprint=f"fp-{{number}}",
-                    unless_loaded=False)
+                    unless_loaded=False, file_days=({day!r}, "2026-10-02"))
 print(count)
 """
 

@@ -179,8 +179,8 @@ def test_the_connections_extra_names_the_shared_rate_limit(feishu_double, tmp_pa
 def test_an_unreachable_shared_rate_limit_slows_pulls_down_instead_of_failing_them(feishu_double, caplog):
     from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 
-    closed = f"redis://:secret-pw@127.0.0.1:{free_port()}/0"
-    with feishu_double.connection_env("feishu_paced"):
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    with feishu_double.connection_env("feishu_paced", extra={"shared_rate_limit_password": "secret-pw"}):
         hook = FeishuWorkplaceHook("feishu_paced", shared_rate_limit=closed)
         items = list(hook.iter_access_data("block", "2026-10-01", "2026-10-01"))
         hook.close()
