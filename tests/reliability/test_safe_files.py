@@ -185,7 +185,7 @@ def test_a_folder_owned_by_another_user_without_the_sticky_bit_is_refused(feishu
 def output_file(target: Path):
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    from airflow_provider_feishu_workplace._output import OutputFile
+    from airflow_provider_feishu_workplace.outputs.files import OutputFile
 
     return OutputFile(ObjectStoragePath(f"file://{target}"), "jsonl", None)
 
@@ -223,7 +223,7 @@ def test_an_output_temp_file_renamed_and_replaced_by_a_link_does_not_change_the_
 def test_an_output_folder_others_can_write_to_without_the_sticky_bit_is_refused(mode, tmp_path):
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-    from airflow_provider_feishu_workplace._output import check_writable
+    from airflow_provider_feishu_workplace.outputs.files import check_writable
 
     folder = tmp_path / "shared-out"
     folder.mkdir()
