@@ -32,10 +32,15 @@ $(INSTALLED): pyproject.toml $(CONSTRAINTS)
 		|| { grep -v -e "^WARNING: Location '.*' is ignored" -e "^INFO: pip is " $(VENV)/install.log | tail -n 30 >&2; echo "install: pip install failed (above: the end of $(VENV)/install.log)" >&2; exit 1; }
 	@touch $@
 
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist): most tests wait on sockets and subprocesses, so
+# 3 workers beat 2 on a 2-core machine. Tests that share one expensive server are kept on one worker with
+# @pytest.mark.xdist_group (--dist loadgroup). PYTEST_WORKERS=1 runs the suite in pytest's own process.
+PYTEST_WORKERS ?= 3
+PYTEST_XDIST := $(if $(filter 0 1,$(PYTEST_WORKERS)),-p no:xdist,-n $(PYTEST_WORKERS) --dist loadgroup)
 test: $(INSTALLED)
 	@bash scripts/install-postgres.sh || echo "PostgreSQL could not be installed: its tests fail in CI and are skipped elsewhere"
 	@bash scripts/install-chromium.sh || echo "Chromium could not be installed: the browser tests fail in CI and are skipped elsewhere"
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # ruff's rules and line length are in pyproject.toml.
 lint: $(INSTALLED)
