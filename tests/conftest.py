@@ -28,14 +28,6 @@ import pytest  # noqa: E402
 pytest_plugins = ["tests.dag_runs"]
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (make test), start the tests marked ``slow`` first (each takes minutes): run last,
-    one of them keeps a worker busy long after the others ran out of tests. The order is the same in every
-    worker, as xdist requires; without xdist the collection order is kept."""
-    if getattr(config.option, "numprocesses", None):
-        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 def connection_json(double, *, app_type: str = "self_built", **overrides) -> str:
     """Return an Airflow connection (JSON form) for the double's self-built or store app.
 

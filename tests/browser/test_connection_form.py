@@ -36,9 +36,6 @@ NO_FORM = "a hook's form needs wtforms and the FAB provider here; without them t
 TICKET = "ticket-canary-3f9a7c21"
 WRONG_SECRET = "wrong-secret-canary-5e2b"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "connection-form.png"
-# Under pytest-xdist (make test) every test here goes to one worker: one Chromium and one UI server (a
-# `db migrate` and an API server start, tens of seconds) serve them all, as in a serial run.
-pytestmark = pytest.mark.xdist_group("browser")
 
 
 def extras_shown() -> None:
