@@ -16,30 +16,13 @@ if [[ -n $(chromium_path) ]] && have_font; then
     exit 0
 fi
 
-if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "install-chromium: Debian's chromium and fonts-noto-cjk are needed by tests/browser and cannot be" \
-        "installed here (needs root and apt-get); install them, or set FEISHU_TEST_CHROMIUM to a Chromium binary" >&2
-    exit 1
-fi
-
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-export DEBIAN_FRONTEND=noninteractive
-apt_install() {
-    apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 chromium fonts-noto-cjk fontconfig >>"$log" 2>&1
-}
-# Refresh the package lists only when the install cannot be done from the ones we have.
-if ! apt_install; then
-    if ! { apt-get update -qq >>"$log" 2>&1 && apt_install; }; then
-        tail -n 30 "$log" >&2
-        echo "install-chromium: 'apt-get install chromium fonts-noto-cjk' failed (output above)" >&2
-        exit 1
-    fi
-fi
+# shellcheck source=scripts/apt-install.sh
+source "$(dirname "$0")/apt-install.sh"
+apt_check_can_install install-chromium "Debian's chromium and fonts-noto-cjk are needed by tests/browser and \
+cannot be installed here; install them, or set FEISHU_TEST_CHROMIUM to a Chromium binary"
+apt_install install-chromium chromium fonts-noto-cjk fontconfig
 
 if [[ -z $(chromium_path) ]]; then
-    tail -n 30 "$log" >&2
-    echo "install-chromium: installed 'chromium' but found no chromium on PATH" >&2
-    exit 1
+    apt_fail install-chromium "installed 'chromium' but found no chromium on PATH"
 fi
 echo "install-chromium: installed Debian's chromium ($(version)) and fonts-noto-cjk"

@@ -24,59 +24,28 @@ if have_server; then
     exit 0
 fi
 
-if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "install-postgres: PostgreSQL server not found under /usr/lib/postgresql/*/bin and cannot install it" \
-        "(needs root and apt-get); install Debian's 'postgresql' package or set FEISHU_TEST_POSTGRES_URI" >&2
-    exit 1
-fi
-
-log=$(mktemp)
-policy=/usr/sbin/policy-rc.d
-own_policy=
-cleanup() {
-    rm -f "$log"
-    if [[ -n $own_policy ]]; then rm -f "$policy"; fi
-}
-trap cleanup EXIT
-
-# Deny service starts while installing, so the package's postinst does not boot
-# its cluster on port 5432. Leave an existing policy (e.g. Docker's) alone.
-if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy"
-    chmod 755 "$policy"
-    own_policy=1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-apt_install() {
-    apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 postgresql >>"$log" 2>&1
-}
-# Refresh the package lists only when the install cannot be done from the ones we have.
-if ! apt_install; then
-    if ! { apt-get update -qq >>"$log" 2>&1 && apt_install; }; then
-        tail -n 30 "$log" >&2
-        echo "install-postgres: 'apt-get install postgresql' failed (output above)" >&2
-        exit 1
-    fi
-fi
+# shellcheck source=scripts/apt-install.sh
+source "$(dirname "$0")/apt-install.sh"
+apt_check_can_install install-postgres "PostgreSQL server not found under /usr/lib/postgresql/*/bin and cannot \
+install it here; install Debian's 'postgresql' package or set FEISHU_TEST_POSTGRES_URI"
+# The package's postinst must not boot its cluster on port 5432.
+apt_deny_service_starts
+apt_install install-postgres postgresql
 
 # Where services do start despite the policy (e.g. under systemd), stop the
 # distro's cluster: it must not hold port 5432 or listen beyond loopback.
 if command -v pg_lsclusters >/dev/null; then
     pg_lsclusters --no-header 2>/dev/null | while read -r ver name _port status _rest; do
         if [[ $status == online* ]]; then
-            pg_ctlcluster "$ver" "$name" stop >>"$log" 2>&1 || true
+            pg_ctlcluster "$ver" "$name" stop >>"$APT_LOG" 2>&1 || true
         fi
     done
 fi
 if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
-    systemctl disable --now postgresql >>"$log" 2>&1 || true
+    systemctl disable --now postgresql >>"$APT_LOG" 2>&1 || true
 fi
 
 if ! have_server; then
-    tail -n 30 "$log" >&2
-    echo "install-postgres: installed 'postgresql' but found no initdb/pg_ctl/postgres" \
-        "under /usr/lib/postgresql/*/bin" >&2
-    exit 1
+    apt_fail install-postgres "installed 'postgresql' but found no initdb/pg_ctl/postgres under /usr/lib/postgresql/*/bin"
 fi
 echo "install-postgres: installed Debian's postgresql package (version $(versions))"

@@ -279,6 +279,19 @@ def set_paused(dag_id: str, paused: bool) -> None:
         session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": paused})
 
 
+def clear_asset_queue(dag_id: str) -> None:
+    """Forget the asset events (dataset events on Airflow 2) that wait to start ``dag_id``: the metadata database
+    is shared by every test of one pytest(-xdist) process, so earlier tests' runs may have queued some."""
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.asset import AssetDagRunQueue as Queue
+    else:
+        from airflow.models.dataset import DatasetDagRunQueue as Queue
+    with create_session() as session:
+        session.query(Queue).filter(Queue.target_dag_id == dag_id).delete()
+
+
 def asset_triggered_dag_ids() -> set[str]:
     """Return the DAGs the scheduler would start now because every asset they wait for was updated."""
     from airflow.models.dag import DagModel

@@ -163,6 +163,18 @@ def figures():
 
     yield record
     target = os.environ.get("FEISHU_RELIABILITY_FIGURES")
-    if target:
-        with open(target, "w", encoding="utf-8") as handle:
-            json.dump(recorded, handle, indent=2, sort_keys=True, default=str)
+    if not target:
+        return
+    # Under pytest-xdist every worker ends its session here: each adds its figures to the file, in turn.
+    import fcntl
+
+    with open(target, "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        earlier = handle.read()
+        merged = json.loads(earlier) if earlier.strip() and os.environ.get("PYTEST_XDIST_WORKER") else {}
+        for section, values in recorded.items():
+            merged.setdefault(section, {}).update(values)
+        handle.seek(0)
+        handle.truncate()
+        json.dump(merged, handle, indent=2, sort_keys=True, default=str)

@@ -3,52 +3,42 @@
 ``running_postgres()`` yields the URI of an empty database on 127.0.0.1: either the
 server named by ``FEISHU_TEST_POSTGRES_URI``, or a private cluster it creates with the
 installed server binaries (see ``scripts/install-postgres.sh``) and removes afterwards.
+The cluster is launched by ``scripts/stack/pg_cluster.py``, the launcher ``make stack`` uses too.
 """
 
 from __future__ import annotations
 
 import os
-import pwd
-import re
 import secrets
 import shutil
-import socket
+import signal
 import stat
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+_STACK_SCRIPTS = str(Path(__file__).resolve().parents[1] / "scripts" / "stack")
+if _STACK_SCRIPTS not in sys.path:
+    sys.path.insert(0, _STACK_SCRIPTS)
+
+import pg_cluster  # noqa: E402  scripts/stack/pg_cluster.py
+from pg_cluster import PostgresUnavailable, find_runuser  # noqa: E402, F401  (the tests' names for them)
+
 URI_ENV = "FEISHU_TEST_POSTGRES_URI"
 USER = "feishu"
 DATABASE = "feishu_test"
-_SERVER_ROOT = Path("/usr/lib/postgresql")
+_SERVER_ROOT = pg_cluster.SERVER_ROOT
 _START_ATTEMPTS = 3
-# Debian keeps runuser in /usr/sbin, which a non-login root shell or a CI runner may not have on PATH.
-_SBIN_DIRS = ("/usr/sbin", "/sbin")
-
-
-class PostgresUnavailable(RuntimeError):
-    """No PostgreSQL server binaries were found, and no server URI was given."""
+_START_TIMEOUT = 60
 
 
 def find_server_bin() -> Path | None:
     """Return the ``bin`` directory of the newest installed PostgreSQL server, or None."""
-    candidates = []
-    for bin_dir in _SERVER_ROOT.glob("*/bin"):
-        version = bin_dir.parent.name
-        if re.fullmatch(r"\d+(\.\d+)?", version) and all(
-            os.access(bin_dir / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres")
-        ):
-            candidates.append((tuple(int(part) for part in version.split(".")), bin_dir))
-    return max(candidates)[1] if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return pg_cluster.find_server_bin(_SERVER_ROOT)
 
 
 def _traversable_by_others(path: Path) -> bool:
@@ -56,30 +46,31 @@ def _traversable_by_others(path: Path) -> bool:
 
 
 def _make_workdir(as_root: bool) -> Path:
-    """Create the cluster's directory, owned by whoever will run the server."""
+    """Create the cluster's directory (one per call: xdist workers each get their own)."""
     parent = Path(tempfile.gettempdir())
     if as_root and not _traversable_by_others(parent):
         parent = Path("/tmp")  # the server's user must be able to reach its data directory
-    workdir = Path(tempfile.mkdtemp(prefix="feishu-pg-", dir=parent))
-    if as_root:
-        shutil.chown(workdir, "postgres", "postgres")
-    return workdir
+    return Path(tempfile.mkdtemp(prefix="feishu-pg-", dir=parent))
 
 
-def find_runuser(path: str | None = None) -> str | None:
-    """Return the absolute path of ``runuser``, also where the sbin folders are not on ``PATH``.
+def _stop(server: subprocess.Popen) -> None:
+    """SIGINT (PostgreSQL's fast shutdown) to the server's process group; SIGKILL what is left."""
+    for sig, wait in ((signal.SIGINT, 30), (signal.SIGKILL, 30)):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            server.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
-    :param path: the search path to start from (default: ``$PATH``); ``/usr/sbin`` and ``/sbin`` are
-        always searched after it.
-    """
-    search = path if path is not None else os.environ.get("PATH", os.defpath)
-    return shutil.which("runuser", path=os.pathsep.join([search, *_SBIN_DIRS]))
 
-
-def _run(cmd: list, *, as_root: bool, cwd: Path) -> subprocess.CompletedProcess:
-    # PostgreSQL refuses to run as root: run its tools as the Debian package's system user.
-    prefix = [find_runuser(), "-u", "postgres", "--"] if as_root else []
-    return subprocess.run(prefix + [str(part) for part in cmd], cwd=cwd, capture_output=True, text=True, timeout=120)
+def _tail(log: Path) -> str:
+    if not log.exists():
+        return ""
+    return "\n--- server log ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
 
 
 @contextmanager
@@ -101,77 +92,40 @@ def running_postgres() -> Iterator[str]:
             f"no PostgreSQL server binaries under {_SERVER_ROOT}/*/bin: run `bash scripts/install-postgres.sh` "
             f"(as root, installs Debian's postgresql package) or set {URI_ENV} to a server's URI"
         )
-
-    as_root = os.geteuid() == 0
-    if as_root:
-        if find_runuser() is None:
-            raise PostgresUnavailable(
-                "running as root, but `runuser` (util-linux) is not on PATH nor in /usr/sbin or /sbin: "
-                "install Debian's util-linux package, or set " + URI_ENV + " to a server's URI"
-            )
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            raise PostgresUnavailable(
-                "running as root, but there is no `postgres` system user to run the server as: "
-                "run `bash scripts/install-postgres.sh` (installs Debian's postgresql package)"
-            ) from None
-    workdir = _make_workdir(as_root)
-    data, log = workdir / "data", workdir / "server.log"
-    started = False
+    try:
+        workdir = _make_workdir(os.geteuid() == 0)
+        cluster = pg_cluster.Cluster(workdir, bin_dir)
+    except PostgresUnavailable as error:
+        raise PostgresUnavailable(f"{error}, or set {URI_ENV} to a server's URI") from None
+    log = workdir / "server.log"
+    server = None
     try:
         password = secrets.token_hex(16)
-        pwfile = workdir / "pwfile"
-        pwfile.write_text(password + "\n")
-        if as_root:
-            shutil.chown(pwfile, "postgres", "postgres")
-        pwfile.chmod(0o600)
-        initdb = [
-            bin_dir / "initdb",
-            "-D",
-            data,
-            "-U",
-            USER,
-            f"--pwfile={pwfile}",
-            "--auth-host=scram-sha-256",
-            "--auth-local=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-            "--no-instructions",
-        ]
-        _check(_run(initdb, as_root=as_root, cwd=workdir), "initdb")
-        pwfile.unlink()
-
+        cluster.init(USER, password)
         # Another process may take the port between choosing and binding it: try a few.
         for attempt in range(_START_ATTEMPTS):
-            port = _free_port()
-            options = (
-                f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='{workdir}' "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            )
-            start = [bin_dir / "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", log, "-o", options]
-            result = _run(start, as_root=as_root, cwd=workdir)
-            if result.returncode == 0:
-                started = True
+            port = pg_cluster.free_port()
+            with open(log, "ab") as output:
+                server = subprocess.Popen(
+                    cluster.server_command(port),
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    cwd=workdir,
+                    start_new_session=True,
+                )
+            deadline = time.monotonic() + _START_TIMEOUT
+            while server.poll() is None and not cluster.ready(port) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if server.poll() is None and cluster.ready(port):
                 break
+            _stop(server)
+            server = None
             if attempt == _START_ATTEMPTS - 1:
-                _check(result, "pg_ctl start", log)
-
-        createdb = [bin_dir / "createdb", "-h", workdir, "-p", port, "-U", USER, DATABASE]
-        _check(_run(createdb, as_root=as_root, cwd=workdir), "createdb", log)
+                raise RuntimeError(f"PostgreSQL did not start on 127.0.0.1:{port}{_tail(log)}")
+        cluster.create_databases(port, DATABASE)
         yield f"postgresql://{USER}:{password}@127.0.0.1:{port}/{DATABASE}"
     finally:
-        if started:
-            _run([bin_dir / "pg_ctl", "stop", "-w", "-m", "immediate", "-D", data], as_root=as_root, cwd="/")
+        if server is not None:
+            _stop(server)
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _check(result: subprocess.CompletedProcess, what: str, log: Path | None = None) -> None:
-    """Raise with the tool's output (and the server log's tail) when it failed."""
-    if result.returncode == 0:
-        return
-    details = (result.stdout + result.stderr).strip()
-    if log is not None and log.exists():
-        details += "\n--- server log ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-    raise RuntimeError(f"{what} failed (exit {result.returncode}):\n{details}")

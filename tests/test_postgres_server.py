@@ -14,14 +14,18 @@ from tests.postgres_server import PostgresUnavailable, running_postgres
 
 
 def test_database_is_usable(postgres_uri):
+    # The session's database serves every test of one xdist worker, in whatever order they come: this test
+    # works in a schema of its own, empty when made, and drops it.
     with psycopg2.connect(postgres_uri) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+        cur.execute("CREATE SCHEMA usable_check")
+        cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'usable_check'")
         assert cur.fetchone() == (0,)
-        cur.execute("CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)")
-        cur.execute("INSERT INTO notes (body) VALUES (%s) RETURNING id", ("飞书",))
+        cur.execute("CREATE TABLE usable_check.notes (id serial PRIMARY KEY, body text NOT NULL)")
+        cur.execute("INSERT INTO usable_check.notes (body) VALUES (%s) RETURNING id", ("飞书",))
         (note_id,) = cur.fetchone()
-        cur.execute("SELECT body FROM notes WHERE id = %s", (note_id,))
+        cur.execute("SELECT body FROM usable_check.notes WHERE id = %s", (note_id,))
         assert cur.fetchone() == ("飞书",)
+        cur.execute("DROP SCHEMA usable_check CASCADE")
     conn.close()
 
 

@@ -40,6 +40,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pg_cluster  # scripts/stack/pg_cluster.py: the PostgreSQL launcher the tests use too
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = ROOT / ".stack"
 WORKERS = ("worker-1", "worker-2")
@@ -277,26 +279,6 @@ def _http_json(url: str, timeout: float = 5) -> dict:
         return json.loads(answer.read())
 
 
-def _find_pg_bin() -> Path:
-    candidates = []
-    for bin_dir in Path("/usr/lib/postgresql").glob("*/bin"):
-        if re.fullmatch(r"\d+", bin_dir.parent.name) and (bin_dir / "postgres").exists():
-            candidates.append((int(bin_dir.parent.name), bin_dir))
-    if not candidates:
-        raise StackError("no PostgreSQL server under /usr/lib/postgresql/*/bin: run `bash scripts/install-postgres.sh`")
-    return max(candidates)[1]
-
-
-def _as_postgres() -> list[str]:
-    """PostgreSQL refuses to run as root: run its programs as the Debian package's system user."""
-    if os.geteuid() != 0:
-        return []
-    runuser = shutil.which("runuser", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
-    if runuser is None:
-        raise StackError("running as root without `runuser` (util-linux) to start PostgreSQL as user postgres")
-    return [runuser, "-u", "postgres", "--"]
-
-
 # ---------------------------------------------------------------------------------------- environment
 
 
@@ -378,80 +360,38 @@ def _quote(value: str) -> str:
 
 
 def _start_postgres(base: Path, state: dict, env: dict) -> None:
-    bin_dir = _find_pg_bin()
     pg_dir = base / "postgres"
-    data = pg_dir / "data"
-    prefix = _as_postgres()
     password_file = pg_dir / "password"
-    if not (data / "PG_VERSION").exists():
+    try:
+        cluster = pg_cluster.Cluster(pg_dir)
+    except pg_cluster.PostgresUnavailable as error:
+        raise StackError(str(error)) from None
+    if not cluster.initialized:
         shutil.rmtree(pg_dir, ignore_errors=True)
         pg_dir.mkdir(parents=True)
         password = secrets.token_hex(16)
         password_file.write_text(password)
         password_file.chmod(0o600)
-        pwfile = pg_dir / "initdb-pw"
-        pwfile.write_text(password + "\n")
-        if prefix:
-            shutil.chown(pg_dir, "postgres", "postgres")
-            shutil.chown(pwfile, "postgres", "postgres")
-        command = [
-            *prefix,
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            PG_USER,
-            f"--pwfile={pwfile}",
-            "--auth-host=scram-sha-256",
-            "--auth-local=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, cwd=pg_dir)
-        pwfile.unlink()
-        if result.returncode:
-            raise StackError(f"initdb failed:\n{result.stdout}{result.stderr}")
+        try:
+            cluster.init(PG_USER, password)
+        except RuntimeError as error:
+            raise StackError(str(error)) from None
+    cluster.user = PG_USER
     state["postgres"] = {"password": password_file.read_text().strip(), "socket_dir": str(pg_dir)}
     port = state["ports"]["postgres"]
-    command = [
-        *prefix,
-        str(bin_dir / "postgres"),
-        "-D",
-        str(data),
-        "-p",
-        str(port),
-        "-c",
-        "listen_addresses=127.0.0.1",
-        "-c",
-        f"unix_socket_directories={pg_dir}",
-        "-c",
-        "max_connections=200",
-        "-c",
-        "fsync=off",
-        "-c",
-        "synchronous_commit=off",
-        "-c",
-        "full_page_writes=off",
-    ]
     # SIGINT: PostgreSQL's "fast" shutdown (SIGTERM would wait for every client to disconnect).
+    command = cluster.server_command(port, "max_connections=200")
     process = _spawn(base, state, "postgres", command, env, stop_signal="SIGINT")
-    psql = [*prefix, str(bin_dir / "psql"), "-h", str(pg_dir), "-p", str(port), "-U", PG_USER, "-d", "postgres"]
 
     def databases_ready() -> bool:
-        result = subprocess.run([*psql, "-tAc", "SELECT datname FROM pg_database"], capture_output=True, text=True)
-        if result.returncode:
+        if not cluster.ready(port):
             return False
-        for name in set(DATABASES) - set(result.stdout.split()):
-            subprocess.run([*psql, "-c", f"CREATE DATABASE {name}"], capture_output=True, check=True)
+        cluster.create_databases(port, *DATABASES)
         return True
 
-    # Through the server's own socket in pg_dir: a server that could not bind its TCP port exits (and the
-    # log says why) rather than answering here.
+    # Through the server's own socket in pg_dir first: a server that could not bind its TCP port exits (and
+    # the log says why) rather than answering there.
     _wait("PostgreSQL", databases_ready, base / "logs" / "postgres.log", timeout=90, process=process)
-    _wait(
-        "PostgreSQL on its port", lambda: port_open(port), base / "logs" / "postgres.log", timeout=30, process=process
-    )
 
 
 def _start_redis(base: Path, state: dict, env: dict) -> None:
