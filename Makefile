@@ -23,7 +23,7 @@ endif
 install: $(INSTALLED)
 
 # pip's output goes to a log; on failure its tail (the resolver's real error) is printed.
-$(INSTALLED): pyproject.toml $(CONSTRAINTS)
+$(INSTALLED): pyproject.toml $(CONSTRAINTS) airflow_provider_feishu_workplace/__init__.py
 	@test -x $(PY) || { $(PYTHON) -c '$(CHECK_PYTHON)' && $(PYTHON) -m venv $(VENV); }
 	@$(PY) -c '$(CHECK_PYTHON)' || { echo "($(VENV) was made with that Python: make clean AIRFLOW=$(AIRFLOW) first)" >&2; exit 1; }
 	@echo "install: $(VENV) ($$($(PY) -c 'import platform; print("Python", platform.python_version())')) with $(CONSTRAINTS); log in $(VENV)/install.log"
