@@ -270,11 +270,14 @@ def test_a_new_endpoints_deferrable_sensor_waits_in_a_real_triggerer(tmp_path):
     with real_deployment(tmp_path, {"app_wait.py": APP_SENSOR_DAG_SOURCE}, prepare) as deployment:
         db, served = deployment.db, deployment.served
         airflow(deployment.env, "dags", "trigger", APP_SENSOR_DAG)
+
+        def deferred_and_checked() -> bool:
+            state = db.task_state(APP_SENSOR_DAG)
+            assert state not in ("failed", "up_for_retry"), f"the sensor ended {state}\n{log_tails(deployment.logs)}"
+            return state == "deferred" and len(served.requests("app")) >= 3
+
         # The worker's first check finds nothing and defers; the triggerer's checks of "app" follow.
-        deployment.wait_for(
-            "the sensor did not defer and get checked by the triggerer",
-            lambda: db.task_state(APP_SENSOR_DAG) == "deferred" and len(served.requests("app")) >= 3,
-        )
+        deployment.wait_for("the sensor did not defer and get checked by the triggerer", deferred_and_checked)
         deployment.mark("deferred")
         served.publish_at(FIRST, 0)
         deployment.wait_for("the run did not succeed", lambda: db.run_state(APP_SENSOR_DAG) in ("success", "failed"))
