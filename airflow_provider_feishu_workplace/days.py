@@ -17,9 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Generator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
+
+if TYPE_CHECKING:
+    from airflow_provider_feishu_workplace.endpoints import SearchEndpoint
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 ONE_DAY = dt.timedelta(days=1)
@@ -145,18 +148,18 @@ class AccessDataSource(Protocol):
     """What :func:`is_published` asks: ``FeishuWorkplaceHook`` (this module stays below the hooks it serves)."""
 
     def iter_access_data(
-        self, data_set: str, from_date: DateLike, to_date: DateLike, *, page_size: int | None = None
+        self, data_set: str | SearchEndpoint, from_date: DateLike, to_date: DateLike, *, page_size: int | None = None
     ) -> Generator[dict[str, Any], None, None]: ...
 
 
-def is_published(hook: AccessDataSource, data_set: str, day: dt.date) -> bool:
+def is_published(hook: AccessDataSource, data_set: str | SearchEndpoint, day: dt.date) -> bool:
     """Return whether ``data_set`` has an item for ``day``: one search request for one item of that day.
 
     Goes through the hook's one request path (token, pacing, retries of transient faults, answer checks);
     an error that outlasts the hook's retries, or that no retry can fix, is raised.
 
     :param hook: the hook to ask with.
-    :param data_set: the data set to look at (a registered endpoint's name).
+    :param data_set: the data set to look at: a registered endpoint's name, or its record.
     :param day: the day.
     """
     items = hook.iter_access_data(data_set, day, day, page_size=1)

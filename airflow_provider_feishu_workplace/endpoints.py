@@ -26,10 +26,12 @@ This module imports nothing heavy: DAG files import it at every parse.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass
 from types import MappingProxyType
+from typing import Any
 
 from airflow_provider_feishu_workplace._arguments import whole_number
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
@@ -99,6 +101,42 @@ class SearchEndpoint:
                 raise FeishuConfigError(f"SearchEndpoint {label}={fields!r} must be a tuple of field names.")
         if not self.counts_fields:
             raise FeishuConfigError(f"SearchEndpoint {self.name!r} needs at least one counts field.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as plain JSON values (field lists as lists), to rebuild with :meth:`from_dict`.
+
+        A trigger carries its record this way: the triggerer never imports the DAG file that registered it.
+        """
+        return {
+            "name": self.name,
+            "path": self.path,
+            "max_page_size": self.max_page_size,
+            "id_field": self.id_field,
+            "counts_fields": list(self.counts_fields),
+            "name_fields": list(self.name_fields),
+            "internal_error_code": self.internal_error_code,
+            "scope": self.scope,
+        }
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> SearchEndpoint:
+        """Rebuild a record from :meth:`to_dict`'s values (checked as any record); registers nothing.
+
+        :param fields: every field :meth:`to_dict` gives; an unknown or missing one is an error.
+        """
+        if not isinstance(fields, Mapping):
+            raise FeishuConfigError(f"A SearchEndpoint is rebuilt from a dict of its fields, not {fields!r}.")
+        known = {field.name for field in dataclasses.fields(cls)}
+        if set(fields) != known:
+            raise FeishuConfigError(
+                f"A SearchEndpoint's fields are {sorted(known)}: got {sorted(fields)} "
+                "(from SearchEndpoint.to_dict of another provider version?)."
+            )
+        values = dict(fields)
+        for name in ("counts_fields", "name_fields"):
+            if isinstance(values[name], list):
+                values[name] = tuple(values[name])
+        return cls(**values)
 
     @property
     def fields(self) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ description of the three real endpoints (the double never reads the records, so 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -26,7 +27,7 @@ from airflow_provider_feishu_workplace.exceptions import FeishuApiError, FeishuC
 from airflow_provider_feishu_workplace.hooks.feishu import FeishuHook
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 from airflow_provider_feishu_workplace.operators.feishu_workplace import FeishuWorkplaceAccessOperator
-from airflow_provider_feishu_workplace.testing import FeishuDouble
+from airflow_provider_feishu_workplace.testing import FeishuDouble, ServedDouble
 from tests.airflow_versions import run_dag_test
 from tests.conftest import task_states
 
@@ -45,20 +46,37 @@ FIRST, LAST = "2026-10-01", "2026-10-31"
 FAST = {"backoff_base": 0.0, "backoff_max": 0.01}
 
 
-def serve_app(double: FeishuDouble) -> None:
-    """The double's extension point: it describes the endpoint itself, from the same (made-up) docs."""
-    double.add_endpoint(
-        "app",
-        path="/open-apis/workplace/v1/app_access_data/search",
-        id_field="app_id",
-        ids=APP_IDS,
-        counts=("access_data", "mobile_access_data"),
-        max_page_size=50,
-        bad_date=1630001,
-        bad_range=1630002,
-        internal_error=1630003,
-        bad_page_token=1630004,
-    )
+# The double's extension point: it describes the endpoint itself, from the same (made-up) docs.
+APP_SPEC = {
+    "path": "/open-apis/workplace/v1/app_access_data/search",
+    "id_field": "app_id",
+    "ids": APP_IDS,
+    "counts": ("access_data", "mobile_access_data"),
+    "max_page_size": 50,
+    "bad_date": 1630001,
+    "bad_range": 1630002,
+    "internal_error": 1630003,
+    "bad_page_token": 1630004,
+}
+# What a user's DAG file says: the record, registered at every parse.
+APP_RECORD_SOURCE = """
+from airflow_provider_feishu_workplace.endpoints import WORKPLACE_SCOPE, SearchEndpoint, register_endpoint
+
+APP = register_endpoint(SearchEndpoint(
+    name="app",
+    path="/open-apis/workplace/v1/app_access_data/search",
+    max_page_size=50,
+    id_field="app_id",
+    counts_fields=("access_data", "mobile_access_data"),
+    internal_error_code=1630003,
+    scope=WORKPLACE_SCOPE,
+))
+"""
+
+
+def serve_app(double: FeishuDouble | ServedDouble) -> None:
+    """Serve the fourth endpoint: in this process, or in a served double through its control API."""
+    double.add_endpoint("app", **APP_SPEC)
 
 
 @pytest.fixture
@@ -182,23 +200,12 @@ def test_a_new_endpoint_through_the_base_operators_dataset_argument(app_endpoint
 
 def test_a_new_endpoint_in_a_dag_run_by_airflow(app_endpoint, dag_folder, tmp_path):
     received = tmp_path / "received.json"
-    source = textwrap.dedent(
+    source = APP_RECORD_SOURCE + textwrap.dedent(
         f"""
         import json
         import pendulum
         from airflow.providers.common.compat.sdk import DAG, task
-        from airflow_provider_feishu_workplace.endpoints import WORKPLACE_SCOPE, SearchEndpoint, register_endpoint
         from airflow_provider_feishu_workplace.operators.feishu_workplace import FeishuWorkplaceAccessOperator
-
-        APP = register_endpoint(SearchEndpoint(
-            name="app",
-            path="/open-apis/workplace/v1/app_access_data/search",
-            max_page_size=50,
-            id_field="app_id",
-            counts_fields=("access_data", "mobile_access_data"),
-            internal_error_code=1630003,
-            scope=WORKPLACE_SCOPE,
-        ))
 
         with DAG("app_usage", schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False):
             pull = FeishuWorkplaceAccessOperator(task_id="pull", dataset=APP, hook_params={FAST!r})
@@ -217,6 +224,71 @@ def test_a_new_endpoint_in_a_dag_run_by_airflow(app_endpoint, dag_folder, tmp_pa
 
     assert task_states(run) == {"pull": "success", "receive": "success"}
     assert json.loads(received.read_text()) == app_endpoint.expected_items("app", FIRST, FIRST)
+
+
+APP_SENSOR_DAG = "app_wait"
+APP_SENSOR_DAG_SOURCE = (
+    APP_RECORD_SOURCE
+    + f"""
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+from airflow_provider_feishu_workplace.sensors.feishu_workplace import FeishuWorkplaceDataSensor
+
+with DAG({APP_SENSOR_DAG!r}, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False):
+    FeishuWorkplaceDataSensor(
+        task_id="wait", dataset=APP, date={FIRST!r}, deferrable=True, poke_interval=1, timeout=300
+    )
+"""
+)
+
+
+def test_a_new_endpoints_trigger_carries_its_record_to_a_process_that_never_registered_it(app_endpoint):
+    from airflow_provider_feishu_workplace.triggers.feishu_workplace import FeishuWorkplaceDataTrigger
+
+    _, kwargs = FeishuWorkplaceDataTrigger(feishu_conn_id="feishu_default", date=FIRST, dataset=APP).serialize()
+    stored = json.loads(json.dumps(kwargs))
+    endpoints.unregister_endpoint("app")  # the triggerer never parsed the DAG file that registered it
+    try:
+        event = asyncio.run(anext(FeishuWorkplaceDataTrigger(**stored).run())).payload
+    finally:
+        register_endpoint(APP)
+
+    assert stored["endpoint"] == APP.to_dict() and SearchEndpoint.from_dict(stored["endpoint"]) == APP
+    assert (event["status"], event["dataset"]) == ("published", "app"), event
+    assert app_endpoint.calls("app")[-1].query["page_size"] == "1"
+
+
+@pytest.mark.slow
+def test_a_new_endpoints_deferrable_sensor_waits_in_a_real_triggerer(tmp_path):
+    """The DAG file registers the record; the triggerer never parses it, and the day is published late."""
+    from tests.triggers.real_airflow import airflow, log_tails, real_deployment
+
+    def prepare(served: ServedDouble) -> None:
+        serve_app(served)
+        served.publish_at(FIRST, None)  # held back until the sensor waits in the triggerer
+
+    with real_deployment(tmp_path, {"app_wait.py": APP_SENSOR_DAG_SOURCE}, prepare) as deployment:
+        db, served = deployment.db, deployment.served
+        airflow(deployment.env, "dags", "trigger", APP_SENSOR_DAG)
+
+        def deferred_and_checked() -> bool:
+            state = db.task_state(APP_SENSOR_DAG)
+            assert state not in ("failed", "up_for_retry"), f"the sensor ended {state}\n{log_tails(deployment.logs)}"
+            return state == "deferred" and len(served.requests("app")) >= 3
+
+        # The worker's first check finds nothing and defers; the triggerer's checks of "app" follow.
+        deployment.wait_for("the sensor did not defer and get checked by the triggerer", deferred_and_checked)
+        deployment.mark("deferred")
+        served.publish_at(FIRST, 0)
+        deployment.wait_for("the run did not succeed", lambda: db.run_state(APP_SENSOR_DAG) in ("success", "failed"))
+        deployment.mark("finished")
+        state, checks = db.task_state(APP_SENSOR_DAG), served.requests("app")
+        assert state == "success", f"the sensor ended {state}\n{log_tails(deployment.logs)}"
+
+    assert {request["query"]["page_size"] for request in checks} == {"1"}
+    assert checks[-1]["query"]["from_date"] == FIRST and checks[-1]["code"] == 0
+    assert "is unknown" not in deployment.triggerer_log()
+    print(deployment.report())
 
 
 # -- unknown names are errors, never a default -------------------------------------------------------

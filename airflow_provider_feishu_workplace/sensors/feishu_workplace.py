@@ -17,7 +17,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_feishu_workplace._arguments import checked_hook_params
 from airflow_provider_feishu_workplace.days import checked_timezone, context_days, is_published, run_timezone, to_day
-from airflow_provider_feishu_workplace.endpoints import get_endpoint
+from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, get_endpoint
 from airflow_provider_feishu_workplace.exceptions import FeishuError, raise_for_task
 
 if TYPE_CHECKING:
@@ -43,8 +43,9 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
         access operators pull (the day before the data interval's end, in ``timezone``).
     :param feishu_conn_id: the Feishu connection (templated).
     :param timezone: the time zone days are counted in; defaults to the DAG's.
-    :param dataset: the data set whose items show the day is published (``workplace``, the default, has
-        one item a day).
+    :param dataset: the data set whose items show the day is published, by name or
+        :class:`~airflow_provider_feishu_workplace.endpoints.SearchEndpoint` (``workplace``, the default,
+        has one item a day).
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     :param hook_params: extra keyword arguments for ``FeishuWorkplaceHook`` (timeouts, retries, pacing).
     """
@@ -58,7 +59,7 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
         feishu_conn_id: str = "feishu_default",
         date: str | dt.date | None = None,
         timezone: str | None = None,
-        dataset: str = "workplace",
+        dataset: str | SearchEndpoint = "workplace",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
@@ -69,7 +70,8 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
         if timezone is not None:
             checked_timezone(timezone)
         self.timezone = timezone
-        self.dataset = get_endpoint(dataset).name  # an unknown data set fails the DAG file, not the run
+        self._endpoint = get_endpoint(dataset)  # an unknown data set fails the DAG file, not the run
+        self.dataset = self._endpoint.name
         self.deferrable = deferrable
         self.hook_params = hook_params or {}
 
@@ -94,7 +96,7 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
         """
         try:
             day = self.resolve_day(context)
-            published = is_published(self.hook, self.dataset, day)
+            published = is_published(self.hook, self._endpoint, day)
         except FeishuError as error:
             raise_for_task(error)
         finally:
@@ -123,7 +125,7 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
         trigger = FeishuWorkplaceDataTrigger(
             feishu_conn_id=self.feishu_conn_id,
             date=self.resolve_day(context).isoformat(),
-            dataset=self.dataset,
+            dataset=self._endpoint,  # the whole record: the triggerer may not know a DAG file's records
             poke_interval=self.poke_interval,
             exponential_backoff=self.exponential_backoff,
             max_wait=max_wait,

@@ -13,6 +13,7 @@ this one, with JSON in and out:
 | ``GET /requests?limit=100&endpoint=search`` | the latest requests, oldest first, secrets replaced by ``***`` |
 | ``GET /stats`` | every request since the start or the last clear, by endpoint and HTTP status |
 | ``DELETE /requests`` | forget the request log and the counts |
+| ``POST /endpoints`` ``{"name": "app", "path": ...}`` | serve one more endpoint: :meth:`FeishuDouble.add_endpoint` |
 | ``POST /reset`` | :meth:`FeishuDouble.reset`: faults, log, publication times, tokens, rate-limit buckets |
 
 Errors answer HTTP 400 (a bad value; the message names it) or 404 (an unknown path) with ``{"error": ...}``.
@@ -53,6 +54,7 @@ class Control:
             ("GET", "/requests"): self._requests,
             ("DELETE", "/requests"): self._clear,
             ("GET", "/stats"): self._stats,
+            ("POST", "/endpoints"): self._add_endpoint,
             ("POST", "/reset"): self._reset,
         }
         route = routes.get((method, path.rstrip("/") or "/"))
@@ -107,6 +109,12 @@ class Control:
     def _clear(self, query: dict[str, str], body: Any) -> dict[str, Any]:
         self.double.clear_requests()
         return {"cleared": True}
+
+    def _add_endpoint(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        fields = dict(_object(body, "POST /endpoints"))
+        name = fields.pop("name", None)
+        spec = self.double.add_endpoint(name, **fields)
+        return {"added": spec.name, "path": spec.path}
 
     def _reset(self, query: dict[str, str], body: Any) -> dict[str, Any]:
         self.double.reset()

@@ -21,7 +21,8 @@ class ServedDouble:
     """A double running in another process: its URL and credentials, as its command line printed them.
 
     Its control API (``control_url``; ``None`` when served with ``--no-control``) is wrapped by
-    :meth:`publish_at`, :meth:`inject`, :meth:`requests`, :meth:`stats`, :meth:`clear_requests` and :meth:`reset`.
+    :meth:`publish_at`, :meth:`inject`, :meth:`add_endpoint`, :meth:`requests`, :meth:`stats`,
+    :meth:`clear_requests` and :meth:`reset`.
     """
 
     url: str
@@ -64,6 +65,11 @@ class ServedDouble:
         fault = {"kind": str(kind), "endpoint": endpoint, "skip": skip, "times": times, **params}
         self._control("POST", "/faults", fault)
 
+    def add_endpoint(self, name: str, **spec: Any) -> None:
+        """Serve one more search endpoint, as :meth:`FeishuDouble.add_endpoint` (same keyword arguments,
+        JSON values: ``ids`` and ``counts`` as lists or tuples)."""
+        self._control("POST", "/endpoints", {"name": name, **{key: _json_value(value) for key, value in spec.items()}})
+
     def requests(self, endpoint: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The latest ``limit`` requests ``endpoint`` selects (all when ``None``), oldest first, as dicts
         with the fields of :class:`RecordedRequest`; credentials in them read ``***``."""
@@ -96,6 +102,10 @@ class ServedDouble:
         except urllib.error.HTTPError as error:
             message = json.loads(error.read() or b"{}").get("error", error.reason)
             raise ValueError(f"the double's control API refused {method} {path}: {message}") from None
+
+
+def _json_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple | set | frozenset) else value
 
 
 @contextmanager

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_feishu_workplace.endpoints import ENDPOINTS, SearchEndpoint, get_endpoint
+
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -28,7 +30,8 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
     applies from the next check), then sends one search request through :class:`FeishuWorkplaceHook`'s own
     request path (tokens, pacing, retries, answer checks) in a thread of a small pool shared by these
     triggers, so the event loop never blocks. The trigger keeps only what it needs to rebuild itself (no
-    credentials).
+    credentials), its data set's whole record included: a record registered in a DAG file works in a
+    triggerer that never imports that file.
 
     Its event's payload is ``{"status": ..., "date": ..., "message": ...}`` with status ``published``,
     ``timeout`` (``timeout_at`` passed), or ``error`` (then ``rerun_can_help`` says whether a retry of the
@@ -36,7 +39,11 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
 
     :param feishu_conn_id: the Feishu connection.
     :param date: the day to wait for, ``YYYY-MM-DD``.
-    :param dataset: the data set whose items show the day is published.
+    :param dataset: the data set whose items show the day is published: a registered name or a
+        :class:`~airflow_provider_feishu_workplace.endpoints.SearchEndpoint`.
+    :param endpoint: the data set's record as :meth:`SearchEndpoint.to_dict` gives it (what
+        :meth:`serialize` stores; used instead of looking ``dataset`` up). Triggers stored without it (by
+        earlier provider versions) look their data set's name up among the registered endpoints.
     :param poke_interval: seconds between checks.
     :param exponential_backoff: double the wait after each check, up to ``max_wait``.
     :param max_wait: the longest wait between checks, in seconds (with ``exponential_backoff``).
@@ -49,7 +56,8 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
         *,
         feishu_conn_id: str,
         date: str,
-        dataset: str = "workplace",
+        dataset: str | SearchEndpoint = "workplace",
+        endpoint: dict[str, Any] | None = None,
         poke_interval: float = 60.0,
         exponential_backoff: bool = False,
         max_wait: float | None = None,
@@ -59,7 +67,11 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
         super().__init__()
         self.feishu_conn_id = feishu_conn_id
         self.date = date
-        self.dataset = dataset
+        if endpoint is not None:
+            dataset = SearchEndpoint.from_dict(endpoint)
+        # A name not registered in this process is looked up again at the first check, an error event then.
+        self._endpoint = dataset if isinstance(dataset, SearchEndpoint) else ENDPOINTS.get(dataset)
+        self.dataset = dataset.name if isinstance(dataset, SearchEndpoint) else dataset
         self.poke_interval = float(poke_interval)
         self.exponential_backoff = exponential_backoff
         self.max_wait = None if max_wait is None else float(max_wait)
@@ -74,6 +86,7 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
                 "feishu_conn_id": self.feishu_conn_id,
                 "date": self.date,
                 "dataset": self.dataset,
+                "endpoint": None if self._endpoint is None else self._endpoint.to_dict(),
                 "poke_interval": self.poke_interval,
                 "exponential_backoff": self.exponential_backoff,
                 "max_wait": self.max_wait,
@@ -137,7 +150,9 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
             hook.settings = settings
             if settings.app_ticket:
                 mask_secret(settings.app_ticket)  # as the hook does when it reads the connection itself
-        return is_published(hook, self.dataset, day)
+        if self._endpoint is None:
+            self._endpoint = get_endpoint(self.dataset)
+        return is_published(hook, self._endpoint, day)
 
     def _event(self, status: str, message: str, **more: Any) -> dict[str, Any]:
         return {"status": status, "date": self.date, "dataset": self.dataset, "message": message, **more}

@@ -111,6 +111,25 @@ def test_clearing_the_log_resets_the_counts(served, hook):
     assert served.stats() == {"total": 0, "by_endpoint": {}}
 
 
+def test_an_endpoint_added_over_http_is_served_like_the_real_ones(served, hook):
+    from airflow_provider_feishu_workplace.endpoints import WORKPLACE_SCOPE, SearchEndpoint
+
+    path = "/open-apis/workplace/v1/control_access_data/search"
+    codes = {"bad_date": 1690001, "bad_range": 1690002, "internal_error": 1690003, "bad_page_token": 1690004}
+    served.add_endpoint("control", path=path, id_field="item", ids=("x", "y"), counts=("access_data",), **codes)
+    record = SearchEndpoint(
+        "control", path, 200, "item", ("access_data",), internal_error_code=1690003, scope=WORKPLACE_SCOPE
+    )
+    served.inject("internal_error", endpoint="control")
+
+    items = list(hook.iter_access_data(record, DAY, DAY))
+
+    assert [(item["date"], item["item"]) for item in items] == [(DAY, "x"), (DAY, "y")]
+    assert [request["code"] for request in served.requests("control")] == [1690003, 0]
+    with pytest.raises(ValueError, match="control API refused POST /endpoints: .*is served already"):
+        served.add_endpoint("control2", path=path, id_field=None, **codes)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from airflow_provider_feishu_workplace.endpoints import ENDPOINTS
 from airflow_provider_feishu_workplace.triggers.feishu_workplace import FeishuWorkplaceDataTrigger
 
 DAY = "2026-11-19"
@@ -45,6 +46,7 @@ def test_serialized_kwargs_hold_no_secret_and_rebuild_the_trigger(feishu_conn):
         "feishu_conn_id",
         "date",
         "dataset",
+        "endpoint",
         "poke_interval",
         "exponential_backoff",
         "max_wait",
@@ -53,6 +55,28 @@ def test_serialized_kwargs_hold_no_secret_and_rebuild_the_trigger(feishu_conn):
     }
     assert classpath == "airflow_provider_feishu_workplace.triggers.feishu_workplace.FeishuWorkplaceDataTrigger"
     assert FeishuWorkplaceDataTrigger(**json.loads(stored)).serialize() == (classpath, kwargs)
+
+
+def test_kwargs_stored_by_an_earlier_version_without_the_record_still_rebuild_a_working_trigger(feishu_conn):
+    _, kwargs = FeishuWorkplaceDataTrigger(feishu_conn_id="feishu_default", date=DAY, dataset="block").serialize()
+    assert kwargs["endpoint"] == ENDPOINTS["block"].to_dict()
+    del kwargs["endpoint"]  # as the trigger stored them before it carried its record
+
+    trigger = FeishuWorkplaceDataTrigger(**kwargs)
+
+    assert trigger.serialize()[1]["endpoint"] == ENDPOINTS["block"].to_dict()
+    assert run_trigger(trigger)["status"] == "published"
+    assert feishu_conn.count("block") == 1
+
+
+def test_a_name_registered_nowhere_and_no_record_is_an_error_event(feishu_conn):
+    trigger = FeishuWorkplaceDataTrigger(feishu_conn_id="feishu_default", date=DAY, dataset="apps")
+
+    event = run_trigger(trigger)
+
+    assert (event["status"], event["rerun_can_help"]) == ("error", False)
+    assert "dataset='apps' is unknown" in event["message"]
+    assert feishu_conn.count("search") == 0
 
 
 def test_reports_a_timeout_at_its_deadline(feishu_conn):
