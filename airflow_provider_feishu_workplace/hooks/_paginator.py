@@ -3,6 +3,7 @@ that break the paging contract instead of looping or stopping short."""
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from airflow_provider_feishu_workplace.exceptions import SERVER_AT_FAULT, FeishuProtocolError
@@ -15,6 +16,7 @@ MAX_EMPTY_PAGES_IN_A_ROW = 3
 _ABSENT = object()
 
 
+@dataclass(eq=False)
 class PageTokenPaginator:
     """Follow one query's pages: ``page_token`` in the query string, ``has_more``, ``page_token`` and the
     items in the answer's ``data`` (the Open Platform's list and search APIs).
@@ -42,30 +44,20 @@ class PageTokenPaginator:
     :param query_label: what the query covers, for messages (``"for 2026-11-01..2026-11-30"``).
     """
 
-    def __init__(
-        self,
-        path: str,
-        *,
-        max_pages: int = MAX_PAGES,
-        page_size: int | None = None,
-        items_key: str = "items",
-        item_filter: tuple[str, str] | None = None,
-        last_page_may_carry_token: bool = False,
-        query_label: str = "",
-    ) -> None:
-        self.path = path
-        self.max_pages = max_pages
-        self.page_size = page_size
-        self.items_key = items_key
-        self.item_filter = item_filter
-        self.last_page_may_carry_token = last_page_may_carry_token
-        self.query_label = query_label
-        self.has_next_page = True
-        self.pages = 0
-        self.items = 0
-        self._page_token: str | None = None
-        self._seen_tokens: set[str] = set()
-        self._empty_in_a_row = 0
+    path: str
+    _: KW_ONLY
+    max_pages: int = MAX_PAGES
+    page_size: int | None = None
+    items_key: str = "items"
+    item_filter: tuple[str, str] | None = None
+    last_page_may_carry_token: bool = False
+    query_label: str = ""
+    has_next_page: bool = field(default=True, init=False)
+    pages: int = field(default=0, init=False)
+    items: int = field(default=0, init=False)
+    _page_token: str | None = field(default=None, init=False, repr=False)
+    _seen_tokens: set[str] = field(default_factory=set, init=False, repr=False)
+    _empty_in_a_row: int = field(default=0, init=False, repr=False)
 
     def update_request(self, query: dict[str, str]) -> dict[str, str]:
         """Return the next page's query: ``query`` with the page token the last answer handed out."""

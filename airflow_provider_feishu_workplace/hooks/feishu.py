@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_feishu_workplace import __version__
+from airflow_provider_feishu_workplace._arguments import whole_number
 from airflow_provider_feishu_workplace._connection_fields import HOOK_NAME
 from airflow_provider_feishu_workplace.exceptions import (
     FeishuApiError,
@@ -148,10 +149,8 @@ class FeishuHook(BaseHook):
         _require_positive("backoff_base", backoff_base, allow_zero=True)
         if requests_per_second is not None:
             _require_positive("requests_per_second", requests_per_second)
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise FeishuConfigError(f"max_attempts={max_attempts!r} must be a whole number of at least 1.")
-        if max_pages is not None and (isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1):
-            raise FeishuConfigError(f"max_pages={max_pages!r} must be a whole number of at least 1, or None.")
+        whole_number("max_attempts", max_attempts)
+        whole_number("max_pages", max_pages, allow_none=True)
         self.feishu_conn_id = feishu_conn_id
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -348,9 +347,7 @@ class FeishuHook(BaseHook):
         """
         method = self._checked_call(method, path, params, json)
         query = {name: str(value) for name, value in (params or {}).items()}
-        if page_size is not None:
-            if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-                raise FeishuConfigError(f"page_size={page_size!r} must be a whole number of at least 1, or None.")
+        if whole_number("page_size", page_size, allow_none=True) is not None:
             query["page_size"] = str(page_size)
         if "page_token" in query:
             raise FeishuConfigError("params holds page_token: paginate() follows the tokens itself; leave it out.")

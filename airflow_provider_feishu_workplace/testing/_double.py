@@ -119,7 +119,7 @@ class FeishuDouble:
             credentials=self.credentials,
             issuer=self._issuer,
             limiter=RateLimiter(rate_limit_per_second),
-            fault_queue=self._faults,
+            faults=self._faults,
             dataset=self._dataset,
             rate_limit_reset_seconds=rate_limit_reset_seconds,
             routes=self._routes,

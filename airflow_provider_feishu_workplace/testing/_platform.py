@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from airflow_provider_feishu_workplace.testing import _auth, _faults, _replies, _route_handlers, _routes, hostile
@@ -30,6 +31,7 @@ class Incoming(NamedTuple):
     body: dict[str, Any] | None  # the JSON object sent, if any
 
 
+@dataclass(kw_only=True, eq=False)
 class Platform:
     """Answer requests the way the Feishu Open Platform does.
 
@@ -37,26 +39,14 @@ class Platform:
     parameters, then the answer.
     """
 
-    def __init__(
-        self,
-        *,
-        credentials: _auth.Credentials,
-        issuer: TokenIssuer,
-        limiter: RateLimiter,
-        fault_queue: _faults.FaultQueue,
-        dataset: Dataset,
-        rate_limit_reset_seconds: float,
-        routes: _routes.Routes,
-        messenger: Messenger,
-    ) -> None:
-        self.routes = routes
-        self.messenger = messenger
-        self.credentials = credentials
-        self.issuer = issuer
-        self.limiter = limiter
-        self.faults = fault_queue
-        self.dataset = dataset
-        self.rate_limit_reset_seconds = rate_limit_reset_seconds
+    credentials: _auth.Credentials
+    issuer: TokenIssuer
+    limiter: RateLimiter
+    faults: _faults.FaultQueue
+    dataset: Dataset
+    rate_limit_reset_seconds: float
+    routes: _routes.Routes
+    messenger: Messenger
 
     def handle(self, request: Incoming) -> Reply:
         """Answer one request."""
