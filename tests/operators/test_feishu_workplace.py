@@ -96,7 +96,8 @@ class TestWhichDay:
         run = run_dag(
             "today_partial",
             pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator_args=f"date={today!r}, allow_partial_day=True",
+            # The double, like Feishu, may have nothing yet for a day that has not ended in its calendar.
+            operator_args=f"date={today!r}, allow_partial_day=True, on_empty_day='allow'",
         )
 
         assert run.states["pull"] == "success"
