@@ -7,6 +7,7 @@ so a sensor waits for exactly the day its DAG's operators pull.
 - :func:`run_days`: the calendar days a run without an explicit date pulls (from its data interval).
 - :func:`checked_timezone`, :func:`run_timezone`: the time zone days are counted in.
 - :func:`is_published`: whether Feishu has published a day yet (one cheap request).
+- :func:`check_publishable_within`: refuse a day that cannot be published before a wait ends.
 
 This module imports nothing heavy: DAG files import it at every parse; pendulum is imported when a time
 zone is needed.
@@ -138,6 +139,37 @@ def context_days(context: Any, tz: Any) -> tuple[dt.date, dt.date]:
 def first_unfinished_day(now: Any, tz: Any) -> dt.date:
     """Return today's date in ``tz``: the first day whose data cannot be complete yet."""
     return _local_day(now, tz)
+
+
+def day_end(day: dt.date, tz: Any) -> Any:
+    """Return the moment ``day`` ends in ``tz``: midnight at the start of the next day there (aware)."""
+    import pendulum
+
+    following = day + ONE_DAY
+    return pendulum.datetime(following.year, following.month, following.day, tz=tz)
+
+
+def check_publishable_within(day: dt.date, tz: Any, wait: dt.timedelta, *, name: str = "date") -> None:
+    """Refuse ``day`` if it ends (in ``tz``) after ``wait`` from now: Feishu publishes a day only after it ends.
+
+    :param day: the day waited for.
+    :param tz: the time zone days are counted in (a pendulum time zone).
+    :param wait: how long the caller is prepared to wait (a sensor's ``timeout``).
+    :param name: the argument that gave the day, for the message.
+    :raises FeishuConfigError: naming the day, the wait and the fix.
+    """
+    import pendulum
+
+    now = pendulum.now("UTC")
+    end = day_end(day, tz)
+    if end <= now + wait:
+        return
+    raise FeishuConfigError(
+        f"{name}={day.isoformat()} ends at {end.isoformat()} ({tz.name}), after this sensor's timeout of "
+        f"{wait} (from now) runs out at {(now + wait).in_timezone(tz).isoformat()}: Feishu publishes a day only "
+        "after it ends, so waiting cannot succeed. Wait for a day that has ended (check date and the DAG's "
+        "schedule or timezone), or raise timeout to cover the day's end."
+    )
 
 
 def _local_day(moment: Any, tz: Any) -> dt.date:

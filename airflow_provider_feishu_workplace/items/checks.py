@@ -18,6 +18,11 @@ from airflow_provider_feishu_workplace.items.digest_table import DigestTable
 LOGGER_NAME = "airflow.task.operators.airflow_provider_feishu_workplace.ItemLedger"
 # Each kind of dropped or doubtful item is logged one by one this many times, then only counted.
 DETAILED_WARNINGS = 5
+#: The largest count a warehouse holds: a signed 64-bit integer (Parquet ``int64``, SQL ``BIGINT``).
+MAX_COUNT = 2**63 - 1
+#: The longest id, in characters: the ``VARCHAR(128)`` id columns of the example tables
+#: (dags/feishu_workplace_tables.py); Feishu's ids are about 20 characters.
+MAX_ID_CHARS = 128
 _MISSING = object()
 
 
@@ -30,7 +35,9 @@ class ItemLedger:
     What an item looks like (its id field, counts and name fields) comes from the endpoint's record.
 
     - An item that is not an object, lacks ``date``, its id or its counts, has a value of the wrong type
-      or a negative count raises :class:`FeishuItemError` naming the date, the id and the field.
+      or a negative count raises :class:`FeishuItemError` naming the date, the id and the field. So do
+      values no warehouse column holds: a count above 2**63 - 1 (MAX_COUNT), an id longer than
+      MAX_ID_CHARS characters or holding a NUL character.
     - The same date and id twice with different values raises :class:`FeishuItemError`: the server
       contradicts itself and neither copy can be trusted. An exact repeat (the whole item, byte for byte
       in canonical JSON) is dropped and counted.
@@ -83,6 +90,8 @@ class ItemLedger:
             item_id = item.get(id_field, _MISSING) if id_field else None
             if id_field and (type(item_id) is not str or not item_id):
                 raise self._bad(item, position, id_field, _problem(item_id, "a non-empty string"))
+            if id_field and (len(item_id) > MAX_ID_CHARS or "\x00" in item_id):
+                raise self._bad(item, position, id_field, _id_problem(item_id))
             doubt = self._values(item, position)
             canonical = self._canonical(item, position)
             if not in_range:
@@ -164,7 +173,7 @@ class ItemLedger:
             counts = item.get(field, _MISSING)
             if type(counts) is dict:
                 pv, uv = counts.get("pv", _MISSING), counts.get("uv", _MISSING)
-                if type(pv) is int and type(uv) is int and pv >= 0 and uv >= 0:
+                if type(pv) is int and type(uv) is int and 0 <= pv <= MAX_COUNT and 0 <= uv <= MAX_COUNT:
                     if uv > pv:
                         doubt = f"{field} uv {uv} > pv {pv}"
                     values += (pv, uv)
@@ -174,6 +183,14 @@ class ItemLedger:
                         raise self._bad(item, position, f"{field}.{name}", _problem(count, "a whole number"))
                     if count < 0:
                         raise self._bad(item, position, f"{field}.{name}", f"is {count}: a count cannot be negative")
+                    if count > MAX_COUNT:
+                        raise self._bad(
+                            item,
+                            position,
+                            f"{field}.{name}",
+                            f"is {_short(count)}: larger than 2**63 - 1, the most a warehouse count (int64, "
+                            "BIGINT) holds",
+                        )
             raise self._bad(item, position, field, _problem(counts, "an object with pv and uv"))
         for field in self.name_fields:  # the names reach the output too; they may be absent
             names = item.get(field)
@@ -242,6 +259,15 @@ def _is_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _id_problem(item_id: str) -> str:
+    if len(item_id) > MAX_ID_CHARS:
+        return (
+            f"is {_short(item_id)}, {len(item_id)} characters long: longer than {MAX_ID_CHARS}, the most a "
+            f"warehouse id column (VARCHAR({MAX_ID_CHARS})) holds"
+        )
+    return f"is {_short(item_id)}: it holds a NUL character, which no warehouse text column holds"
 
 
 def _kind(value: Any) -> str:

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 EMPTY_DAY_POLICIES = ("fail", "skip", "allow")
 #: In an ``output_path``, the placeholder for the day: one file per day, ``{date}`` replaced by ``YYYY-MM-DD``.
 DATE_PLACEHOLDER = "{date}"
+#: The default ``max_xcom_bytes``: 1 MiB of items as JSON. XCom rows live in the metadata database.
+MAX_XCOM_BYTES = 1024 * 1024
 
 
 def feishu_access_asset(dataset: str | SearchEndpoint, feishu_conn_id: str = "feishu_default") -> Asset:
@@ -90,6 +92,8 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         empty), ``allow`` writes an empty file.
     :param allow_partial_day: pull a day that has not ended yet (its data is incomplete).
     :param max_xcom_records: the most items returned through XCom; beyond it use ``output_path``.
+    :param max_xcom_bytes: the most bytes of items (as UTF-8 JSON) returned through XCom, 1 MiB by default;
+        beyond it the task fails at once (a rerun gets the same items): use ``output_path``.
     :param page_size: items per request; defaults to the endpoint's maximum.
     :param hook_params: extra keyword arguments for ``FeishuWorkplaceHook`` (timeouts, retries, pacing).
     :param dataset: pull this data set instead of the class's: a registered name or a
@@ -130,6 +134,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         on_empty_day: str = "fail",
         allow_partial_day: bool = False,
         max_xcom_records: int = 5000,
+        max_xcom_bytes: int = MAX_XCOM_BYTES,
         page_size: int | None = None,
         hook_params: dict[str, Any] | None = None,
         dataset: str | SearchEndpoint | None = None,
@@ -150,6 +155,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         if on_empty_day not in EMPTY_DAY_POLICIES:
             raise FeishuConfigError(f"on_empty_day={on_empty_day!r} is unknown: use one of {EMPTY_DAY_POLICIES}.")
         whole_number("max_xcom_records", max_xcom_records)
+        whole_number("max_xcom_bytes", max_xcom_bytes)
         if date is not None and (from_date is not None or to_date is not None):
             raise FeishuConfigError(
                 f"date={date!r} and from_date={from_date!r}/to_date={to_date!r} both given: pass date for one "
@@ -177,6 +183,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self.on_empty_day = on_empty_day
         self.allow_partial_day = allow_partial_day
         self.max_xcom_records = max_xcom_records
+        self.max_xcom_bytes = max_xcom_bytes
         self.page_size = page_size
         self.hook_params = hook_params or {}
         # (path, items, bytes) of each file this run wrote: the outputs its lineage reports.
@@ -389,12 +396,25 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         )
 
     def _collect_for_xcom(self, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Collect the items for XCom, within ``max_xcom_records`` items and ``max_xcom_bytes`` bytes of JSON."""
+        import json
+
         collected = []
+        size = 2  # the list's brackets
         for item in items:
             if len(collected) == self.max_xcom_records:
                 raise AirflowFailException(
                     f"More than max_xcom_records={self.max_xcom_records} items: XCom is no place for this much "
                     "data. Set output_path to write them to object storage instead."
+                )
+            # The items passed the checks, so they are JSON that UTF-8 can hold; ", " between items.
+            size += len(json.dumps(item, ensure_ascii=False).encode("utf-8")) + (2 if collected else 0)
+            if size > self.max_xcom_bytes:
+                raise FeishuConfigError(
+                    f"The {self.dataset} items are more than max_xcom_bytes={self.max_xcom_bytes} bytes as JSON "
+                    f"({size} bytes after {len(collected) + 1} items, and the pull is not done): XCom is no place "
+                    "for this much data, and a rerun gets the same items. Set output_path to write them to "
+                    "object storage instead (or raise max_xcom_bytes)."
                 )
             collected.append(item)
         return collected

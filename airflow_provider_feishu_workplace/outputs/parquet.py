@@ -13,7 +13,8 @@ The schema follows the items' own shape, typed, and comes from the data set's
 So the ``workplace`` file has ``date, all_workplace, default_workplace``; ``custom_workplace`` has
 ``custom_workplace_id, date, access_data, custom_workplace_name``... in the record's order: ``date``,
 the id field, the counts fields, the names fields. Item fields the record does not name are not written
-(a warning names them; JSON Lines keeps every field). The file's key-value metadata holds
+(a warning names them, as ``extra`` or, inside counts objects and name entries, ``access_data.extra`` and
+``custom_workplace_name[].extra``; JSON Lines keeps every field). The file's key-value metadata holds
 ``feishu_workplace.dataset``.
 
 Items are buffered ROW_GROUP_ITEMS at a time and written as one row group each, so memory stays flat
@@ -67,13 +68,15 @@ class ParquetEncoder:
         self.endpoint = get_endpoint(endpoint)
         self.schema = parquet_schema(self.endpoint)
         self._known = set(self.schema.names)
+        self._known |= {f"{name}.{key}" for name in self.endpoint.counts_fields for key in ("pv", "uv")}
+        self._known |= {f"{name}[].{key}" for name in self.endpoint.name_fields for key in ("language", "name")}
         self._writer = pq.ParquetWriter(handle, self.schema, compression="snappy")
         self._unknown_seen: set[str] = set()
         self._new_columns()
 
     def write(self, item: dict[str, Any]) -> None:
         """Buffer one item's values; write a row group when ROW_GROUP_ITEMS are waiting."""
-        unknown = item.keys() - self._known - self._unknown_seen
+        unknown = (item.keys() | self._nested_keys(item)) - self._known - self._unknown_seen
         if unknown:
             self._unknown_seen |= unknown
             task_logger(LOGGER_NAME).warning(
@@ -93,6 +96,14 @@ class ParquetEncoder:
             names.append(_names(item.get(name)))
         if len(self._days) >= ROW_GROUP_ITEMS:
             self._flush()
+
+    def _nested_keys(self, item: dict[str, Any]) -> set[str]:
+        """The keys inside counts objects and name entries, as ``access_data.pv``, ``custom_workplace_name[].name``."""
+        keys = {f"{name}.{key}" for name in self._counts for key in item[name]}
+        for name in self._names:
+            for entry in item.get(name) or ():
+                keys.update(f"{name}[].{key}" for key in entry)
+        return keys
 
     def close(self) -> None:
         """Write the last row group and the footer. A file without items still gets its schema."""

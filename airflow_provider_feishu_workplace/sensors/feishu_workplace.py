@@ -16,7 +16,14 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_feishu_workplace._arguments import checked_hook_params
-from airflow_provider_feishu_workplace.days import checked_timezone, context_days, is_published, run_timezone, to_day
+from airflow_provider_feishu_workplace.days import (
+    check_publishable_within,
+    checked_timezone,
+    context_days,
+    is_published,
+    run_timezone,
+    to_day,
+)
 from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, get_endpoint
 from airflow_provider_feishu_workplace.exceptions import FeishuError, raise_for_task
 
@@ -76,10 +83,16 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
         self.hook_params = hook_params or {}
 
     def resolve_day(self, context: Context) -> dt.date:
-        """Return the day this run waits for: ``date``, or the last day the run's operators pull."""
-        if self.date:
-            return to_day(self.date, name="date")
-        return context_days(context, run_timezone(self.timezone, context))[1]
+        """Return the day this run waits for: ``date``, or the last day the run's operators pull.
+
+        A day that ends (in ``timezone``) after the sensor's ``timeout`` from now is refused with
+        :class:`~airflow_provider_feishu_workplace.exceptions.FeishuConfigError`: it cannot be published in
+        time, so waiting out the timeout would only delay the failure.
+        """
+        tz = run_timezone(self.timezone, context)
+        day = to_day(self.date, name="date") if self.date else context_days(context, tz)[1]
+        check_publishable_within(day, tz, dt.timedelta(seconds=self.timeout))
+        return day
 
     @cached_property
     def hook(self) -> FeishuWorkplaceHook:

@@ -3,7 +3,8 @@
 Nothing is stored: item ``n`` of a query is computed from its date and id, so a page of a
 ten-year range costs the same as a page of one day, and the same query always gives the same
 items. Items are ordered by date, then id. Days given exact items (:meth:`Dataset.set_items`) and
-days without data are the only ones looked at one by one.
+days without data are the only ones looked at one by one. Like the platform, a day that has not ended yet
+(in the data set's time zone) has no data, exact items included.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import copy
 import datetime
 import json
 import time
+import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -31,6 +33,9 @@ WORKPLACE_NAMES = (
     ("运营工作台", "Operations Workplace"),
     ("行政工作台", "Administration Workplace"),
 )
+
+#: The calendar the double counts days in: Feishu tenants mostly live in UTC+8.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 _MASK = (1 << 64) - 1
 _ONE_DAY = datetime.timedelta(days=1)
@@ -66,6 +71,8 @@ class Dataset:
     :param blocks_per_day: number of blocks with data each day.
     :param available_until: last date with data; later dates have none. ``None``: no limit.
     :param unavailable_dates: dates without data.
+    :param timezone: the IANA time zone whose calendar days the data counts: a day that has not ended
+        there yet has no data.
     """
 
     def __init__(
@@ -75,7 +82,9 @@ class Dataset:
         blocks_per_day: int,
         available_until: datetime.date | None = None,
         unavailable_dates: Iterable[datetime.date] = (),
+        timezone: str = DEFAULT_TIMEZONE,
     ) -> None:
+        self.timezone = zoneinfo.ZoneInfo(timezone)
         self._initial = (available_until, frozenset(unavailable_dates))
         self.available_until = available_until
         self.unavailable_dates: set[datetime.date] = set(unavailable_dates)
@@ -160,6 +169,10 @@ class Dataset:
             raise ValueError(f"seconds_from_now={seconds_from_now!r} must be a number of seconds >= 0, or None")
         self._publish_at[day] = time.monotonic() + seconds_from_now
 
+    def last_ended_day(self) -> datetime.date:
+        """The latest day that has ended in the data set's time zone (yesterday there): later days have no data."""
+        return datetime.datetime.now(self.timezone).date() - _ONE_DAY
+
     def held_days(self) -> set[datetime.date]:
         """The days held back right now (their publication time has not come)."""
         now = time.monotonic()
@@ -226,13 +239,15 @@ class Dataset:
         without data, is a run of its own.
         """
         per_day = len(self._keys_for(kind, filter_id))
-        end = to_date if self.available_until is None else min(to_date, self.available_until)
+        last_ended = self.last_ended_day()
+        end = min(to_date, last_ended)
+        end = end if self.available_until is None else min(end, self.available_until)
         special: dict[datetime.date, list[dict[str, Any]]] = {
             day: [] for day in list(self.unavailable_dates) if from_date <= day <= end
         }
         id_field = self._id_fields[kind]
         for (exact_kind, day), items in list(self._exact.items()):
-            if exact_kind == kind and from_date <= day <= to_date:
+            if exact_kind == kind and from_date <= day <= min(to_date, last_ended):
                 if filter_id is not None and id_field is not None:
                     items = [item for item in items if item.get(id_field) == filter_id]
                 special[day] = items

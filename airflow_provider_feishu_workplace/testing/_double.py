@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_feishu_workplace.testing import _auth, _connection, _faults, _replies, _routes
-from airflow_provider_feishu_workplace.testing._data import Dataset
+from airflow_provider_feishu_workplace.testing._data import DEFAULT_TIMEZONE, Dataset
 from airflow_provider_feishu_workplace.testing._http_server import DoubleServer
 from airflow_provider_feishu_workplace.testing._messages import Messenger, SentMessage
 from airflow_provider_feishu_workplace.testing._platform import Incoming, Platform
@@ -74,6 +74,8 @@ class FeishuDouble:
     :param custom_workplaces: number of custom workplaces with data each day.
     :param blocks_per_day: number of blocks with data each day.
     :param available_until: last date with data (later dates answer no items), ``None`` for no limit.
+        Whatever it says, a day that has not ended yet in ``timezone`` answers no items, as the platform does.
+    :param timezone: the IANA time zone of the tenant's calendar (``Asia/Shanghai``, UTC+8, by default).
     :param chat_ids: the chats the app's bot is in: messages to other chats answer 230002.
     :param app_id: the self-built app's id; the other credential parameters likewise.
     :param max_recorded_requests: keep only the latest this many requests in :attr:`requests` (a long-running
@@ -100,6 +102,7 @@ class FeishuDouble:
         tenant_key: str = "double_tenant_key",
         max_recorded_requests: int | None = None,
         chat_ids: Iterable[str] = ("oc_double_alerts",),
+        timezone: str = DEFAULT_TIMEZONE,
     ) -> None:
         self.host = host
         self.port = port
@@ -112,6 +115,7 @@ class FeishuDouble:
             custom_workplaces=custom_workplaces,
             blocks_per_day=blocks_per_day,
             available_until=available_until,
+            timezone=timezone,
         )
         self._stopping = threading.Event()
         self._messenger = Messenger(chat_ids)

@@ -96,7 +96,8 @@ class TestWhichDay:
         run = run_dag(
             "today_partial",
             pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator_args=f"date={today!r}, allow_partial_day=True",
+            # The double, like Feishu, may have nothing yet for a day that has not ended in its calendar.
+            operator_args=f"date={today!r}, allow_partial_day=True, on_empty_day='allow'",
         )
 
         assert run.states["pull"] == "success"
@@ -303,6 +304,47 @@ class TestSiblings:
         assert "More than max_xcom_records=3 items" in run.log and "Set output_path" in run.log
         assert run.received is None
 
+    @pytest.mark.parametrize(
+        ("items", "operator_args", "bound"),
+        [
+            # 50 items of about 25 KB each: far under max_xcom_records, over the default 1 MiB.
+            pytest.param(50, "", "max_xcom_bytes=1048576", id="long-names-over-the-default"),
+            pytest.param(3, "max_xcom_bytes=60000", "max_xcom_bytes=60000", id="long-names-over-a-set-bound"),
+        ],
+    )
+    def test_xcom_over_its_byte_bound_fails_at_once_pointing_to_output_path(
+        self, run_dag, feishu_conn, items, operator_args, bound
+    ):
+        day = "2026-11-19"
+        feishu_conn.set_items("custom_workplace", day, [big_custom_workplace(day, n) for n in range(items)])
+
+        run = run_dag(
+            "xcom_bytes",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator="FeishuCustomWorkplaceAccessOperator",
+            operator_args=f"retries=3, retry_delay=0, {operator_args}",
+        )
+
+        assert run.states["pull"] == "failed"  # not up_for_retry: a rerun gets the same items
+        assert f"more than {bound} bytes as JSON" in run.log
+        assert "Set output_path" in run.log
+        assert run.received is None
+
+    def test_xcom_within_its_byte_bound_returns_the_items(self, run_dag, feishu_conn):
+        day = "2026-11-19"
+        items = [big_custom_workplace(day, n) for n in range(2)]
+        feishu_conn.set_items("custom_workplace", day, items)
+
+        run = run_dag(
+            "xcom_bytes_fit",
+            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            operator="FeishuCustomWorkplaceAccessOperator",
+            operator_args="max_xcom_bytes=60000",
+        )
+
+        assert run.states["pull"] == "success"
+        assert run.received == items
+
 
 class TestAssets:
     def test_each_operator_declares_its_data_sets_asset(self):
@@ -337,3 +379,16 @@ class TestAssets:
                 "days": {"2026-11-19": f"file://{tmp_path}/w.jsonl"},
             }
         ]
+
+
+def big_custom_workplace(day: str, number: int) -> dict:
+    """A custom workplace item whose name entries are long: about 25 KB as JSON."""
+    return {
+        "custom_workplace_id": f"tpl_{number:04d}",
+        "date": day,
+        "access_data": {"pv": 2, "uv": 1},
+        "custom_workplace_name": [
+            {"language": "zh_cn", "name": "工" * 4000},
+            {"language": "en_us", "name": "Workplace " * 1300},
+        ],
+    }

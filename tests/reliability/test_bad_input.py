@@ -136,6 +136,9 @@ OPERATOR_PARAMETERS = [
     pytest.param({"on_empty_day": "retry"}, "on_empty_day='retry'", "use one of", id="bad-empty-policy"),
     pytest.param({"max_xcom_records": 0}, "max_xcom_records=0", "at least 1", id="xcom-cap-0"),
     pytest.param({"max_xcom_records": True}, "max_xcom_records=True", "at least 1", id="xcom-cap-bool"),
+    pytest.param({"max_xcom_bytes": 0}, "max_xcom_bytes=0", "at least 1", id="xcom-bytes-0"),
+    pytest.param({"max_xcom_bytes": 1.5}, "max_xcom_bytes=1.5", "at least 1", id="xcom-bytes-float"),
+    pytest.param({"max_xcom_bytes": "1MB"}, "max_xcom_bytes='1MB'", "at least 1", id="xcom-bytes-text"),
 ]
 
 

@@ -184,3 +184,42 @@ def test_explicit_date_is_templated(run_sensor, feishu_conn):
 
     assert states == {"wait": "success", "pull": "success"}
     assert sensor_checks(feishu_conn) == [("2026-11-17", "2026-11-17", "1")]
+
+
+def tomorrow_utc() -> str:
+    return pendulum.now("UTC").add(days=1).to_date_string()
+
+
+@pytest.mark.parametrize(
+    ("sensor_args", "logical_date", "refused"),
+    [
+        pytest.param('date="2099-01-01", deferrable=True', LOGICAL_DATE, "date=2099-01-01", id="2099-deferrable"),
+        pytest.param('date="2099-01-01", mode="poke"', LOGICAL_DATE, "date=2099-01-01", id="2099-poke"),
+        pytest.param(
+            "deferrable=True",
+            pendulum.datetime(2099, 1, 2, tz="UTC"),
+            "date=2099-01-01",
+            id="run-in-2099-by-its-interval",
+        ),
+        pytest.param(
+            f'date="{tomorrow_utc()}", timeout=60, deferrable=True',
+            LOGICAL_DATE,
+            f"date={tomorrow_utc()}",
+            id="tomorrow-beyond-a-minute",
+        ),
+    ],
+)
+def test_a_day_that_cannot_end_before_the_timeout_is_refused_at_once(
+    dag_folder, feishu_conn, capsys, sensor_args, logical_date, refused
+):
+    dag = dag_folder.load(sensor_dag("sensor_odd_day", f"retries=2, poke_interval=1, {sensor_args}"), "sensor_odd_day")
+    capsys.readouterr()
+    started = time.monotonic()
+
+    states = task_states(run_dag_test(dag, logical_date=logical_date))
+
+    log = capsys.readouterr().out
+    assert states["wait"] == "failed"  # not up_for_retry: no wait makes a day end sooner
+    assert time.monotonic() - started < 60
+    assert refused in log and "after this sensor's timeout of" in log and "raise timeout" in log
+    assert feishu_conn.calls("workplace") == []

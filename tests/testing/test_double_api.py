@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -30,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 INTERNAL_TOKEN = "/open-apis/auth/v3/tenant_access_token/internal"
 BLOCK = "/open-apis/workplace/v1/workplace_block_access_data/search"
 CUSTOM = "/open-apis/workplace/v1/custom_workplace_access_data/search"
+WORKPLACE = "/open-apis/workplace/v1/workplace_access_data/search"
 
 
 @pytest.fixture
@@ -424,3 +426,37 @@ def test_installed_fixtures_need_no_conftest_and_put_the_connection_back(tmp_pat
 
     assert done.returncode == 0, done.stdout[-3000:]
     assert "2 passed" in done.stdout
+
+
+# -- days that have not ended ---------------------------------------------------------------
+
+
+def test_a_day_that_has_not_ended_in_the_doubles_time_zone_has_no_items(feishu_double, http):
+    today = datetime.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    yesterday, tomorrow = today - datetime.timedelta(days=1), today + datetime.timedelta(days=1)
+
+    items = read_all(feishu_double, http, WORKPLACE, from_date=str(yesterday), to_date=str(tomorrow))
+
+    assert [item["date"] for item in items] == [str(yesterday)]
+    assert read_all(feishu_double, http, WORKPLACE, from_date="2099-01-01", to_date="2099-01-31") == []
+    assert feishu_double.expected_items("block", today, "2099-01-01") == []
+
+
+def test_exact_items_for_a_day_that_has_not_ended_are_not_served(feishu_double, http):
+    tomorrow = datetime.datetime.now(ZoneInfo("Asia/Shanghai")).date() + datetime.timedelta(days=1)
+    feishu_double.set_items("block", tomorrow, [block(str(tomorrow), "blk_a", 1, 1)])
+
+    assert read_all(feishu_double, http, from_date=str(tomorrow), to_date=str(tomorrow)) == []
+
+
+def test_the_doubles_calendar_follows_its_time_zone(http):
+    # Kiritimati (UTC+14) and Niue (UTC-11) are 25 hours apart: never on the same day.
+    ahead = datetime.datetime.now(ZoneInfo("Pacific/Kiritimati")).date() - datetime.timedelta(days=1)
+    behind = datetime.datetime.now(ZoneInfo("Pacific/Niue")).date() - datetime.timedelta(days=1)
+    for timezone, last in (("Pacific/Kiritimati", ahead), ("Pacific/Niue", behind)):
+        with FeishuDouble(timezone=timezone) as double:
+            items = read_all(
+                double, http, WORKPLACE, from_date=str(behind), to_date=str(ahead + datetime.timedelta(days=1))
+            )
+
+        assert items[-1]["date"] == str(last)
