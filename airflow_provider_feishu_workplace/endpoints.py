@@ -7,13 +7,8 @@ endpoint is one record, registered with :func:`register_endpoint` (see docs/addi
     from airflow_provider_feishu_workplace.endpoints import WORKPLACE_SCOPE, SearchEndpoint, register_endpoint
 
     APP = register_endpoint(SearchEndpoint(
-        name="app",
-        path="/open-apis/workplace/v1/app_access_data/search",
-        max_page_size=200,
-        id_field="app_id",
-        counts_fields=("access_data",),
-        internal_error_code=1630003,
-        scope=WORKPLACE_SCOPE,
+        name="app", path="/open-apis/workplace/v1/app_access_data/search", scope=WORKPLACE_SCOPE,
+        max_page_size=200, id_field="app_id", counts_fields=("access_data",), internal_error_code=1630003,
     ))
 
 Words: a *data set* is what one endpoint serves (``workplace``, ``custom_workplace``, ``block``), named by

@@ -17,10 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -53,12 +51,6 @@ class Backfill:
         return self.daily / self.range_days
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
     """Send ``signum`` to the process group ``process`` leads (it was started in a session of its own)."""
     try:
@@ -67,29 +59,26 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         pass
 
 
-def _env(work: Path, api_port: int) -> dict[str, str]:
-    api = f"http://127.0.0.1:{api_port}"
-    env = {
+def _env(work: Path) -> dict[str, str]:
+    # The Airflow 3 deployment's own settings (API server, LocalExecutor, shared secrets) are the tests'.
+    sys.path.insert(0, str(ROOT))
+    from tests.airflow_versions import real_airflow_services
+    from tests.loopback import free_port
+
+    deployment, _ = real_airflow_services(free_port())
+    return {
         **os.environ,
+        **deployment,
         "AIRFLOW_HOME": str(work / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(work / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(api_port),
-        "AIRFLOW__API__BASE_URL": api,
-        "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-        "AIRFLOW__API_AUTH__JWT_ISSUER": "airflow",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "FEISHU_WORKPLACE_LAKE": f"file://{work / 'lake'}",
         "FEISHU_WORKPLACE_TIMEZONE": TIMEZONE,
         "AIRFLOW_CONN_FEISHU_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(work / "warehouse.db")}),
     }
-    return env
 
 
 def _airflow(env: dict[str, str], *args: str, timeout: float = 600) -> str:
@@ -124,7 +113,7 @@ def measure(work: Path, days: int, say: Callable[[str], None]) -> Backfill:
     (work / "logs").mkdir()
     for source in (ROOT / "dags").glob("*.py"):
         shutil.copy(source, work / "dags" / source.name)
-    env = _env(work, _free_port())
+    env = _env(work)
     say("7/7 backfill: airflow db migrate, dags reserialize (not timed) ...")
     _airflow(env, "db", "migrate")
     _airflow(env, "dags", "reserialize")

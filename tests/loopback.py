@@ -9,6 +9,7 @@ hook pointed at the server gets real data unless the test changes something.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 TOKEN = "t-loopback-token-0123456789"
 SECRET = "loopback-secret-5e1f"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @dataclass

@@ -4,9 +4,6 @@ refused when the Asset (Dataset on Airflow 2) is made; and the integration's log
 from __future__ import annotations
 
 import importlib
-import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from airflow_provider_feishu_workplace.endpoints import ENDPOINTS
 from airflow_provider_feishu_workplace.get_provider_info import get_provider_info
 from airflow_provider_feishu_workplace.operators.feishu_workplace import feishu_access_asset
 from tests.airflow_versions import ASSET_URI_REFUSAL_WARNS, STRICT_ASSET_URI_ENV, skip_unless
+from tests.imports import modules_loaded_by, outside_the_standard_library
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,15 +99,9 @@ def test_a_refusal_never_shows_user_info_from_the_uri(monkeypatch):
 
 def test_the_handler_module_imports_only_the_standard_library():
     # Airflow imports it during provider discovery, in every process that makes an asset.
-    code = (
-        "import json, sys; before = set(sys.modules);"
-        "import airflow_provider_feishu_workplace.assets.feishu_workplace;"
-        "print(json.dumps(sorted(m for m in set(sys.modules) - before if m.split('.')[0].lstrip('_')"
-        " not in sys.stdlib_module_names)))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = modules_loaded_by("airflow_provider_feishu_workplace.assets.feishu_workplace")
 
-    assert json.loads(out) == [
+    assert outside_the_standard_library(loaded) == [
         "airflow_provider_feishu_workplace",
         "airflow_provider_feishu_workplace.assets",
         "airflow_provider_feishu_workplace.assets.feishu_workplace",

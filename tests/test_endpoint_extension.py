@@ -58,19 +58,11 @@ APP_SPEC = {
     "internal_error": 1630003,
     "bad_page_token": 1630004,
 }
-# What a user's DAG file says: the record, registered at every parse.
-APP_RECORD_SOURCE = """
-from airflow_provider_feishu_workplace.endpoints import WORKPLACE_SCOPE, SearchEndpoint, register_endpoint
+# What a user's DAG file says: the record (as its repr), registered at every parse.
+APP_RECORD_SOURCE = f"""
+from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, register_endpoint
 
-APP = register_endpoint(SearchEndpoint(
-    name="app",
-    path="/open-apis/workplace/v1/app_access_data/search",
-    max_page_size=50,
-    id_field="app_id",
-    counts_fields=("access_data", "mobile_access_data"),
-    internal_error_code=1630003,
-    scope=WORKPLACE_SCOPE,
-))
+APP = register_endpoint({APP!r})
 """
 
 

@@ -20,6 +20,7 @@ from tests.airflow_versions import (
     skip_unless,
 )
 from tests.conftest import connection_json
+from tests.imports import modules_loaded_by
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
@@ -43,14 +44,9 @@ def test_provider_info_passes_airflows_schema():
 
 
 def test_package_init_and_provider_info_import_only_plain_data():
-    code = (
-        "import json, sys; before = set(sys.modules);"
-        "import airflow_provider_feishu_workplace.get_provider_info;"
-        "print(json.dumps(sorted(set(sys.modules) - before)))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = modules_loaded_by("airflow_provider_feishu_workplace.get_provider_info")
 
-    assert json.loads(out) == [
+    assert loaded == [
         "airflow_provider_feishu_workplace",
         "airflow_provider_feishu_workplace._connection_fields",
         "airflow_provider_feishu_workplace.get_provider_info",

@@ -53,29 +53,22 @@ class FeishuWorkplaceHook(FeishuHook):
     ) -> Iterator[dict[str, Any]]:
         """Yield every custom workplace access item in the range, optionally for one custom workplace.
 
-        :param from_date: first day, ``YYYY-MM-DD``, a date or a datetime.
-        :param to_date: last day, included.
+        ``from_date``, ``to_date`` and ``page_size`` as in :meth:`iter_workplace_access_data`.
+
         :param custom_workplace_id: only this custom workplace's items.
-        :param page_size: items per request, up to the endpoint's maximum (the default).
         """
         return self.iter_access_data(
             CUSTOM_WORKPLACE, from_date, to_date, page_size=page_size, item_id=custom_workplace_id
         )
 
     def iter_workplace_block_access_data(
-        self,
-        from_date: DateLike,
-        to_date: DateLike,
-        *,
-        block_id: str | None = None,
-        page_size: int | None = None,
+        self, from_date: DateLike, to_date: DateLike, *, block_id: str | None = None, page_size: int | None = None
     ) -> Iterator[dict[str, Any]]:
         """Yield every workplace block access item in the range, optionally for one block.
 
-        :param from_date: first day, ``YYYY-MM-DD``, a date or a datetime.
-        :param to_date: last day, included.
+        ``from_date``, ``to_date`` and ``page_size`` as in :meth:`iter_workplace_access_data`.
+
         :param block_id: only this block's items.
-        :param page_size: items per request, up to the endpoint's maximum (the default).
         """
         return self.iter_access_data(BLOCK, from_date, to_date, page_size=page_size, item_id=block_id)
 

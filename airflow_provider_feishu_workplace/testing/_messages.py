@@ -71,9 +71,7 @@ class Messenger:
     def reset(self) -> None:
         """Forget the messages sent, and put the chats back as they were at the start."""
         with self._lock:
-            self._sent.clear()
-            self._answers_by_uuid.clear()
-            self.chat_ids = set(self._initial_chats)
+            self._sent, self._answers_by_uuid, self.chat_ids = [], {}, set(self._initial_chats)
 
     def send(self, query: dict[str, str], body: dict[str, Any] | None, app_id: str | None) -> Reply:
         """Answer one ``POST /open-apis/im/v1/messages``."""

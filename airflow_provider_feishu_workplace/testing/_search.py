@@ -51,47 +51,28 @@ class SearchSpec:
 
 
 _WORKPLACE_V1 = "/open-apis/workplace/v1"
+# The API documentation's facts, one row per endpoint, stated here and never derived from the provider's
+# records (a wrong record must fail a test, not be mirrored by the double).
+# fmt: off
 SPECS: dict[str, SearchSpec] = {
     spec.name: spec
     for spec in (
-        SearchSpec(
-            name="workplace",
-            path=f"{_WORKPLACE_V1}/workplace_access_data/search",
-            bad_date=1628001,
-            bad_range=1628002,
-            internal_error=1628003,
-            bad_page_token=1628004,
-            bad_page_size=None,
-            max_page_size=200,
-            filter_param=None,
-            counts_fields=("all_workplace", "default_workplace"),
-        ),
-        SearchSpec(
-            name="custom_workplace",
-            path=f"{_WORKPLACE_V1}/custom_workplace_access_data/search",
-            bad_date=1621001,
-            bad_range=1621002,
-            internal_error=1621003,
-            bad_page_token=1621004,
-            bad_page_size=None,
-            max_page_size=100,  # one Lark page documents 1-100 for this endpoint's page_size
-            filter_param="custom_workplace_id",
-            counts_fields=("access_data",),
-        ),
-        SearchSpec(
-            name="block",
-            path=f"{_WORKPLACE_V1}/workplace_block_access_data/search",
-            bad_date=1629001,
-            bad_range=1629002,
-            internal_error=1629004,
-            bad_page_token=1629005,
-            bad_page_size=1629006,
-            max_page_size=200,
-            filter_param="block_id",
-            counts_fields=("access_data",),
-        ),
+        SearchSpec(name="workplace", path=f"{_WORKPLACE_V1}/workplace_access_data/search",
+                   bad_date=1628001, bad_range=1628002, internal_error=1628003, bad_page_token=1628004,
+                   bad_page_size=None, max_page_size=200, filter_param=None,
+                   counts_fields=("all_workplace", "default_workplace")),
+        # One Lark page documents 1-100 for this endpoint's page_size.
+        SearchSpec(name="custom_workplace", path=f"{_WORKPLACE_V1}/custom_workplace_access_data/search",
+                   bad_date=1621001, bad_range=1621002, internal_error=1621003, bad_page_token=1621004,
+                   bad_page_size=None, max_page_size=100, filter_param="custom_workplace_id",
+                   counts_fields=("access_data",)),
+        SearchSpec(name="block", path=f"{_WORKPLACE_V1}/workplace_block_access_data/search",
+                   bad_date=1629001, bad_range=1629002, internal_error=1629004, bad_page_token=1629005,
+                   bad_page_size=1629006, max_page_size=200, filter_param="block_id",
+                   counts_fields=("access_data",)),
     )
 }
+# fmt: on
 
 
 def parse_date(value: str) -> datetime.date | None:

@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import requests
 
 from airflow_provider_feishu_workplace._connection_fields import CONN_FIELDS
 from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_3_PLUS, API_SERVER_ENV
+from tests.loopback import free_port
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 START_TIMEOUT = 180
@@ -41,12 +41,6 @@ HAS_TEST_PORT_BUG = AIRFLOW_V_3_3_PLUS
 # Flask form has a Test button that tests what the form holds.
 HAS_TEST_ICON = AIRFLOW_V_3_1_PLUS
 EXTRA_LABELS = tuple(field["label"] for field in CONN_FIELDS.values())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def server_env(home: Path) -> dict[str, str]:

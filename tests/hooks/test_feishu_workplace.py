@@ -20,6 +20,7 @@ from airflow_provider_feishu_workplace.exceptions import (
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 from tests.conftest import connection_json
 from tests.fault_cases import CLIENT_TIMEOUT, TRANSIENT_FAULTS
+from tests.imports import modules_loaded_by
 
 FROM, TO = "2025-01-01", "2026-03-26"  # 450 days
 
@@ -415,19 +416,10 @@ class TestPacing:
     ],
 )
 def test_importing_a_provider_module_loads_nothing_heavy(module):
-    import subprocess
-    import sys
-
-    code = (
-        # What a DAG file has loaded already (Airflow 3's airflow.sdk, Airflow 2's models) before our module.
-        "import json, sys; from airflow.providers.common.compat.sdk import DAG, BaseHook, BaseOperator;"
-        "before = set(sys.modules);"
-        f"import {module};"
-        "new = sorted(set(sys.modules) - before);"
-        "print(json.dumps(new))"
+    # What a DAG file has loaded already (Airflow 3's airflow.sdk, Airflow 2's models) does not count.
+    new_modules = modules_loaded_by(
+        module, after="from airflow.providers.common.compat.sdk import DAG, BaseHook, BaseOperator"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    new_modules = json.loads(result.stdout.strip().splitlines()[-1])
 
     heavy = [
         name for name in new_modules if name.split(".")[0] in ("requests", "urllib3", "lark_oapi", "fsspec", "upath")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 
 import pendulum
@@ -12,6 +13,8 @@ from tests.airflow_versions import OUTLET_CLASS_NAME
 from tests.dag_runs import dag_source
 
 SHANGHAI = "Asia/Shanghai"
+NOV_20 = pendulum.datetime(2026, 11, 20, tz="UTC")
+BLOCK_OPERATOR = "FeishuWorkplaceBlockAccessOperator"
 
 
 def requested_days(double) -> list[tuple[str, str]]:
@@ -24,7 +27,7 @@ def requested_days(double) -> list[tuple[str, str]]:
 
 class TestWhichDay:
     def test_daily_schedule_pulls_yesterday(self, run_dag, feishu_conn):
-        run = run_dag("daily_utc", pendulum.datetime(2026, 11, 20, tz="UTC"))
+        run = run_dag("daily_utc", NOV_20)
 
         assert run.states == {"pull": "success", "receive": "success"}
         assert run.received == feishu_conn.expected_items("workplace", "2026-11-19", "2026-11-19")
@@ -33,7 +36,7 @@ class TestWhichDay:
     def test_interval_timetable_pulls_the_interval_day(self, run_dag, feishu_conn):
         run = run_dag(
             "interval_utc",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),  # a manual run then covers 11-19 00:00 .. 11-20 00:00
+            NOV_20,  # a manual run then covers 11-19 00:00 .. 11-20 00:00
             schedule='CronDataIntervalTimetable("0 0 * * *", timezone="UTC")',
         )
 
@@ -71,11 +74,7 @@ class TestWhichDay:
         assert requested_days(feishu_conn) == [("2026-11-09", "2026-11-15")]
 
     def test_templated_date_pulls_exactly_that_day(self, run_dag, feishu_conn):
-        run = run_dag(
-            "templated_date",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator_args='date="{{ macros.ds_add(ds, -3) }}"',
-        )
+        run = run_dag("templated_date", NOV_20, operator_args='date="{{ macros.ds_add(ds, -3) }}"')
 
         assert requested_days(feishu_conn) == [("2026-11-17", "2026-11-17")]
         assert run.received == feishu_conn.expected_items("workplace", "2026-11-17", "2026-11-17")
@@ -83,7 +82,7 @@ class TestWhichDay:
     def test_a_day_that_has_not_ended_is_refused_before_any_request(self, run_dag, feishu_conn):
         today = pendulum.now("UTC").date().isoformat()
 
-        run = run_dag("today", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=f"date={today!r}, retries=3")
+        run = run_dag("today", NOV_20, operator_args=f"date={today!r}, retries=3")
 
         assert run.states["pull"] == "failed"  # not up_for_retry: waiting will not end the day
         assert f"{today} has not ended yet in UTC" in run.log
@@ -95,7 +94,7 @@ class TestWhichDay:
 
         run = run_dag(
             "today_partial",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            NOV_20,
             # The double, like Feishu, may have nothing yet for a day that has not ended in its calendar.
             operator_args=f"date={today!r}, allow_partial_day=True, on_empty_day='allow'",
         )
@@ -111,7 +110,7 @@ class TestWhichDay:
         ],
     )
     def test_bad_rendered_date_fails_before_any_request(self, run_dag, feishu_conn, operator_args, bad_value):
-        run = run_dag("bad_date", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=operator_args)
+        run = run_dag("bad_date", NOV_20, operator_args=operator_args)
 
         assert run.states["pull"] == "failed"
         assert f"date='{bad_value}' is not a valid date: use 'YYYY-MM-DD'" in run.log
@@ -130,9 +129,7 @@ class TestEmptyDays:
     def test_empty_day_policy(self, run_dag, feishu_conn, policy, pull_state, received):
         feishu_conn.unavailable_dates.add(dt.date(2026, 11, 19))
 
-        run = run_dag(
-            f"empty_{policy}", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=f"on_empty_day={policy!r}"
-        )
+        run = run_dag(f"empty_{policy}", NOV_20, operator_args=f"on_empty_day={policy!r}")
 
         assert run.states["pull"] == pull_state
         assert run.received == received
@@ -155,7 +152,7 @@ class TestObjectStorage:
 
         run = run_dag(
             "file_output",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            NOV_20,
             operator="FeishuCustomWorkplaceAccessOperator",
             operator_args=f'output_path="file://{tmp_path}/lake/custom/dt={{{{ macros.ds_add(ds, -1) }}}}/part.jsonl"',
         )
@@ -170,41 +167,23 @@ class TestObjectStorage:
 
     def test_rerun_rewrites_the_same_file_with_the_same_content(self, run_dag, feishu_conn, tmp_path):
         args = f'output_path="file://{tmp_path}/lake/block/{{{{ ds }}}}.jsonl"'
-        run_dag(
-            "rerun",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator="FeishuWorkplaceBlockAccessOperator",
-            operator_args=args,
-        )
+        pull_block = functools.partial(run_dag, "rerun", NOV_20, operator=BLOCK_OPERATOR, operator_args=args)
+        pull_block()
         first = (tmp_path / "lake/block/2026-11-20.jsonl").read_bytes()
 
-        run_dag(
-            "rerun",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator="FeishuWorkplaceBlockAccessOperator",
-            operator_args=args,
-        )
+        pull_block()
 
         assert sorted(p.name for p in (tmp_path / "lake/block").iterdir()) == ["2026-11-20.jsonl"]
         assert (tmp_path / "lake/block/2026-11-20.jsonl").read_bytes() == first
 
     def test_failed_fetch_leaves_the_previous_file_intact(self, run_dag, feishu_conn, tmp_path):
         args = f'output_path="file://{tmp_path}/lake/block.jsonl", page_size=2'
-        run_dag(
-            "failing",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator="FeishuWorkplaceBlockAccessOperator",
-            operator_args=args,
-        )
+        pull_block = functools.partial(run_dag, "failing", NOV_20, operator=BLOCK_OPERATOR, operator_args=args)
+        pull_block()
         before = (tmp_path / "lake/block.jsonl").read_bytes()
         feishu_conn.inject("quota", endpoint="block", skip=1)  # fails on the second page, after a page was written
 
-        run = run_dag(
-            "failing",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator="FeishuWorkplaceBlockAccessOperator",
-            operator_args=args,
-        )
+        run = pull_block()
 
         assert run.states["pull"] == "failed"
         assert "monthly API call quota" in run.log
@@ -213,21 +192,17 @@ class TestObjectStorage:
 
     def test_refused_empty_day_does_not_replace_the_file(self, run_dag, feishu_conn, tmp_path):
         args = f'output_path="file://{tmp_path}/lake/w.jsonl"'
-        run_dag("empty_keeps", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=args)
+        run_dag("empty_keeps", NOV_20, operator_args=args)
         before = (tmp_path / "lake/w.jsonl").read_bytes()
         feishu_conn.unavailable_dates.add(dt.date(2026, 11, 19))
 
-        run = run_dag("empty_keeps", pendulum.datetime(2026, 11, 20, tz="UTC"), operator_args=args)
+        run = run_dag("empty_keeps", NOV_20, operator_args=args)
 
         assert run.states["pull"] == "failed"
         assert (tmp_path / "lake/w.jsonl").read_bytes() == before
 
     def test_unknown_storage_scheme_fails_before_any_request(self, run_dag, feishu_conn):
-        run = run_dag(
-            "bad_scheme",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator_args='output_path="nosuchfs://bucket/x.jsonl"',
-        )
+        run = run_dag("bad_scheme", NOV_20, operator_args='output_path="nosuchfs://bucket/x.jsonl"')
 
         assert run.states["pull"] == "failed"
         assert "output_path='nosuchfs://bucket/x.jsonl' cannot be opened" in run.log
@@ -246,11 +221,7 @@ class TestNonRetryableFailures:
     def test_an_error_retries_cannot_fix_fails_the_task_without_retrying(self, run_dag, feishu_conn, kind, message):
         feishu_conn.inject(kind, endpoint="workplace", times=None)
 
-        run = run_dag(
-            f"no_retry_{kind}",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator_args="retries=3, retry_delay=pendulum.duration(seconds=0)",
-        )
+        run = run_dag(f"no_retry_{kind}", NOV_20, operator_args="retries=3, retry_delay=pendulum.duration(seconds=0)")
 
         assert run.states["pull"] == "failed"
         assert message in run.log
@@ -261,11 +232,7 @@ class TestNonRetryableFailures:
 
         monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", connection_json(feishu_conn, password="wrong"))
 
-        run = run_dag(
-            "no_retry_secret",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator_args="retries=3, retry_delay=pendulum.duration(seconds=0)",
-        )
+        run = run_dag("no_retry_secret", NOV_20, operator_args="retries=3, retry_delay=pendulum.duration(seconds=0)")
 
         assert run.states["pull"] == "failed"
         assert "App Secret" in run.log
@@ -278,7 +245,7 @@ class TestSiblings:
 
         run = run_dag(
             "custom_one",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            NOV_20,
             operator="FeishuCustomWorkplaceAccessOperator",
             operator_args=f"custom_workplace_id={wanted!r}",
         )
@@ -286,19 +253,12 @@ class TestSiblings:
         assert [item["custom_workplace_id"] for item in run.received] == [wanted]
 
     def test_block_operator_returns_every_block_of_the_day(self, run_dag, feishu_conn):
-        run = run_dag(
-            "blocks", pendulum.datetime(2026, 11, 20, tz="UTC"), operator="FeishuWorkplaceBlockAccessOperator"
-        )
+        run = run_dag("blocks", NOV_20, operator=BLOCK_OPERATOR)
 
         assert run.received == feishu_conn.expected_items("block", "2026-11-19", "2026-11-19")
 
     def test_xcom_cap_points_to_output_path(self, run_dag, feishu_conn):
-        run = run_dag(
-            "capped",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator="FeishuWorkplaceBlockAccessOperator",
-            operator_args="max_xcom_records=3",
-        )
+        run = run_dag("capped", NOV_20, operator=BLOCK_OPERATOR, operator_args="max_xcom_records=3")
 
         assert run.states["pull"] == "failed"
         assert "More than max_xcom_records=3 items" in run.log and "Set output_path" in run.log
@@ -320,7 +280,7 @@ class TestSiblings:
 
         run = run_dag(
             "xcom_bytes",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            NOV_20,
             operator="FeishuCustomWorkplaceAccessOperator",
             operator_args=f"retries=3, retry_delay=0, {operator_args}",
         )
@@ -337,7 +297,7 @@ class TestSiblings:
 
         run = run_dag(
             "xcom_bytes_fit",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
+            NOV_20,
             operator="FeishuCustomWorkplaceAccessOperator",
             operator_args="max_xcom_bytes=60000",
         )
@@ -362,11 +322,7 @@ class TestAssets:
     def test_run_records_an_asset_event_with_the_days_and_path(self, run_dag, feishu_conn, tmp_path):
         from tests.airflow_versions import asset_events
 
-        run_dag(
-            "asset_event",
-            pendulum.datetime(2026, 11, 20, tz="UTC"),
-            operator_args=f'output_path="file://{tmp_path}/w.jsonl"',
-        )
+        run_dag("asset_event", NOV_20, operator_args=f'output_path="file://{tmp_path}/w.jsonl"')
 
         events = asset_events("asset_event")
         assert [e.extra for e in events] == [

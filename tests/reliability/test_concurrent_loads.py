@@ -12,11 +12,12 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+
+from tests.starting_gate import run_together
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WRITERS = 5
@@ -52,38 +53,11 @@ print(count)
 
 
 def run_writers(tmp_path: Path, connection: str) -> list[subprocess.CompletedProcess]:
-    barrier = tmp_path / "barrier"
-    barrier.mkdir()
     script = tmp_path / "writer.py"
     script.write_text(WRITER.format(dags=str(REPO_ROOT / "dags"), rows=ROWS, day=DAY))
-    env = {**os.environ, "AIRFLOW_CONN_FEISHU_WAREHOUSE": connection}
-    processes = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(number), str(barrier)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for number in range(WRITERS)
-    ]
-    try:
-        deadline = time.monotonic() + 180
-        while len(list(barrier.glob("ready-*"))) < WRITERS:
-            assert time.monotonic() < deadline, "the writers did not start"
-            assert all(p.poll() is None for p in processes), [p.communicate() for p in processes if p.poll()]
-            time.sleep(0.05)
-        (barrier / "go").touch()
-        results = []
-        for process in processes:
-            out, err = process.communicate(timeout=180)
-            results.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
-        return results
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+    gate = tmp_path / "barrier"
+    commands = [[sys.executable, str(script), str(number), str(gate)] for number in range(WRITERS)]
+    return run_together(commands, gate, {**os.environ, "AIRFLOW_CONN_FEISHU_WAREHOUSE": connection}, timeout=180)
 
 
 def check(results, rows: list[tuple], state: list[tuple]) -> None:

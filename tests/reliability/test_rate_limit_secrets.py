@@ -13,11 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +20,8 @@ import pytest
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
 from airflow_provider_feishu_workplace.hooks._shared_limit import shown_url
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
+from tests.loopback import free_port
+from tests.redis_server import running_redis
 from tests.reliability.test_ticket_redaction import api_server, create  # noqa: F401 - the api-server fixture
 
 PASSWORD = "pw-canary-4e9b1d"
@@ -63,39 +60,15 @@ def hidden(text: str) -> bool:
     return all(secret not in text for secret in (PASSWORD, ODD_PASSWORD, ODD_ESCAPED, "ss/w:rd"))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory):
     """A redis-server on 127.0.0.1 and on a unix socket, requiring PASSWORD; yields (port, socket path)."""
-    server = shutil.which("redis-server")
-    if server is None:
-        if os.environ.get("CI") in ("true", "1"):
-            pytest.fail("redis-server is required in CI: apt-get install redis-server")
-        pytest.skip("redis-server is not installed here (apt-get install redis-server)")
-    port = free_port()
     folder = tmp_path_factory.mktemp("redis-pw")
     unix_socket = folder / "redis.sock"
-    command = [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
-    command += ["--unixsocket", str(unix_socket), "--unixsocketperm", "700", "--requirepass", PASSWORD]
-    process = subprocess.Popen([*command, "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
+    with running_redis(
+        folder, "--unixsocket", str(unix_socket), "--unixsocketperm", "700", "--requirepass", PASSWORD
+    ) as port:
         yield port, unix_socket
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def pace_keys(port: int) -> list[bytes]:

@@ -8,9 +8,6 @@ the test can tell the difference.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_feishu_workplace.testing import served_double
+from tests.loopback import free_port
+from tests.redis_server import running_redis
+from tests.starting_gate import run_together
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 4
@@ -43,43 +43,15 @@ print(items)
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    """A private redis-server on 127.0.0.1 for this module (Debian's redis-server package)."""
-    server = shutil.which("redis-server")
-    if server is None:
-        if os.environ.get("CI") in ("true", "1"):
-            pytest.fail("redis-server is required in CI: apt-get install redis-server")
-        pytest.skip("redis-server is not installed here (apt-get install redis-server)")
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    command = [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen([*command, "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
+    """A private redis-server on 127.0.0.1 for this module."""
+    with running_redis(tmp_path_factory.mktemp("redis")) as port:
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def pull_at_once(served, shared: str, tmp_path: Path) -> list[str]:
     """Run the pullers at once; return their outputs (items pulled each)."""
-    barrier = tmp_path / "barrier"
-    barrier.mkdir()
     script = tmp_path / "puller.py"
     script.write_text(PULLER.format(searches=SEARCHES))
     env = {
@@ -87,35 +59,11 @@ def pull_at_once(served, shared: str, tmp_path: Path) -> list[str]:
         "AIRFLOW_CONN_FEISHU_DEFAULT": served.connection(),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
-    processes = [
-        subprocess.Popen(
-            [sys.executable, str(script), shared, str(barrier), str(number)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for number in range(PROCESSES)
-    ]
-    try:
-        deadline = time.monotonic() + 180
-        while len(list(barrier.glob("ready-*"))) < PROCESSES:
-            assert time.monotonic() < deadline, "the pullers did not start"
-            assert all(p.poll() is None for p in processes), [p.communicate()[1][-1500:] for p in processes]
-            time.sleep(0.05)
-        served.clear_requests()
-        (barrier / "go").touch()
-        outputs = []
-        for process in processes:
-            out, err = process.communicate(timeout=300)
-            assert process.returncode == 0, err[-2000:]
-            outputs.append(out.strip().splitlines()[-1])
-        return outputs
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+    gate = tmp_path / "barrier"
+    commands = [[sys.executable, str(script), shared, str(gate), str(number)] for number in range(PROCESSES)]
+    results = run_together(commands, gate, env, before_go=served.clear_requests)
+    assert [result.stderr[-2000:] for result in results if result.returncode != 0] == []
+    return [result.stdout.strip().splitlines()[-1] for result in results]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import requests
 from airflow_provider_feishu_workplace.hooks._app_settings import APP_TICKET_KEY
 from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, API_SERVER_ENV, skip_unless
+from tests.loopback import free_port
 
 TICKET = "ticket-canary-6c1d0b9e"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -32,12 +32,6 @@ SERVER_ENV = {
     "AIRFLOW__CORE__FERNET_KEY": "l6t3U8g3kP2cN4JmXvVZ0p1eLhYq7oWsR5dTfGbHcIk=",
     **API_SERVER_ENV,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
