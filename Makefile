@@ -29,7 +29,7 @@ ifeq ($(RESOLUTION)$(filter $(AIRFLOW),$(LOWEST_VERSIONS)),lowest)
 $(error RESOLUTION=lowest has no constraints for AIRFLOW=$(AIRFLOW): use one of $(LOWEST_VERSIONS), or run bash constraints/compile.sh --lowest $(AIRFLOW))
 endif
 
-.PHONY: install test lint demo bench reliability check-wheel dist clean stack stack-stop e2e screenshot
+.PHONY: install test lint demo bench reliability check-wheel dist recipe clean stack stack-stop e2e screenshot
 
 install: $(INSTALLED)
 
@@ -107,6 +107,11 @@ check-wheel:
 # (docs/releasing.md).
 dist: $(INSTALLED)
 	bash scripts/check-dist.sh $(PY) $(CONSTRAINTS)
+
+# docs/production.md's recipe on an existing deployment: a plain apache-airflow==3.1.8 in a fresh venv under
+# .recipe/, then the provider with its runtime pins; nothing of Airflow may move, and a pull must work.
+recipe:
+	bash scripts/check-recipe.sh $(PYTHON)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .bench .pytest_cache
