@@ -1,11 +1,16 @@
 # Every target runs from a virtualenv of its own per Airflow version, created on first use with the pins
 # in constraints/airflow-$(AIRFLOW).txt:  make test AIRFLOW=2.11   (default: the newest)
 #                                          make demo AIRFLOW=3.0 PYTHON=/usr/bin/python3
+# RESOLUTION=lowest takes constraints/lowest/airflow-$(AIRFLOW).txt instead: every direct dependency at the
+# lower bound pyproject.toml declares (bash constraints/compile.sh --lowest), in a virtualenv of its own:
+#                                          make test AIRFLOW=2.11 RESOLUTION=lowest
 AIRFLOW_VERSIONS := $(sort $(patsubst constraints/airflow-%.txt,%,$(wildcard constraints/airflow-*.txt)))
+LOWEST_VERSIONS := $(sort $(patsubst constraints/lowest/airflow-%.txt,%,$(wildcard constraints/lowest/airflow-*.txt)))
 AIRFLOW ?= 3.3
 PYTHON ?= python3
-VENV ?= .venv-airflow-$(AIRFLOW)
-CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
+RESOLUTION ?= pinned
+VENV ?= .venv-airflow-$(AIRFLOW)$(if $(filter lowest,$(RESOLUTION)),-lowest)
+CONSTRAINTS := constraints/$(if $(filter lowest,$(RESOLUTION)),lowest/)airflow-$(AIRFLOW).txt
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 # Airflow 2.11 and 3.0 do not run on Python 3.13.
@@ -17,15 +22,21 @@ DEMO_DIR := $(CURDIR)/.demo/airflow-$(AIRFLOW)
 ifeq ($(filter $(AIRFLOW),$(AIRFLOW_VERSIONS)),)
 $(error AIRFLOW=$(AIRFLOW) is not a supported Airflow version: use one of $(AIRFLOW_VERSIONS) (for example make test AIRFLOW=$(lastword $(AIRFLOW_VERSIONS))))
 endif
+ifeq ($(filter $(RESOLUTION),pinned lowest),)
+$(error RESOLUTION=$(RESOLUTION) is not a resolution: use pinned (the default) or lowest)
+endif
+ifeq ($(RESOLUTION)$(filter $(AIRFLOW),$(LOWEST_VERSIONS)),lowest)
+$(error RESOLUTION=lowest has no constraints for AIRFLOW=$(AIRFLOW): use one of $(LOWEST_VERSIONS), or run bash constraints/compile.sh --lowest $(AIRFLOW))
+endif
 
-.PHONY: install test lint demo bench reliability check-wheel dist clean stack stack-stop e2e screenshot
+.PHONY: install test lint demo bench reliability check-wheel dist recipe clean stack stack-stop e2e screenshot
 
 install: $(INSTALLED)
 
 # pip's output goes to a log; on failure its tail (the resolver's real error) is printed.
 $(INSTALLED): pyproject.toml $(CONSTRAINTS) airflow_provider_feishu_workplace/__init__.py
 	@test -x $(PY) || { $(PYTHON) -c '$(CHECK_PYTHON)' && $(PYTHON) -m venv $(VENV); }
-	@$(PY) -c '$(CHECK_PYTHON)' || { echo "($(VENV) was made with that Python: make clean AIRFLOW=$(AIRFLOW) first)" >&2; exit 1; }
+	@$(PY) -c '$(CHECK_PYTHON)' || { echo "($(VENV) was made with that Python: make clean AIRFLOW=$(AIRFLOW) RESOLUTION=$(RESOLUTION) first)" >&2; exit 1; }
 	@echo "install: $(VENV) ($$($(PY) -c 'import platform; print("Python", platform.python_version())')) with $(CONSTRAINTS); log in $(VENV)/install.log"
 	@$(PY) -m pip install --progress-bar off --disable-pip-version-check \
 		--constraint $(CONSTRAINTS) --editable ".[test]" >$(VENV)/install.log 2>&1 \
@@ -44,10 +55,11 @@ test: $(INSTALLED)
 	@bash scripts/install-chromium.sh || echo "Chromium could not be installed: the browser tests fail in CI and are skipped elsewhere"
 	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
-# ruff's rules and line length are in pyproject.toml.
+# ruff's rules and line length, and mypy's settings, are in pyproject.toml.
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy airflow_provider_feishu_workplace
 
 demo: $(INSTALLED)
 	@mkdir -p $(DEMO_DIR)
@@ -95,6 +107,11 @@ check-wheel:
 # (docs/releasing.md).
 dist: $(INSTALLED)
 	bash scripts/check-dist.sh $(PY) $(CONSTRAINTS)
+
+# docs/production.md's recipe on an existing deployment: a plain apache-airflow==3.1.8 in a fresh venv under
+# .recipe/, then the provider with its runtime pins; nothing of Airflow may move, and a pull must work.
+recipe:
+	bash scripts/check-recipe.sh $(PYTHON)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .bench .pytest_cache

@@ -38,7 +38,7 @@ def checked_hook_params(hook_params: Any, hook_class: type) -> dict[str, Any]:
 
     if not isinstance(hook_params, dict):
         raise FeishuConfigError(f"hook_params={hook_params!r} must be a dict of {hook_class.__name__} arguments.")
-    signature = inspect.signature(hook_class.__init__)
+    signature = inspect.signature(hook_class)
     valid = sorted(
         name for name, parameter in signature.parameters.items() if parameter.kind is inspect.Parameter.KEYWORD_ONLY
     )

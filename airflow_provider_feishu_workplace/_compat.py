@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor
+    from concurrent.futures import ThreadPoolExecutor
 
 T = TypeVar("T")
 
@@ -59,7 +59,7 @@ async def aget_connection(conn_id: str) -> Any:
     return await run_off_loop(BaseHook.get_connection, conn_id)
 
 
-async def run_off_loop(func: Callable[..., T], *args: Any, executor: Executor | None = None) -> T:
+async def run_off_loop(func: Callable[..., T], *args: Any, executor: ThreadPoolExecutor | None = None) -> T:
     """Run a blocking call in a thread of ``executor`` (``None``: the loop's default) from a trigger.
 
     On Airflow 3 through asgiref's ``sync_to_async``: whatever the call asks the triggerer's supervisor

@@ -13,7 +13,7 @@ fields (Base URL, App ID, App Secret) only a placeholder: their help lives in th
 HOOK_NAME = "Feishu (Lark)"
 
 # The connection's extras, in provider info's ``conn-fields`` format (a JSON schema per field).
-CONN_FIELDS = {
+CONN_FIELDS: dict[str, dict] = {
     "app_type": {
         "label": "App type",
         "description": (
@@ -61,7 +61,7 @@ CONN_FIELDS = {
 }
 
 # The standard fields' behaviour, in provider info's ``ui-field-behaviour`` format.
-UI_FIELD_BEHAVIOUR = {
+UI_FIELD_BEHAVIOUR: dict = {
     "hidden-fields": ["schema", "port"],
     "relabeling": {"host": "Base URL", "login": "App ID", "password": "App Secret"},
     "placeholders": {

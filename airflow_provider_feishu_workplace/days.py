@@ -31,7 +31,7 @@ ONE_DAY = dt.timedelta(days=1)
 DateLike = str | dt.date | dt.datetime
 
 
-def to_day(value: DateLike, *, name: str) -> dt.date:
+def to_day(value: DateLike | None, *, name: str) -> dt.date:
     """Return ``value`` as a calendar day.
 
     Strings must be ``YYYY-MM-DD``; a ``datetime`` (pendulum included) gives its own calendar day.
@@ -56,7 +56,7 @@ def to_day(value: DateLike, *, name: str) -> dt.date:
     )
 
 
-def to_day_range(from_date: DateLike, to_date: DateLike) -> tuple[dt.date, dt.date]:
+def to_day_range(from_date: DateLike | None, to_date: DateLike | None) -> tuple[dt.date, dt.date]:
     """Return ``(from_day, to_day)`` after checking that the range is not reversed."""
     first = to_day(from_date, name="from_date")
     last = to_day(to_date, name="to_date")
@@ -180,8 +180,8 @@ class AccessDataSource(Protocol):
     """What :func:`is_published` asks: ``FeishuWorkplaceHook`` (this module stays below the hooks it serves)."""
 
     def iter_access_data(
-        self, data_set: str | SearchEndpoint, from_date: DateLike, to_date: DateLike, *, page_size: int | None = None
-    ) -> Generator[dict[str, Any], None, None]: ...
+        self, dataset: str | SearchEndpoint, from_date: DateLike, to_date: DateLike, *, page_size: int | None = None
+    ) -> Generator[dict[str, Any], None, None]: ...  # a generator: is_published closes it
 
 
 def is_published(hook: AccessDataSource, data_set: str | SearchEndpoint, day: dt.date) -> bool:

@@ -144,7 +144,7 @@ class FeishuApiError(FeishuError):
         self.args = (bounded(self._describe()),)
 
     def _clean_fields(self, clean: Callable[[str | None], str | None]) -> None:
-        self.summary, self.msg, self.log_id = clean(self.summary), clean(self.msg), clean(self.log_id)
+        self.summary, self.msg, self.log_id = clean(self.summary) or "", clean(self.msg), clean(self.log_id)
 
     def _describe(self) -> str:
         details = []

@@ -1,4 +1,4 @@
-"""The install story holds together: README's "Supported versions" table, the constraints files, the Makefile,
+"""The install story holds together: docs/supported-versions.md's table, the constraints files, the Makefile,
 the CI matrix in .ci/run and the package's metadata all say the same thing, so none of them can drift."""
 
 from __future__ import annotations
@@ -17,7 +17,11 @@ from packaging.specifiers import SpecifierSet
 import airflow_provider_feishu_workplace
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
+# The pages that hold the facts checked here (README links to them).
+SUPPORTED_VERSIONS_DOC = (DOCS / "supported-versions.md").read_text()
+CI_DOC = (DOCS / "ci.md").read_text()
+INSTALL_DOC = (DOCS / "install.md").read_text()
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 MAKEFILE = (ROOT / "Makefile").read_text()
 CI_RUN = (ROOT / ".ci" / "run").read_text()
@@ -29,8 +33,8 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def _support_table() -> tuple[list[str], dict[str, dict[str, str]]]:
-    """Return (Airflow columns, {row label: {airflow: cell}}) of README's "Supported versions" table."""
-    section = README.split("\n## Supported versions\n", 1)[1].split("\n## ", 1)[0]
+    """Return (Airflow columns, {row label: {airflow: cell}}) of docs/supported-versions.md's table."""
+    section = SUPPORTED_VERSIONS_DOC
     rows = [line for line in section.splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in rows[0].strip("|").split("|")]
     assert header[0] == "Python \\ Airflow", header
@@ -180,9 +184,9 @@ def test_make_rejects_an_unknown_airflow_with_the_valid_ones():
     assert "AIRFLOW=2.10 is not a supported Airflow version: use one of " + " ".join(AIRFLOWS) in result.stderr
 
 
-def test_readme_install_command_names_the_wheel_that_is_built():
+def test_install_doc_names_the_wheel_that_is_built():
     version = airflow_provider_feishu_workplace.__version__
-    wheels = set(re.findall(r"airflow_provider_feishu_workplace-(\S+?)-py3-none-any\.whl", README))
+    wheels = set(re.findall(r"airflow_provider_feishu_workplace-(\S+?)-py3-none-any\.whl", INSTALL_DOC))
     assert wheels == {version}
 
 
@@ -206,8 +210,8 @@ def test_ci_matrix_runs_only_supported_cells_and_covers_every_airflow():
     assert {"debian", "3.13"} <= names
 
 
-def test_readme_ci_section_lists_the_matrix_that_runs():
-    section = README.split("\n## CI\n", 1)[1].split("\n## ", 1)[0]
+def test_ci_doc_lists_the_matrix_that_runs():
+    section = CI_DOC
     rows = [
         [cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("|")
     ][2:]

@@ -111,7 +111,7 @@ class _Watchdog:
                 heapq.heappop(self._due)[2]._expire()
 
     def _after_fork(self) -> None:
-        self.__init__()
+        type(self).__init__(self)
 
 
 _watchdog = _Watchdog()

@@ -101,7 +101,7 @@ class PageTokenPaginator:
                 f"the page has {len(page_items)} items, more than the page_size of {self.page_size} asked for"
             )
         if self.item_filter is not None:
-            self._check_filter(page_items)
+            self._check_filter(page_items, self.item_filter)
         return page_items
 
     def _check_next(self, page_token: str | None, page_items: list[Any]) -> None:
@@ -119,8 +119,8 @@ class PageTokenPaginator:
                 f"(max_pages={self.max_pages}; pass a larger max_pages to the hook if the data really is that big)"
             )
 
-    def _check_filter(self, page_items: list[Any]) -> None:
-        name, wanted = self.item_filter
+    def _check_filter(self, page_items: list[Any], item_filter: tuple[str, str]) -> None:
+        name, wanted = item_filter
         for position, item in enumerate(page_items, start=self.items + 1):
             found = item.get(name, _ABSENT) if isinstance(item, dict) else _ABSENT
             if found != wanted:

@@ -123,7 +123,7 @@ def payload_or_error(
     # Only text is shown: a nested structure could be huge or too deep to turn into text.
     msg = msg if isinstance(msg, str) else "" if msg is None else f"(a {type(msg).__name__}, not text)"
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    common = {"code": code, "msg": msg, "log_id": log_id, "http_status": status}
+    common: dict[str, Any] = {"code": code, "msg": msg, "log_id": log_id, "http_status": status}
     if status == 429 or code == RATE_LIMITED:
         retry_after = _retry_after(headers)
         raise FeishuRateLimitError(f"Feishu rate-limited {where}", retry_after=retry_after, **common)
@@ -146,7 +146,7 @@ def _not_json_error(
 ) -> FeishuApiError:
     content_type = headers.get("Content-Type", "no content type")
     snippet = " ".join(body[:120].decode("utf-8", "replace").split())
-    common = {"http_status": status, "log_id": log_id, "msg": f"{content_type}: {snippet!r}"}
+    common: dict[str, Any] = {"http_status": status, "log_id": log_id, "msg": f"{content_type}: {snippet!r}"}
     if status == 404:
         return FeishuNotFoundError(
             f"{where} was not found (not JSON, so not the Feishu API): check the connection's Base URL", **common

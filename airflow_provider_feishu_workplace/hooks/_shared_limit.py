@@ -158,7 +158,7 @@ def _query_problem(query: str) -> str | None:
     for connection_class in (SSLConnection, UnixDomainSocketConnection):
         for klass in connection_class.__mro__:
             if "__init__" in vars(klass):
-                known.update(inspect.signature(klass.__init__).parameters)
+                known.update(inspect.signature(vars(klass)["__init__"]).parameters)
     for name, _ in parse_qsl(query, keep_blank_values=True):
         if name not in known or name in ("self", "args", "kwargs"):
             return f"redis-py takes no URL argument {name!r}"
@@ -301,6 +301,7 @@ def make_shared_pacer(
     :param password: Redis's password (the connection's extra ``shared_rate_limit_password``).
     """
     url = check_url(url)
+    shared: FilePacer | RedisPacer
     if urlsplit(url).scheme == "file":
         if password:
             raise FeishuConfigError(

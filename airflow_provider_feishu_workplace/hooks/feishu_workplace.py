@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from airflow_provider_feishu_workplace.days import DateLike, to_day_range
@@ -80,7 +80,7 @@ class FeishuWorkplaceHook(FeishuHook):
         *,
         page_size: int | None = None,
         item_id: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Yield the items of one data set, following pages; arguments are checked before any request.
 
         :param dataset: a registered data set's name (``workplace``, ``custom_workplace``, ``block``, see
@@ -123,7 +123,7 @@ class FeishuWorkplaceHook(FeishuHook):
 
     def _search(
         self, endpoint: SearchEndpoint, query: dict[str, str], paginator: PageTokenPaginator
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         own_codes = () if endpoint.internal_error_code is None else (endpoint.internal_error_code,)
         yield from self._follow_pages(
             "POST", endpoint.path, query, paginator, retry_codes=own_codes, scope=endpoint.scope

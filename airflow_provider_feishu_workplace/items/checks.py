@@ -90,7 +90,7 @@ class ItemLedger:
             item_id = item.get(id_field, _MISSING) if id_field else None
             if id_field and (type(item_id) is not str or not item_id):
                 raise self._bad(item, position, id_field, _problem(item_id, "a non-empty string"))
-            if id_field and (len(item_id) > MAX_ID_CHARS or "\x00" in item_id):
+            if id_field and isinstance(item_id, str) and (len(item_id) > MAX_ID_CHARS or "\x00" in item_id):
                 raise self._bad(item, position, id_field, _id_problem(item_id))
             doubt = self._values(item, position)
             canonical = self._canonical(item, position)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
     AirflowFailException,
@@ -102,7 +102,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
     """
 
     #: The data set this operator pulls: a registered name or a SearchEndpoint record.
-    dataset: ClassVar[str | SearchEndpoint] = "workplace"
+    dataset: str | SearchEndpoint = "workplace"
     template_fields: Sequence[str] = ("feishu_conn_id", "date", "from_date", "to_date", "output_path", "output_conn_id")
     ui_color = "#3370ff"
 
@@ -187,7 +187,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self.page_size = page_size
         self.hook_params = hook_params or {}
         # (path, items, bytes) of each file this run wrote: the outputs its lineage reports.
-        self._written_files: list[tuple[Any, int, int]] = []
+        self._written_files: list[tuple[Any, int, int | None]] = []
 
     def item_filters(self) -> dict[str, str | None]:
         """Return the endpoint's item id filter (none for the workplace data set)."""
@@ -202,7 +202,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         try:
             first_day, last_day = self.resolve_days(context)
             hook_params = checked_hook_params(self.hook_params, FeishuWorkplaceHook)
-            output = self._output_path() if self.output_path else None
+            output: Any = self._output_path() if self.output_path else None  # a path, or a dict of them per day
             if self._per_day:
                 output = self._day_paths(first_day, last_day)
             probe = output[first_day.isoformat()] if self._per_day else output
@@ -399,7 +399,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         """Collect the items for XCom, within ``max_xcom_records`` items and ``max_xcom_bytes`` bytes of JSON."""
         import json
 
-        collected = []
+        collected: list[dict[str, Any]] = []
         size = 2  # the list's brackets
         for item in items:
             if len(collected) == self.max_xcom_records:
@@ -448,13 +448,13 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
                 events[outlet].extra = {
-                    "dataset": self.dataset,
+                    "dataset": self.endpoint.name,
                     "from_date": first_day.isoformat(),
                     "to_date": last_day.isoformat(),
                     "items": count,
                     "path": where if where != "XCom" else None,
                     # Each day written and the file holding it: loaders read these, whatever the layout.
-                    "days": days,
+                    "days": dict(days),
                 }
 
 
@@ -464,7 +464,7 @@ class FeishuCustomWorkplaceAccessOperator(FeishuWorkplaceAccessOperator):
     :param custom_workplace_id: only this custom workplace's items (templated).
     """
 
-    dataset: ClassVar[str | SearchEndpoint] = "custom_workplace"
+    dataset: str | SearchEndpoint = "custom_workplace"
     template_fields: Sequence[str] = (*FeishuWorkplaceAccessOperator.template_fields, "custom_workplace_id")
 
     def __init__(self, *, custom_workplace_id: str | None = None, **kwargs: Any) -> None:
@@ -482,7 +482,7 @@ class FeishuWorkplaceBlockAccessOperator(FeishuWorkplaceAccessOperator):
     :param block_id: only this block's items (templated).
     """
 
-    dataset: ClassVar[str | SearchEndpoint] = "block"
+    dataset: str | SearchEndpoint = "block"
     template_fields: Sequence[str] = (*FeishuWorkplaceAccessOperator.template_fields, "block_id")
 
     def __init__(self, *, block_id: str | None = None, **kwargs: Any) -> None:

@@ -114,6 +114,7 @@ def _encoder(output_format: str, handle: IO[bytes], endpoint: SearchEndpoint | N
     if output_format == "parquet":
         from airflow_provider_feishu_workplace.outputs.parquet import ParquetEncoder
 
+        assert endpoint is not None  # open_output refuses a Parquet output without one
         return ParquetEncoder(handle, endpoint)
     raise ValueError(f"output_format={output_format!r} is unknown: use one of {OUTPUT_FORMATS}.")
 
@@ -130,13 +131,11 @@ def open_output(
     """
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format={output_format!r} is unknown: use one of {OUTPUT_FORMATS}.")
-    if output_format == "parquet":
-        from airflow_provider_feishu_workplace.endpoints import get_endpoint
+    from airflow_provider_feishu_workplace.endpoints import get_endpoint
 
-        if endpoint is None:
-            raise ValueError("A Parquet output needs endpoint= (the data set), which decides the file's schema.")
-        endpoint = get_endpoint(endpoint)
-    return OutputFile(target, output_format, endpoint)
+    if output_format == "parquet" and endpoint is None:
+        raise ValueError("A Parquet output needs endpoint= (the data set), which decides the file's schema.")
+    return OutputFile(target, output_format, None if endpoint is None else get_endpoint(endpoint))
 
 
 class OutputFile:
@@ -173,6 +172,7 @@ class OutputFile:
             self._open()
         elif self._state != "open":
             raise RuntimeError(f"The output of {_shown(self.target)} is {self._state}: nothing can be written to it.")
+        assert self._encoder is not None  # _open() made it
         self._encoder.write(item)
         self.count += 1
 
@@ -182,21 +182,23 @@ class OutputFile:
             self._open()
         elif self._state != "open":
             raise RuntimeError(f"The output of {_shown(self.target)} is {self._state} already.")
+        encoder, handle, temporary = self._encoder, self._handle, self._temporary
+        assert encoder is not None and handle is not None and temporary is not None  # _open() made them
         try:
-            self._encoder.close()
-            self._handle.flush()
-            size = os.fstat(self._handle.fileno()).st_size
+            encoder.close()
+            handle.flush()
+            size = os.fstat(handle.fileno()).st_size
             if self._local:
-                os.fsync(self._handle.fileno())  # the move must not publish a file whose blocks are not on disk
+                os.fsync(handle.fileno())  # the move must not publish a file whose blocks are not on disk
                 # mkstemp makes 0600; give the file the usual mode, on the descriptor: the name may be a link by now
-                os.fchmod(self._handle.fileno(), 0o666 & ~_umask())
-                self._handle.close()
-                os.replace(self._temporary, self.target.path)
+                os.fchmod(handle.fileno(), 0o666 & ~_umask())
+                handle.close()
+                os.replace(temporary, self.target.path)
             else:
                 # One put of the whole object: S3 and the other stores publish it atomically, whole or not at all.
-                self.target.fs.put_file(self._temporary, self.target.path)
-                self._handle.close()
-                _unlink_quietly(self._temporary)
+                self.target.fs.put_file(temporary, self.target.path)
+                handle.close()
+                _unlink_quietly(temporary)
         except BaseException:
             self.abort()
             raise
@@ -294,7 +296,7 @@ def remove_stale_temps(target: Path, *, now: float | None = None) -> list[str]:
         rf"\.{re.escape(target.name)}\.(?P<host>[0-9a-f]{{8}})\.(?P<pid>\d+)\.[A-Za-z0-9_]+{re.escape(TEMP_SUFFIX)}"
     )
     now = time.time() if now is None else now
-    removed = []
+    removed: list[str] = []
     try:
         entries = list(os.scandir(target.parent))
     except OSError:

@@ -86,7 +86,7 @@ class ParquetEncoder:
                 sorted(unknown),
             )
         self._days.append(dt.date.fromisoformat(item["date"]).toordinal() - _EPOCH)
-        if self._ids is not None:
+        if self._ids is not None and self.endpoint.id_field:
             self._ids.append(item[self.endpoint.id_field])
         for name, (pv, uv) in self._counts.items():
             counts = item[name]

@@ -161,7 +161,7 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(f"{message}: raise timeout, or check whether the day is ever published.")
         if status == "error":
             # The trigger sent its error class's answer: the same policy as an error raised here.
-            raise_for_task(message, rerun_can_help=bool(event.get("rerun_can_help")))
+            raise_for_task(message, rerun_can_help=bool((event or {}).get("rerun_can_help")))
         raise AirflowFailException(message)
 
     def get_openlineage_facets_on_start(self) -> Any:

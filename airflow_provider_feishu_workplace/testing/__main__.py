@@ -121,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _url(server: DoubleServer) -> str:
     host, port = server.server_address[:2]
+    host = host if isinstance(host, str) else host.decode()  # bytes for AF_UNIX only
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 

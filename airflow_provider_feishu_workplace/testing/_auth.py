@@ -37,8 +37,8 @@ def _refused(code: int, msg: str) -> Reply:
 
 def _fields(body: dict[str, Any], *names: str) -> list[str] | None:
     """The named string fields of the body, or ``None`` if one is missing or empty."""
-    values = [body.get(name) for name in names]
-    return values if all(isinstance(value, str) and value for value in values) else None
+    values = [value for value in (body.get(name) for name in names) if isinstance(value, str) and value]
+    return values if len(values) == len(names) else None
 
 
 def _check_app(body: dict[str, Any], app_id: str, app_secret: str, *extra: str) -> Reply | list[str]:

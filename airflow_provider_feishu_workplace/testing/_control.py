@@ -74,7 +74,8 @@ class Control:
         day = fields.get("day")
         if "seconds_from_now" not in fields:
             raise BadRequest('POST /publish needs "seconds_from_now": a number of seconds, or null to hold the day')
-        self.double.publish_at(_day(day), fields["seconds_from_now"])
+        day = _day(day)
+        self.double.publish_at(day, fields["seconds_from_now"])
         return {"day": day, "published": self.double.is_published(day)}
 
     def _published(self, query: dict[str, str], body: Any) -> dict[str, Any]:

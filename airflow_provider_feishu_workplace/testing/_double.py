@@ -181,6 +181,7 @@ class FeishuDouble:
         if self._server is None:
             raise RuntimeError("the Feishu double is not running: call start() first")
         host, port = self._server.server_address[:2]
+        host = host if isinstance(host, str) else host.decode()  # bytes for AF_UNIX only
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     # -- credentials -----------------------------------------------------------------------
@@ -261,7 +262,7 @@ class FeishuDouble:
         """
         if endpoint not in self._specs:
             raise ValueError(f"endpoint must be one of {sorted(self._specs)}, not {endpoint!r}")
-        allowed = {self._specs[endpoint].filter_param} - {None}
+        allowed = {name for name in [self._specs[endpoint].filter_param] if name is not None}
         if set(filters) - allowed:
             raise ValueError(f"{endpoint!r} filters on {sorted(allowed)}, not {sorted(set(filters) - allowed)}")
         first, last = _as_date(from_date), _as_date(to_date)

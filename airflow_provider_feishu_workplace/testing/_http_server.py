@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qsl
 
 from airflow_provider_feishu_workplace.testing._replies import Reply, phrase
@@ -46,7 +47,7 @@ class DoubleServer(ThreadingHTTPServer):
             while not self._stopped:
                 for key, _ in selector.select():
                     if key.fileobj is self and not self._stopped:
-                        self._handle_request_noblock()
+                        self._handle_request_noblock()  # type: ignore[attr-defined]  # BaseServer's, typeshed omits it
 
     def stop_serving(self) -> None:
         """Make :meth:`serve` return at once (callable from any thread)."""
@@ -61,7 +62,8 @@ class DoubleServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, which can stall for seconds without DNS.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, self.server_port = self.server_address[:2]
+        self.server_name = host if isinstance(host, str) else host.decode()
 
     def get_request(self) -> tuple[socket.socket, object]:
         sock, address = super().get_request()
@@ -76,7 +78,7 @@ class DoubleServer(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hanging up is routine; anything else is a bug in the double and is printed.
         if not isinstance(sys.exc_info()[1], OSError):
             super().handle_error(request, client_address)

@@ -68,7 +68,7 @@ class Platform:
         if fault.kind == "token_expired":
             self.issuer.expire_all("tenant")
         rate = self.limiter.rate if self.limiter.rate is not None else DOCUMENTED_RATE
-        spec = self.routes.specs.get(request.endpoint)
+        spec = self.routes.specs.get(request.endpoint) if request.endpoint else None
         return _faults.fault_reply(
             fault,
             request.endpoint,
@@ -82,6 +82,7 @@ class Platform:
         reply = self._answer(request)
         if reply.code != 0:
             return reply
+        assert request.endpoint is not None  # the normal answer succeeded
         page = parse(self.routes.specs[request.endpoint], request.query)
         if not isinstance(page, PageRequest):  # cannot happen: the normal answer succeeded
             return page
@@ -102,13 +103,15 @@ class Platform:
             owner = self.issuer.owner_of(token, "tenant")
             if owner is None:
                 return _replies.error(99991663, _faults.INVALID_TOKEN_MSG)
+            assert isinstance(owner, tuple)  # a tenant token's owner is (app_id, tenant_key)
             app = owner[0]
         else:
             app = body.get("app_id") if body else None
             app = app if isinstance(app, str) else None
         # The platform limits each API per app, whatever ids its path carries.
         if not self.limiter.allow((app, endpoint)):
-            return _replies.rate_limited(limit=self.limiter.rate, reset=self.rate_limit_reset_seconds)
+            rate = self.limiter.rate if self.limiter.rate is not None else DOCUMENTED_RATE
+            return _replies.rate_limited(limit=rate, reset=self.rate_limit_reset_seconds)
         if spec is not None:
             return search(spec, request.query, self.dataset)
         if endpoint == _routes.SEND_MESSAGE:

@@ -124,12 +124,14 @@ def served_double(*cli_args: str, env: Mapping[str, str] | None = None) -> Itera
         text=True,
         env=None if env is None else dict(env),
     )
+    stdout = process.stdout
+    assert stdout is not None  # stdout=PIPE
     try:
-        line = process.stdout.readline()
+        line = stdout.readline()
         if not line:
             raise RuntimeError(f"the double's command line exited ({process.wait()}) before printing its URL")
         yield ServedDouble(**json.loads(line))
     finally:
         process.terminate()
         process.wait(timeout=10)
-        process.stdout.close()
+        stdout.close()
