@@ -22,9 +22,9 @@ _NOT_CREDENTIALS = ("url", "control_url", "control_token")
 class ServedDouble:
     """A double running in another process: its URL and credentials, as its command line printed them.
 
-    Its control API (``control_url``; ``None`` when served with ``--no-control``) is wrapped by
-    :meth:`publish_at`, :meth:`inject`, :meth:`add_endpoint`, :meth:`requests`, :meth:`stats`,
-    :meth:`clear_requests` and :meth:`reset`.
+    Its control API (``control_url``; ``None`` when served with ``--no-control``), which needs the run's
+    ``control_token`` on every request, is wrapped by :meth:`publish_at`, :meth:`inject`,
+    :meth:`add_endpoint`, :meth:`requests`, :meth:`stats`, :meth:`clear_requests` and :meth:`reset`.
     """
 
     url: str
