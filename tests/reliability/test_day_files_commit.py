@@ -202,3 +202,38 @@ def test_a_jinja_template_that_maps_two_days_to_one_path_fails_before_the_pull(r
     assert f"'{tmp_path}/lake/same.jsonl' once normalised" in run.log
     assert feishu_conn.requests == []
     assert not (tmp_path / "lake").exists()
+
+
+@pytest.mark.parametrize(
+    ("output_format", "item", "raw", "doing"),
+    [
+        # Parquet buffers a row group: the value fails when the group is written.
+        pytest.param(
+            "parquet",
+            {**BLOCK, "access_data": {"pv": 2**63, "uv": 1}},
+            "OverflowError",
+            "finishing",
+            id="parquet-2**63",
+        ),
+        pytest.param(
+            "jsonl", {**BLOCK, "block_id": "b\ud800"}, "UnicodeEncodeError", "encoding", id="jsonl-lone-surrogate"
+        ),
+    ],
+)
+def test_an_item_the_format_cannot_encode_is_an_output_error_no_rerun_can_help(
+    tmp_path, output_format, item, raw, doing
+):
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    target = tmp_path / f"part.{output_format}"
+    target.write_bytes(b"previous")
+
+    with (
+        pytest.raises(FeishuOutputBlockedError, match=rf"{target} cannot be written \({raw}: .*while {doing}"),
+        open_output(ObjectStoragePath(f"file://{target}"), output_format, endpoint="block") as output,
+    ):
+        output.write(BLOCK)
+        output.write(item)
+        output.commit()
+
+    assert files_under(tmp_path) == {"part." + output_format: b"previous"}
