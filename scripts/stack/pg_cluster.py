@@ -76,6 +76,21 @@ def run_as_prefix() -> list[str]:
     return [runuser, "-u", "postgres", "--"]
 
 
+def let_server_user_through(folder: Path) -> None:
+    """As root, let the server's user pass through ``folder`` to a cluster inside it, and nobody else.
+
+    The folder goes to group ``postgres`` with mode 0710: that user may enter it, not list or read it.
+    Whether the cluster can then stay inside also depends on the folders above (see :class:`Cluster`).
+    """
+    if os.geteuid() != 0:
+        return
+    try:
+        shutil.chown(folder, group="postgres")
+    except (LookupError, OSError):  # no postgres group: the cluster lives under that user's home instead
+        return
+    folder.chmod(0o710)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -544,6 +544,7 @@ def start(base: Path, *, blocks_per_day: int = 5, load_sweep: str = LOAD_SWEEP, 
     for folder in ("logs/airflow", "airflow", "lake"):
         (base / folder).mkdir(parents=True, exist_ok=True)
     base.chmod(0o700)  # logs, state and configuration hold the stack's credentials
+    pg_cluster.let_server_user_through(base)  # as root: 0710 for postgres's group, to reach postgres/
     ports = {name: free_port() for name in ("postgres", "redis", "api_server")}
     real_feishu = bool(os.environ.get("AIRFLOW_CONN_FEISHU_DEFAULT"))
     if not real_feishu:

@@ -56,6 +56,7 @@ def stack_servers(tmp_path_factory):
     base = private / "checkout" / ".stack"
     (base / "logs").mkdir(parents=True)
     base.chmod(0o700)
+    stack.pg_cluster.let_server_user_through(base)  # as stack.start does
     state = {
         "id": uuid.uuid4().hex,
         "dir": str(base),
@@ -107,6 +108,25 @@ def test_the_cluster_of_a_checkout_in_a_private_folder_starts_outside_it_private
     assert info.st_uid == __import__("pwd").getpwnam("postgres").pw_uid
     assert psql(state, "tcp", password=state["postgres"]["password"]).stdout.strip() == "1"
     assert psql(state, "socket", password=state["postgres"]["password"]).stdout.strip() == "1"
+
+
+@needs_root
+def test_a_stack_folder_postgres_can_reach_keeps_its_cluster_inside():
+    import tempfile
+
+    stack = stack_module()
+    shared = Path(tempfile.mkdtemp(prefix="feishu-stack-", dir="/tmp"))  # /tmp: every user may pass
+    try:
+        shared.chmod(0o755)
+        base = shared / ".stack"
+        base.mkdir(mode=0o700)
+
+        stack.pg_cluster.let_server_user_through(base)
+
+        assert stat.S_IMODE(base.stat().st_mode) == 0o710
+        assert stack.pg_cluster.Cluster(base / "postgres").home == base / "postgres"
+    finally:
+        shutil.rmtree(shared)
 
 
 @pytest.mark.parametrize("via", ["socket", "tcp"])
