@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["AIRFLOW_V_3_0_PLUS", "aget_connection", "make_asset", "run_off_loop", "task_logger"]
+__all__ = ["AIRFLOW_V_3_0_PLUS", "aget_connection", "make_asset", "mask_secret", "run_off_loop", "task_logger"]
 
 
 def make_asset(*, name: str, uri: str, group: str) -> Any:
@@ -75,3 +75,34 @@ async def run_off_loop(func: Callable[..., T], *args: Any, executor: ThreadPoolE
     import functools
 
     return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(func, *args))
+
+
+def mask_secret(secret: str) -> None:
+    """Have Airflow hide ``secret`` in every log line, without handing it to a supervisor that logs it.
+
+    Airflow's ``mask_secret`` adds the value to this process's secrets masker and, on Airflow 3 in a task,
+    also sends it to the task's supervisor in a ``MaskSecret`` message. Under ``dag.test()`` (Airflow 3) that
+    supervisor runs in this very process (``InProcessSupervisorComms``), logs every message it is sent at
+    DEBUG with its value in clear (``Sending request msg=MaskSecret(value='...')``), and redacts with this
+    process's masker anyway: there the value is added to the masker only. A worker's supervisor is another
+    process, which logs such a message's type only: there Airflow's function runs as usual. See
+    docs/debug-logs.md.
+    """
+    from airflow.providers.common.compat.sdk import mask_secret as airflow_mask_secret
+
+    if AIRFLOW_V_3_0_PLUS and _supervisor_in_this_process():
+        try:
+            from airflow.sdk._shared.secrets_masker import mask_secret as mask_in_this_process
+        except ImportError:  # Airflow 3.0 to 3.2 kept the masker here
+            from airflow.sdk.execution_time.secrets_masker import mask_secret as mask_in_this_process
+        mask_in_this_process(secret)
+        return
+    airflow_mask_secret(secret)
+
+
+def _supervisor_in_this_process() -> bool:
+    import sys
+
+    task_runner = sys.modules.get("airflow.sdk.execution_time.task_runner")  # loaded in every task process
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return type(comms).__name__ == "InProcessSupervisorComms"

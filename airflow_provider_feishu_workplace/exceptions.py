@@ -99,6 +99,16 @@ class FeishuOutputError(FeishuError):
     rerun_can_help = True
 
 
+class FeishuOutputBlockedError(FeishuOutputError):
+    """An output file cannot be written until a person fixes something: a file or folder is in the way of the
+    path, a bucket or folder is missing, permission is denied, or the items cannot be encoded in the format.
+
+    A rerun alone meets the same obstacle, so the task fails at once.
+    """
+
+    rerun_can_help = False
+
+
 class FeishuNoDataYetError(FeishuError):
     """A requested day got no item: Feishu publishes a day's data after the day ends, at an hour it does not
     document, so a later try may find it."""

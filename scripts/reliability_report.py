@@ -49,6 +49,16 @@ SECTIONS = {
     "tests/reliability/test_safe_files.py": (
         "Shared files: planted symlinks and hard links, folders others can write, another user's file, 0600"
     ),
+    "tests/reliability/test_warehouse_bounds.py": (
+        "Values the warehouse cannot hold refused by name (int64 counts, id limits); unknown nested fields reported"
+    ),
+    "tests/reliability/test_day_files_commit.py": (
+        "Per-day files commit as a whole: a write failing on each day of a range (local, S3), bad templates"
+    ),
+    "tests/reliability/test_stack_security.py": (
+        "The local stack on a shared host: PostgreSQL, Redis and the control API refuse clients without credentials"
+    ),
+    "tests/reliability/test_debug_logs.py": "DEBUG logs of dag.test(): no token; Airflow's own MaskSecret lines pinned",
     "tests/reliability/test_concurrent_loads.py": "Concurrent warehouse loads of one day (SQLite, PostgreSQL)",
     "tests/dags/test_load_trusts_nothing.py": (
         "The load trusts nothing it reads: bad rows, other days' rows, paths outside the lake (SQLite, PostgreSQL)"

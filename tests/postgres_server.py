@@ -128,4 +128,5 @@ def running_postgres() -> Iterator[str]:
     finally:
         if server is not None:
             _stop(server)
+        cluster.remove()  # its home may be outside workdir (as root, when postgres cannot reach workdir)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -9,10 +9,11 @@ from collections.abc import Collection, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_feishu_workplace import __version__
 from airflow_provider_feishu_workplace._arguments import whole_number
+from airflow_provider_feishu_workplace._compat import mask_secret
 from airflow_provider_feishu_workplace._connection_fields import HOOK_NAME
 from airflow_provider_feishu_workplace.exceptions import (
     FeishuApiError,

@@ -170,6 +170,10 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self.from_date = from_date
         self.to_date = to_date
         self.output_path = output_path
+        if self._per_day and "{{" not in str(output_path):
+            from airflow_provider_feishu_workplace.outputs.day_paths import check_day_template
+
+            check_day_template(str(output_path), DATE_PLACEHOLDER)  # two days to one file fail the DAG file
         self.output_conn_id = output_conn_id
         if output_format is not None:
             from airflow_provider_feishu_workplace.outputs.files import output_format_for
@@ -257,7 +261,10 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
 
     def _day_paths(self, first_day: dt.date, last_day: dt.date) -> dict[str, Any]:
         """Return each day's output path, ``{date}`` replaced by the day."""
+        from airflow_provider_feishu_workplace.outputs.day_paths import check_day_template
+
         text = str(self.output_path)
+        check_day_template(text, DATE_PLACEHOLDER)  # rendered: a template's Jinja may have hidden the problem
         return {day: self._output_path(text.replace(DATE_PLACEHOLDER, day)) for day in day_list(first_day, last_day)}
 
     def _pull_per_day(
@@ -276,10 +283,8 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             to_write = [day for day in paths if spool.count(day) or self.on_empty_day == "allow"]
             if not to_write:
                 raise AirflowSkipException(f"Feishu returned no {self.dataset} items for any day: no file written.")
-            written = {}
-            for day in to_write:
-                self._write_file(paths[day], spool.items(day))
-                written[day] = str(paths[day])
+            self._write_files({paths[day]: spool.items(day) for day in to_write})
+            written = {day: str(paths[day]) for day in to_write}
         self.log.info("Wrote %d files, one per day, from %s to %s", len(written), to_write[0], to_write[-1])
         return written, count
 
@@ -299,18 +304,32 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         return output_format
 
     def _write_file(self, output, items: Iterable[dict[str, Any]]) -> int:
-        """Write ``items`` to ``output`` atomically in the operator's format; return the number written.
+        """Write ``items`` to ``output`` atomically in the operator's format; return the number written."""
+        return self._write_files({output: items})
 
-        Every written file is remembered for the lineage reported when the task completes.
+    def _write_files(self, contents: dict[Any, Iterable[dict[str, Any]]]) -> int:
+        """Write each output's items, all or none: stage every file, then publish them together.
+
+        Every written file is remembered for the lineage reported when the task completes. Return the
+        number of items written.
         """
+        from airflow_provider_feishu_workplace.outputs.commit import publish_together
         from airflow_provider_feishu_workplace.outputs.files import open_output
 
-        with open_output(output, self._checked_output_format(output), endpoint=self.endpoint) as file:
-            for item in items:
-                file.write(item)
-            count = file.commit()
-        self._written_files.append((output, count, file.size))
-        return count
+        files = []
+        try:
+            for output, items in contents.items():
+                file = open_output(output, self._checked_output_format(output), endpoint=self.endpoint)
+                files.append(file)
+                for item in items:
+                    file.write(item)
+                file.stage()
+            publish_together(files)
+        finally:
+            for file in files:
+                file.abort()  # the staged files of a failed range; nothing once published
+        self._written_files += [(file.target, file.count, file.size) for file in files]
+        return sum(file.count for file in files)
 
     def resolve_days(self, context: Context) -> tuple[dt.date, dt.date]:
         """Return the first and last day this run pulls; refuse days that have not ended."""

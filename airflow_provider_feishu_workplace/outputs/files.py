@@ -17,8 +17,14 @@ Every writer streams into a temporary file of its own and moves it into place in
   store's single ``put`` of the whole object, which readers see complete or not at all. No temporary key
   is ever written to the store.
 
+``commit()`` is ``stage()`` (every byte written and on disk, still under the temporary name) then
+``publish()`` (the one move or put). Several files that must change together (one per day of a range) are
+staged first, all of them, then published by :func:`~airflow_provider_feishu_workplace.outputs.commit.publish_together`.
+
 An exception inside the ``with`` block, leaving it without ``commit()``, or ``abort()`` removes the
-writer's own temporary file and leaves the target as it was.
+writer's own temporary file and leaves the target as it was. A failure to write, stage or publish is a
+:class:`~airflow_provider_feishu_workplace.exceptions.FeishuOutputError` that says whether a rerun can help
+(:func:`write_failure`).
 
 A run killed with SIGKILL cannot remove its temporary file. Its name carries the writer's host and
 process id, so a later writer of the same path removes it once that process is gone (same host), or
@@ -29,6 +35,7 @@ This module imports nothing heavy; pyarrow is imported only when a Parquet file 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -114,7 +121,6 @@ def _encoder(output_format: str, handle: IO[bytes], endpoint: SearchEndpoint | N
     if output_format == "parquet":
         from airflow_provider_feishu_workplace.outputs.parquet import ParquetEncoder
 
-        assert endpoint is not None  # open_output refuses a Parquet output without one
         return ParquetEncoder(handle, endpoint)
     raise ValueError(f"output_format={output_format!r} is unknown: use one of {OUTPUT_FORMATS}.")
 
@@ -131,11 +137,13 @@ def open_output(
     """
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output_format={output_format!r} is unknown: use one of {OUTPUT_FORMATS}.")
-    from airflow_provider_feishu_workplace.endpoints import get_endpoint
+    if output_format == "parquet":
+        from airflow_provider_feishu_workplace.endpoints import get_endpoint
 
-    if output_format == "parquet" and endpoint is None:
-        raise ValueError("A Parquet output needs endpoint= (the data set), which decides the file's schema.")
-    return OutputFile(target, output_format, None if endpoint is None else get_endpoint(endpoint))
+        if endpoint is None:
+            raise ValueError("A Parquet output needs endpoint= (the data set), which decides the file's schema.")
+        endpoint = get_endpoint(endpoint)
+    return OutputFile(target, output_format, endpoint)
 
 
 class OutputFile:
@@ -152,11 +160,12 @@ class OutputFile:
         self.count = 0
         #: The file's size in bytes, once committed.
         self.size: int | None = None
-        self._local = target.protocol in LOCAL_PROTOCOLS
+        #: Whether the target is a local file (else an object store's).
+        self.local = target.protocol in LOCAL_PROTOCOLS
         self._handle: IO[bytes] | None = None
         self._temporary: str | None = None
         self._encoder: _Encoder | None = None
-        self._state = "new"  # new -> open -> committed | aborted
+        self._state = "new"  # new -> open -> staged -> committed | aborted
 
     def __enter__(self) -> OutputFile:
         self._open()
@@ -172,39 +181,65 @@ class OutputFile:
             self._open()
         elif self._state != "open":
             raise RuntimeError(f"The output of {_shown(self.target)} is {self._state}: nothing can be written to it.")
-        assert self._encoder is not None  # _open() made it
-        self._encoder.write(item)
+        try:
+            self._encoder.write(item)
+        except Exception as error:
+            self.abort()
+            raise write_failure(error, self.target, "encoding an item") from error
         self.count += 1
 
     def commit(self) -> int:
         """Finish the file and put it in place of the target in one step; return the number of items written."""
+        count = self.stage()
+        self.publish()
+        return count
+
+    def stage(self) -> int:
+        """Finish the file under its temporary name, every byte on disk; return the number of items written.
+
+        Nothing is published: the target keeps what it held until :meth:`publish`.
+        """
         if self._state == "new":
             self._open()
         elif self._state != "open":
             raise RuntimeError(f"The output of {_shown(self.target)} is {self._state} already.")
-        encoder, handle, temporary = self._encoder, self._handle, self._temporary
-        assert encoder is not None and handle is not None and temporary is not None  # _open() made them
         try:
-            encoder.close()
-            handle.flush()
-            size = os.fstat(handle.fileno()).st_size
-            if self._local:
-                os.fsync(handle.fileno())  # the move must not publish a file whose blocks are not on disk
+            self._encoder.close()
+            self._encoder = None  # closed: an abort from here on has no buffer to drop
+            self._handle.flush()
+            self.size = os.fstat(self._handle.fileno()).st_size
+            if self.local:
+                os.fsync(self._handle.fileno())  # the move must not publish a file whose blocks are not on disk
                 # mkstemp makes 0600; give the file the usual mode, on the descriptor: the name may be a link by now
-                os.fchmod(handle.fileno(), 0o666 & ~_umask())
-                handle.close()
-                os.replace(temporary, self.target.path)
+                os.fchmod(self._handle.fileno(), 0o666 & ~_umask())
+                if os.path.isdir(self.target.path):  # found now, not after other files were published
+                    raise IsADirectoryError(errno.EISDIR, "a folder is in the way of the file", self.target.path)
+            self._handle.close()
+        except BaseException as error:
+            self.abort()
+            if isinstance(error, Exception):
+                raise write_failure(error, self.target, "finishing the file") from error
+            raise
+        self._state = "staged"
+        return self.count
+
+    def publish(self) -> None:
+        """Put the staged file in place of the target in one step (a move, or one put of the whole object)."""
+        if self._state != "staged":
+            raise RuntimeError(f"The output of {_shown(self.target)} is {self._state}, not staged.")
+        try:
+            if self.local:
+                os.replace(self._temporary, self.target.path)
             else:
                 # One put of the whole object: S3 and the other stores publish it atomically, whole or not at all.
-                self.target.fs.put_file(temporary, self.target.path)
-                handle.close()
-                _unlink_quietly(temporary)
-        except BaseException:
+                self.target.fs.put_file(self._temporary, self.target.path)
+                _unlink_quietly(self._temporary)
+        except BaseException as error:
             self.abort()
+            if isinstance(error, Exception):
+                raise write_failure(error, self.target, "putting the file in place") from error
             raise
         self._state = "committed"
-        self.size = size
-        return self.count
 
     def abort(self) -> None:
         """Drop the file: remove this writer's temporary file; the target keeps what it held."""
@@ -225,7 +260,13 @@ class OutputFile:
             _unlink_quietly(self._temporary)
 
     def _open(self) -> None:
-        if self._local:
+        try:
+            self._open_temporary()
+        except Exception as error:
+            raise write_failure(error, self.target, "creating its temporary file") from error
+
+    def _open_temporary(self) -> None:
+        if self.local:
             target = Path(self.target.path)
             target.parent.mkdir(parents=True, exist_ok=True)
             _check_folder(target.parent)  # a folder others could swap our temp file in is refused
@@ -247,14 +288,12 @@ class OutputFile:
 
 
 def check_writable(target: ObjectStoragePath) -> None:
-    """Raise FeishuOutputError unless a file can be written beside ``target`` (and removed again).
+    """Raise a FeishuOutputError (see :func:`write_failure`) unless a file can be written beside ``target``.
 
     Run before the pull, so that a store that is unreachable, a bucket that is missing or a folder without
     permission fails the task before any request to Feishu, not after the whole pull. A probe with a
     unique name is written and removed; ``target`` itself is not touched.
     """
-    from airflow_provider_feishu_workplace.exceptions import FeishuOutputError
-
     if target.protocol in LOCAL_PROTOCOLS and Path(target.path).parent.is_dir():
         _check_folder(Path(target.path).parent)
     try:
@@ -269,11 +308,46 @@ def check_writable(target: ObjectStoragePath) -> None:
             target.fs.pipe_file(probe, b"")
             target.fs.rm_file(probe)
     except Exception as error:
-        raise FeishuOutputError(
-            f"The output path {_shown(target)} cannot be written ({type(error).__name__}: {error}): check that "
-            "its store is reachable, the bucket or folder exists and the connection may write there. Nothing "
-            "was asked of Feishu yet."
-        ) from error
+        raise write_failure(error, target, "checking it before the pull", "Nothing was asked of Feishu yet.") from error
+
+
+def write_failure(error: Exception, target: ObjectStoragePath, doing: str, note: str = "") -> Exception:
+    """Return the FeishuOutputError for ``error``, raised while ``doing`` for ``target``: the one place that
+    decides whether a rerun can help a failed write.
+
+    A rerun cannot help (:class:`FeishuOutputBlockedError`) when something is in the way of the path (a file
+    where a folder must be, a folder where the file must be), a folder or bucket is missing, permission is
+    denied, the name is too long, the store is read-only, or the items cannot be encoded (a rerun gets the
+    same items). Any other failure (the store unreachable or timing out, a full disk) may pass: a
+    :class:`FeishuOutputError`. An error of this provider is returned as it is.
+
+    :param note: a sentence appended to the message (what was, or was not, done).
+    """
+    from airflow_provider_feishu_workplace.exceptions import (
+        FeishuError,
+        FeishuOutputBlockedError,
+        FeishuOutputError,
+    )
+
+    if isinstance(error, FeishuError):
+        return error
+    blocked_errnos = (errno.ENAMETOOLONG, errno.EROFS, errno.ELOOP)
+    if isinstance(error, (FileExistsError, IsADirectoryError, NotADirectoryError)):
+        advice = "a file or folder is in the way of the path: move it away, or choose another output_path."
+    elif isinstance(error, (FileNotFoundError, PermissionError)) or (
+        isinstance(error, OSError) and error.errno in blocked_errnos
+    ):
+        advice = "create the folder or bucket, or give the worker (or output_conn_id) permission to write there."
+    elif isinstance(error, (OverflowError, ValueError, TypeError, LookupError)):
+        advice = "the items cannot be written in this format: write JSON Lines, or report it."
+    else:
+        advice = None
+    cause = f"The output path {_shown(target)} cannot be written ({type(error).__name__}: {error}; while {doing})"
+    if advice is None:
+        return FeishuOutputError(
+            f"{cause}: the store may be unreachable, slow or full. A rerun can help. {note}".rstrip()
+        )
+    return FeishuOutputBlockedError(f"{cause}: {advice} A rerun cannot help until then. {note}".rstrip())
 
 
 def _shown(target: ObjectStoragePath) -> str:
@@ -296,7 +370,7 @@ def remove_stale_temps(target: Path, *, now: float | None = None) -> list[str]:
         rf"\.{re.escape(target.name)}\.(?P<host>[0-9a-f]{{8}})\.(?P<pid>\d+)\.[A-Za-z0-9_]+{re.escape(TEMP_SUFFIX)}"
     )
     now = time.time() if now is None else now
-    removed: list[str] = []
+    removed = []
     try:
         entries = list(os.scandir(target.parent))
     except OSError:

@@ -95,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with double:
         # The control API steers the double: it listens on loopback even when the Feishu port does not.
         control_host = args.host if args.host in ("127.0.0.1", "::1", "localhost") else "127.0.0.1"
-        control = None if args.no_control else DoubleServer((control_host, args.control_port), Control(double))
+        control_api = None if args.no_control else Control(double)
+        control = None if control_api is None else DoubleServer((control_host, args.control_port), control_api)
         if control is not None:
             threading.Thread(target=control.serve, name="feishu-double-control", daemon=True).start()
         info = {
@@ -107,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "store_app_secret": double.store_app_secret,
             "app_ticket": double.app_ticket,
             "tenant_key": double.tenant_key,
+            "control_token": control_api.token if control_api is not None else None,
         }
         print(json.dumps(info), flush=True)
         try:

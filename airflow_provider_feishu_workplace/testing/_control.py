@@ -17,11 +17,19 @@ this one, with JSON in and out:
 | ``POST /reset`` | :meth:`FeishuDouble.reset`: faults, log, publication times, tokens, rate-limit buckets |
 
 Errors answer HTTP 400 (a bad value; the message names it) or 404 (an unknown path) with ``{"error": ...}``.
+
+Every request must carry the run's token, ``Authorization: Bearer <token>`` (the ``control_token`` of the
+double's JSON line; :class:`ServedDouble` sends it), else HTTP 401; and a ``Host`` that names loopback
+(``127.0.0.1``, ``localhost``, ``[::1]``) and no ``Origin`` but the control API's own, else HTTP 403. So
+another local user, or a web page open in a browser (a cross-origin form post, DNS rebinding), cannot
+steer the double.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_feishu_workplace.testing._replies import Reply
@@ -33,6 +41,8 @@ if TYPE_CHECKING:
 MAX_LIMIT = 10_000
 _SECRET_FIELDS = ("app_secret", "app_ticket", "app_access_token")
 _SECRET_HEADERS = ("authorization", "cookie")
+#: The host names a control request may be addressed to (its ``Host`` header, without the port).
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
 class BadRequest(ValueError):
@@ -40,12 +50,20 @@ class BadRequest(ValueError):
 
 
 class Control:
-    """Answer control requests for ``double`` (a responder for :class:`DoubleServer`)."""
+    """Answer control requests for ``double`` (a responder for :class:`DoubleServer`).
 
-    def __init__(self, double: FeishuDouble) -> None:
+    :param token: the credential every request must carry; a fresh random one when not given.
+    """
+
+    def __init__(self, double: FeishuDouble, token: str | None = None) -> None:
         self.double = double
+        #: The run's credential: ``Authorization: Bearer <token>``.
+        self.token = token or secrets.token_urlsafe(32)
 
     def __call__(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Reply:
+        refusal = self._refusal(headers)
+        if refusal is not None:
+            return refusal
         routes = {
             ("GET", "/health"): self._health,
             ("GET", "/publish"): self._published,
@@ -65,6 +83,22 @@ class Control:
             return _answer(route(query, _json_body(body)))
         except (BadRequest, ValueError, TypeError) as error:
             return _answer({"error": str(error)}, 400)
+
+    def _refusal(self, headers: dict[str, str]) -> Reply | None:
+        """The answer to a request from outside: a foreign Host or Origin (403), no or a wrong token (401)."""
+        host = headers.get("host", "")
+        if _hostname(host) not in LOOPBACK_NAMES:
+            return _answer({"error": f"Host {host!r} is not loopback: the control API answers only 127.0.0.1"}, 403)
+        origin = headers.get("origin")
+        if origin is not None and origin != f"http://{host}":
+            refused = f"Origin {origin!r} is not the control API's own: cross-origin requests are refused"
+            return _answer({"error": refused}, 403)
+        scheme, _, given = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+            return _answer(
+                {"error": "no valid token: send 'Authorization: Bearer <control_token>' (the double's JSON line)"}, 401
+            )
+        return None
 
     def _health(self, query: dict[str, str], body: Any) -> dict[str, Any]:
         return {"ok": True, "url": self.double.url}
@@ -120,6 +154,13 @@ class Control:
     def _reset(self, query: dict[str, str], body: Any) -> dict[str, Any]:
         self.double.reset()
         return {"reset": True}
+
+
+def _hostname(host: str) -> str:
+    """The name in a ``Host`` header: ``127.0.0.1:8080`` -> ``127.0.0.1``, ``[::1]:80`` -> ``::1``."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 def _answer(payload: dict[str, Any], status: int = 200) -> Reply:

@@ -15,14 +15,16 @@ from typing import Any
 
 from airflow_provider_feishu_workplace.testing import _connection
 
+_NOT_CREDENTIALS = ("url", "control_url", "control_token")
+
 
 @dataclass(frozen=True)
 class ServedDouble:
     """A double running in another process: its URL and credentials, as its command line printed them.
 
-    Its control API (``control_url``; ``None`` when served with ``--no-control``) is wrapped by
-    :meth:`publish_at`, :meth:`inject`, :meth:`add_endpoint`, :meth:`requests`, :meth:`stats`,
-    :meth:`clear_requests` and :meth:`reset`.
+    Its control API (``control_url``; ``None`` when served with ``--no-control``), which needs the run's
+    ``control_token`` on every request, is wrapped by :meth:`publish_at`, :meth:`inject`,
+    :meth:`add_endpoint`, :meth:`requests`, :meth:`stats`, :meth:`clear_requests` and :meth:`reset`.
     """
 
     url: str
@@ -33,10 +35,12 @@ class ServedDouble:
     store_app_secret: str
     app_ticket: str
     tenant_key: str
+    #: The control API's credential (sent as ``Authorization: Bearer``), printed with the URL.
+    control_token: str | None = None
 
     def connection(self, app_type: str = "self_built", **overrides: Any) -> str:
         """An Airflow connection to this double (JSON); arguments as in :meth:`FeishuDouble.connection`."""
-        credentials = {name: value for name, value in asdict(self).items() if name not in ("url", "control_url")}
+        credentials = {name: value for name, value in asdict(self).items() if name not in _NOT_CREDENTIALS}
         return _connection.connection_json(self.url, credentials, app_type, **overrides)
 
     def connection_env(
@@ -94,7 +98,10 @@ class ServedDouble:
             raise RuntimeError("this double serves no control API (it was started with --no-control)")
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            self.control_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+            self.control_url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.control_token}"},
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:

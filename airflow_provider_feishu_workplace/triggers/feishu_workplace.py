@@ -134,8 +134,7 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
 
     def _check(self, conn: Any, day: dt.date) -> bool:
         """One check, in a thread: the hook with the connection's current settings, then one request."""
-        from airflow.providers.common.compat.sdk import mask_secret
-
+        from airflow_provider_feishu_workplace._compat import mask_secret
         from airflow_provider_feishu_workplace.days import is_published
         from airflow_provider_feishu_workplace.hooks._app_settings import FeishuAppSettings
         from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook

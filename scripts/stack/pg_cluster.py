@@ -4,12 +4,18 @@ Used by ``scripts/stack/stack.py`` (``make stack``: the cluster lives in the sta
 stop) and by ``tests/postgres_server.py`` (a throwaway cluster per test session, one per xdist worker).
 Standard library only, so the stack's ``stop`` works with any Python 3.
 
-Run as root, PostgreSQL's programs run as the Debian package's ``postgres`` user (through ``runuser``), and
-the cluster's directory must be reachable by that user.
+Run as root, PostgreSQL's programs run as the Debian package's ``postgres`` user (through ``runuser``).
+When that user cannot reach the cluster's directory (a checkout under a mode-0700 folder), the cluster
+lives in a folder of its own under the ``postgres`` user's home instead (:attr:`Cluster.home`).
+
+Safe on a shared host: every connection needs the password (``scram-sha-256``, on TCP and on the Unix
+socket alike), and the socket's folder is the cluster's own, mode 0700, so other local users cannot even
+reach the socket.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -70,6 +76,21 @@ def run_as_prefix() -> list[str]:
     return [runuser, "-u", "postgres", "--"]
 
 
+def let_server_user_through(folder: Path) -> None:
+    """As root, let the server's user pass through ``folder`` to a cluster inside it, and nobody else.
+
+    The folder goes to group ``postgres`` with mode 0710: that user may enter it, not list or read it.
+    Whether the cluster can then stay inside also depends on the folders above (see :class:`Cluster`).
+    """
+    if os.geteuid() != 0:
+        return
+    try:
+        shutil.chown(folder, group="postgres")
+    except (LookupError, OSError):  # no postgres group: the cluster lives under that user's home instead
+        return
+    folder.chmod(0o710)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -77,16 +98,17 @@ def free_port() -> int:
 
 
 class Cluster:
-    """A cluster in ``directory``: ``data/`` (initdb's), its Unix socket in ``directory`` itself.
+    """A cluster for ``directory``: in :attr:`home` (``directory`` itself, or a folder of the server's user
+    when it cannot reach ``directory``), ``data/`` (initdb's) and its Unix socket.
 
     ``init(user, password)`` creates it (once); ``server_command(port)`` is the command line of its server
     in the foreground, which the caller starts (in a session of its own) and stops with SIGINT, PostgreSQL's
-    fast shutdown; ``ready(port)`` says when it answers; ``create_databases(...)`` adds databases.
+    fast shutdown; ``ready(port)`` says when it answers; ``create_databases(...)`` adds databases. Set
+    ``user`` and ``password`` before using a cluster made by an earlier run.
     """
 
     def __init__(self, directory: Path, bin_dir: Path | None = None) -> None:
-        self.directory = Path(directory)
-        self.data = self.directory / "data"
+        self.directory = Path(directory).absolute()
         found = bin_dir or find_server_bin()
         if found is None:
             raise PostgresUnavailable(
@@ -95,22 +117,39 @@ class Cluster:
             )
         self.bin_dir = found
         self.prefix = run_as_prefix()
+        #: Where the cluster's data and socket are: mode 0700, owned by the server's user.
+        reached = self._server_reaches(self.directory.parent)  # the directory itself is given to that user
+        self.home = self.directory if reached else _home_of_server_user(self.directory)
+        self.data = self.home / "data"
         self.user: str | None = None
+        self.password: str | None = None
 
     @property
     def initialized(self) -> bool:
         return (self.data / "PG_VERSION").exists()
 
+    def _server_reaches(self, directory: Path) -> bool:
+        """Whether the server's user can reach ``directory`` (or where it will be): always, unless run as root."""
+        if not self.prefix:
+            return True
+        existing = next(folder for folder in (directory, *directory.parents) if folder.exists())
+        return subprocess.run([*self.prefix, "test", "-x", str(existing)], capture_output=True).returncode == 0
+
     def _give_to_server_user(self, path: Path) -> None:
         if self.prefix:
             shutil.chown(path, "postgres", "postgres")
 
+    def remove(self) -> None:
+        """Delete the cluster (its data and socket folder); the server must be stopped."""
+        shutil.rmtree(self.home if self.home != self.directory else self.data, ignore_errors=True)
+
     def init(self, user: str, password: str) -> None:
-        """Create the cluster (superuser ``user`` with ``password`` over TCP, trust on its socket)."""
-        self.user = user
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._give_to_server_user(self.directory)
-        pwfile = self.directory / "initdb-pw"
+        """Create the cluster: superuser ``user`` with ``password``, required on TCP and on the socket."""
+        self.user, self.password = user, password
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.chmod(0o700)
+        self._give_to_server_user(self.home)
+        pwfile = self.home / "initdb-pw"
         pwfile.write_text(password + "\n")
         pwfile.chmod(0o600)
         self._give_to_server_user(pwfile)
@@ -122,7 +161,7 @@ class Cluster:
             user,
             f"--pwfile={pwfile}",
             "--auth-host=scram-sha-256",
-            "--auth-local=trust",
+            "--auth-local=scram-sha-256",
             "--encoding=UTF8",
             "--locale=C",
             "--no-sync",
@@ -137,7 +176,8 @@ class Cluster:
         """The server in the foreground: loopback only, its socket in the cluster's directory, no fsync."""
         options = [
             "listen_addresses=127.0.0.1",
-            f"unix_socket_directories={self.directory}",
+            f"unix_socket_directories={self.home}",
+            "unix_socket_permissions=0700",
             "fsync=off",
             "synchronous_commit=off",
             "full_page_writes=off",
@@ -150,7 +190,7 @@ class Cluster:
 
     def psql(self, port: int, sql: str, database: str = "postgres") -> subprocess.CompletedProcess:
         """Run ``sql`` through the server's own socket (a server that could not bind its TCP port has exited)."""
-        command = [self.bin_dir / "psql", "-h", self.directory, "-p", port, "-U", self.user, "-d", database]
+        command = [self.bin_dir / "psql", "-h", self.home, "-p", port, "-U", self.user, "-d", database, "-w"]
         return self.run([*command, "-v", "ON_ERROR_STOP=1", "-tAc", sql], None)
 
     def ready(self, port: int) -> bool:
@@ -173,9 +213,12 @@ class Cluster:
 
     def run(self, command: list, what: str | None) -> subprocess.CompletedProcess:
         """Run one of PostgreSQL's programs (as the server's user); with ``what``, raise when it fails."""
+        # The password goes in the environment (read by psql only), never on a command line others can see.
+        env = {**os.environ, "PGPASSWORD": self.password} if self.password else None
         result = subprocess.run(
             [*self.prefix, *(str(part) for part in command)],
-            cwd=self.directory,
+            cwd=self.home,
+            env=env,
             capture_output=True,
             text=True,
             timeout=120,
@@ -183,3 +226,12 @@ class Cluster:
         if what is not None and result.returncode != 0:
             raise RuntimeError(f"{what} failed (exit {result.returncode}):\n{(result.stdout + result.stderr).strip()}")
         return result
+
+
+def _home_of_server_user(directory: Path) -> Path:
+    """A cluster folder for ``directory`` under the ``postgres`` user's home, which that user can enter."""
+    import pwd
+
+    home = Path(pwd.getpwnam("postgres").pw_dir)
+    tag = hashlib.sha256(str(directory).encode()).hexdigest()[:16]
+    return home / "feishu-clusters" / f"{directory.name}-{tag}"

@@ -78,6 +78,14 @@ def load_state(base: Path) -> dict | None:
         return None
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by this user only from its first byte."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+
+
 def _save_state(base: Path, state: dict) -> None:
     path = _state_file(base)
     temp = path.with_suffix(".tmp")
@@ -300,7 +308,7 @@ def airflow_env(base: Path, state: dict) -> dict[str, str]:
         # A local stack on loopback: every UI user is an admin, no password to look up.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{db}/airflow",
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{ports['redis']}/0",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://:{state['secrets']['redis_password']}@127.0.0.1:{ports['redis']}/0",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{db}/airflow",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
         "AIRFLOW__API__HOST": "127.0.0.1",
@@ -366,18 +374,18 @@ def _start_postgres(base: Path, state: dict, env: dict) -> None:
         cluster = pg_cluster.Cluster(pg_dir)
     except pg_cluster.PostgresUnavailable as error:
         raise StackError(str(error)) from None
-    if not cluster.initialized:
+    if not cluster.initialized or not password_file.exists():
+        cluster.remove()
         shutil.rmtree(pg_dir, ignore_errors=True)
-        pg_dir.mkdir(parents=True)
-        password = secrets.token_hex(16)
-        password_file.write_text(password)
-        password_file.chmod(0o600)
+        pg_dir.mkdir(parents=True, mode=0o700)
+        _write_private(password_file, secrets.token_hex(16))
         try:
-            cluster.init(PG_USER, password)
+            cluster.init(PG_USER, password_file.read_text())
         except RuntimeError as error:
             raise StackError(str(error)) from None
-    cluster.user = PG_USER
-    state["postgres"] = {"password": password_file.read_text().strip(), "socket_dir": str(pg_dir)}
+    cluster.user, cluster.password = PG_USER, password_file.read_text().strip()
+    # The cluster may live outside the stack's folder (as root, when the postgres user cannot enter it).
+    state["postgres"] = {"password": cluster.password, "socket_dir": str(cluster.home)}
     port = state["ports"]["postgres"]
     # SIGINT: PostgreSQL's "fast" shutdown (SIGTERM would wait for every client to disconnect).
     command = cluster.server_command(port, "max_connections=200")
@@ -398,10 +406,15 @@ def _start_redis(base: Path, state: dict, env: dict) -> None:
     redis = shutil.which("redis-server")
     if redis is None:
         raise StackError("redis-server not found: run `bash scripts/stack/install-redis.sh` (Debian's redis-server)")
-    (base / "redis").mkdir(exist_ok=True)
+    (base / "redis").mkdir(mode=0o700, exist_ok=True)
     port = state["ports"]["redis"]
+    password = state["secrets"]["redis_password"]
+    # The password goes in a file only this user can read, not on the command line every user can see.
+    config = base / "redis" / "redis.conf"
+    _write_private(config, f"requirepass {password}\n")
     command = [
         redis,
+        str(config),
         "--bind",
         "127.0.0.1",
         "--port",
@@ -421,8 +434,11 @@ def _start_redis(base: Path, state: dict, env: dict) -> None:
 
     def pong() -> bool:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            sock.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+            answer = b""
+            while len(answer) < 12 and (chunk := sock.recv(64)):
+                answer += chunk
+            return answer.startswith(b"+OK\r\n+PONG")
 
     _wait("Redis", pong, base / "logs" / "redis.log", timeout=30, process=process)
 
@@ -448,7 +464,8 @@ def _start_double(base: Path, state: dict, env: dict) -> None:
     # The app's pulls in every worker share one request schedule, kept in the stack's Redis (database 1;
     # Celery's broker uses 0): together they stay under the app's 20 requests/s per endpoint.
     shared = f"redis://127.0.0.1:{state['ports']['redis']}/1" if state["shared_rate_limit"] else None
-    connection = ServedDouble(**info).connection(extra={"shared_rate_limit": shared} if shared else {})
+    extra = {"shared_rate_limit": shared, "shared_rate_limit_password": state["secrets"]["redis_password"]}
+    connection = ServedDouble(**info).connection(extra=extra if shared else {})
     state["double"] = {"info": info, "connection": connection}
 
 
@@ -526,12 +543,15 @@ def start(base: Path, *, blocks_per_day: int = 5, load_sweep: str = LOAD_SWEEP, 
         raise StackError(f"the stack needs Airflow 3 (api-server, dag-processor); this is {airflow.version.version}")
     for folder in ("logs/airflow", "airflow", "lake"):
         (base / folder).mkdir(parents=True, exist_ok=True)
-    base.chmod(0o755)  # the postgres user must reach postgres/
+    base.chmod(0o700)  # logs, state and configuration hold the stack's credentials
+    pg_cluster.let_server_user_through(base)  # as root: 0710 for postgres's group, to reach postgres/
     ports = {name: free_port() for name in ("postgres", "redis", "api_server")}
     real_feishu = bool(os.environ.get("AIRFLOW_CONN_FEISHU_DEFAULT"))
     if not real_feishu:
         ports |= {"double": free_port(), "double_control": free_port()}
     old_secrets = (old or {}).get("secrets")
+    if old_secrets:
+        old_secrets.setdefault("redis_password", secrets.token_hex(16))  # a stack from before Redis had one
     state = {
         "id": uuid.uuid4().hex,
         "dir": str(base),
@@ -548,6 +568,7 @@ def start(base: Path, *, blocks_per_day: int = 5, load_sweep: str = LOAD_SWEEP, 
             "fernet_key": _fernet_key(),
             "jwt_secret": secrets.token_urlsafe(32),
             "api_secret_key": secrets.token_urlsafe(32),
+            "redis_password": secrets.token_hex(16),
         },
         "double": None,
     }

@@ -33,6 +33,7 @@ RERUN_CAN_HELP = {
     "FeishuError": False,
     "FeishuConfigError": False,
     "FeishuOutputError": True,
+    "FeishuOutputBlockedError": False,
     "FeishuNoDataYetError": True,
     "FeishuApiError": True,
     "FeishuCredentialsError": False,

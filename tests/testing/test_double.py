@@ -965,6 +965,6 @@ def test_cli_prints_url_and_credentials_serves_and_exits_0_on_signal(http, signu
         process.communicate()
 
     credentials = {"app_id", "app_secret", "store_app_id", "store_app_secret", "app_ticket", "tenant_key"}
-    assert set(info) == {"url", "control_url", *credentials}
+    assert set(info) == {"url", "control_url", "control_token", *credentials}
     assert info["url"].startswith("http://127.0.0.1:") and info["control_url"].startswith("http://127.0.0.1:")
     assert len(answer.json()["data"]["items"]) == 6

@@ -25,6 +25,13 @@ def served():
         yield double
 
 
+def authorized(served, path: str) -> urllib.request.Request:
+    """A control request carrying the run's token."""
+    return urllib.request.Request(
+        served.control_url + path, headers={"Authorization": f"Bearer {served.control_token}"}
+    )
+
+
 @pytest.fixture
 def hook(served):
     from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
@@ -37,7 +44,7 @@ def hook(served):
 
 
 def test_the_control_api_listens_on_loopback_on_a_port_of_its_own(served):
-    with urllib.request.urlopen(served.control_url + "/health", timeout=5) as answer:
+    with urllib.request.urlopen(authorized(served, "/health"), timeout=5) as answer:
         health = json.loads(answer.read())
 
     assert served.control_url.startswith("http://127.0.0.1:")
@@ -148,7 +155,7 @@ def test_a_bad_control_request_is_refused_naming_the_bad_value(served, call, mes
 
 def test_an_unknown_control_path_answers_404_listing_the_routes(served):
     with pytest.raises(urllib.error.HTTPError) as raised:
-        urllib.request.urlopen(served.control_url + "/nope", timeout=5)
+        urllib.request.urlopen(authorized(served, "/nope"), timeout=5)
 
     assert raised.value.code == 404
     assert "POST /publish" in json.loads(raised.value.read())["error"]
