@@ -9,14 +9,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
 T = TypeVar("T")
 
-__all__ = ["AIRFLOW_V_3_0_PLUS", "aget_connection", "make_asset", "run_off_loop", "task_logger"]
+__all__ = [
+    "AIRFLOW_V_3_0_PLUS",
+    "ASSET_PARTITIONS",
+    "add_partitions",
+    "aget_connection",
+    "day_partition_timetable",
+    "make_asset",
+    "partitioned_asset_timetable",
+    "run_off_loop",
+    "run_partition_key",
+    "task_logger",
+]
+
+#: Whether this Airflow has asset partitions (AIP-76, from 3.2): partitioned runs, partitioned asset events,
+#: ``CronPartitionTimetable`` and ``PartitionedAssetTimetable``.
+ASSET_PARTITIONS = AIRFLOW_V_3_2_PLUS
 
 
 def make_asset(*, name: str, uri: str, group: str) -> Any:
@@ -75,3 +90,50 @@ async def run_off_loop(func: Callable[..., T], *args: Any, executor: Executor | 
     import functools
 
     return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(func, *args))
+
+
+def run_partition_key(context: Any) -> str | None:
+    """Return the partition key of the task's run, or ``None`` (an unpartitioned run, or Airflow before 3.2)."""
+    if not ASSET_PARTITIONS:
+        return None
+    return context.get("partition_key")
+
+
+def add_partitions(outlet_event: Any, keys: list[str]) -> bool:
+    """Emit ``keys`` as partitions of an outlet's asset event; return whether this Airflow could.
+
+    - Airflow 3.3: ``outlet_events[asset].add_partitions(keys)``: one asset event per key.
+    - Airflow 3.2: a task cannot name partitions; the event carries its run's partition key (if any).
+    - Before 3.2: no partitions.
+    """
+    if not keys or not hasattr(outlet_event, "add_partitions"):
+        return False
+    outlet_event.add_partitions(keys)
+    return True
+
+
+def day_partition_timetable(cron: str, *, timezone: str, key_format: str) -> Any:
+    """A ``CronPartitionTimetable`` on ``cron`` (in ``timezone``) whose runs carry the day before as key.
+
+    Returns ``None`` before Airflow 3.2, which has no partitions: the caller schedules otherwise.
+
+    :param key_format: how the day is written as key (``strftime``): only the date, so the previous tick
+        of a daily cron (``run_offset=-1``) gives the day before the run.
+    """
+    if not ASSET_PARTITIONS:
+        return None
+    from airflow.sdk import CronPartitionTimetable
+
+    return CronPartitionTimetable(cron, timezone=timezone, run_offset=-1, key_format=key_format)
+
+
+def partitioned_asset_timetable(assets: list[Any]) -> Any:
+    """A timetable with one run per partition key once every one of ``assets`` has an event for it (3.2+).
+
+    Returns ``None`` before Airflow 3.2, which has no partitions: the caller schedules otherwise.
+    """
+    if not ASSET_PARTITIONS:
+        return None
+    from airflow.sdk import AssetAll, PartitionedAssetTimetable
+
+    return PartitionedAssetTimetable(assets=AssetAll(*assets))
