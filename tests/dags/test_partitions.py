@@ -16,7 +16,7 @@ import pendulum
 import pytest
 
 from airflow_provider_feishu_workplace._compat import ASSET_PARTITIONS
-from tests.airflow_versions import AIRFLOW_VERSION, run_dag_test, set_paused
+from tests.airflow_versions import AIRFLOW_VERSION, BUNDLE_NAME, run_dag_test, set_paused
 from tests.conftest import task_states
 from tests.dags.test_backfill_dag import expected_range_rows
 from tests.dags.test_example_dags import TABLES
@@ -189,10 +189,15 @@ def test_a_five_day_backfill_dag_run_gives_five_partitioned_loads_and_the_wareho
         assert examples.rows(table) == expected[table]
 
 
-def test_airflow_backfill_create_makes_one_partitioned_extract_run_per_day(examples):
+def test_airflow_backfill_create_makes_one_partitioned_extract_run_per_day(examples, dag_folder):
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import sync_bag_to_db
     from airflow.models.backfill import _create_backfill
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(dag_folder.parse(), BUNDLE_NAME, None)  # what the DAG processor does before a backfill
 
     backfill = _create_backfill(
         dag_id="feishu_workplace_extract",
