@@ -9,7 +9,7 @@
 | FEISHU_WORKPLACE_WAREHOUSE_CONN_ID | the SQL database the load DAG writes to (sqlite or postgres) | feishu_warehouse |
 | FEISHU_WORKPLACE_TIMEZONE | the tenant's calendar: days are counted in this time zone | Asia/Shanghai |
 | FEISHU_WORKPLACE_PARTITIONS | one asset partition per Feishu day (docs/partitions.md): on, off | on from Airflow 3.2 |
-| FEISHU_WORKPLACE_LOAD_SWEEP | cron of the load's safety-net runs besides asset events; empty: none (unpartitioned only) | 45 * * * * |
+| FEISHU_WORKPLACE_LOAD_SWEEP | cron of the load's safety-net runs (unpartitioned only); empty: none | 45 * * * * |
 | FEISHU_WORKPLACE_POOL | the pool of the app's pulls (create it with ``airflow pools set``) | feishu_workplace |
 | FEISHU_WORKPLACE_ALERT_CHAT_ID | a Feishu chat (``oc_...``) the app's bot tells of each failed task | none |
 
@@ -26,6 +26,7 @@ import pendulum
 
 from airflow_provider_feishu_workplace._compat import (
     ASSET_PARTITIONS,
+    TASK_PARTITION_KEYS,
     day_partition_timetable,
     partitioned_asset_timetable,
 )
@@ -52,6 +53,8 @@ if _PARTITIONS not in ("on", "off"):
 if _PARTITIONS == "on" and not ASSET_PARTITIONS:
     raise ValueError("FEISHU_WORKPLACE_PARTITIONS='on' needs Airflow 3.2 or later (asset partitions): use 'off'.")
 PARTITIONED = _PARTITIONS == "on"
+# A range pulled in one run (the backfill DAG) names each day as a partition of its events: from Airflow 3.3.
+RANGE_PARTITIONS = PARTITIONED and TASK_PARTITION_KEYS
 # Unpartitioned, the load also runs on this cron, so a day whose asset events Airflow dropped still loads
 # within the hour. Partitioned, Airflow keeps each day's events until all three arrived: no sweep by default.
 LOAD_SWEEP = os.environ.get("FEISHU_WORKPLACE_LOAD_SWEEP", "" if PARTITIONED else "45 * * * *").strip()

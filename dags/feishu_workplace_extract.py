@@ -38,7 +38,7 @@ from airflow_provider_feishu_workplace.sensors.feishu_workplace import FeishuWor
 # interval the day before it started). Files are named after it, so the path and the pulled day cannot disagree.
 DAY = (
     "{{ feishu_day(params.day, data_interval_start | default(none), data_interval_end | default(none),"
-    " dag_run.start_date, partition_key | default(none)) }}"
+    " dag_run.start_date, dag_run.partition_key | default(none)) }}"
 )
 
 

@@ -67,14 +67,13 @@ with DAG(
         dag_run=None,
         triggering_asset_events=None,
         triggering_dataset_events=None,
-        partition_key=None,
     ) -> dict:
         """Load the data set's missing and stale days (or the ``day`` param's, or the partition's day); return
         what was loaded.
 
         Airflow 3 passes the events that triggered the run keyed by Asset; Airflow 2 passes them as
-        ``triggering_dataset_events``, keyed by the Dataset's URI. A partitioned run (Airflow 3.2+) gets its
-        ``partition_key``: the day it loads.
+        ``triggering_dataset_events``, keyed by the Dataset's URI. A partitioned run's key (Airflow 3.2+) is the
+        day it loads.
         """
         from airflow.providers.common.compat.sdk import BaseHook, ObjectStoragePath
         from feishu_workplace_tables import (
@@ -96,8 +95,10 @@ with DAG(
         lake = ObjectStoragePath(LAKE, **lake_options)
         in_lake = lake_files(lake, dataset)
         file_days: dict[str, tuple[str, str] | None] = {}  # a range file's first and last day, by day
+        from airflow_provider_feishu_workplace._compat import run_partition_key
         from airflow_provider_feishu_workplace.days import partition_day
 
+        partition_key = run_partition_key({"dag_run": dag_run})
         day = (params or {}).get("day") or (partition_day(partition_key).isoformat() if partition_key else None)
         if day:
             if day not in in_lake:

@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_feishu_workplace._arguments import checked_hook_params, whole_number
 from airflow_provider_feishu_workplace._compat import (
-    ASSET_PARTITIONS,
+    TASK_PARTITION_KEYS,
     add_partitions,
     make_asset,
     run_partition_key,
@@ -110,10 +110,9 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         :class:`~airflow_provider_feishu_workplace.endpoints.SearchEndpoint` (one without an id filter,
         or pulled unfiltered; a subclass that filters sets its class attribute ``dataset`` instead).
     :param emit_partitions: emit every day written as a partition (``YYYY-MM-DD``) of the outlet's asset
-        event, so ``PartitionedAssetTimetable`` consumers get one run per day (Airflow 3.2+). By default
-        only in partitioned runs; ``True`` also for others, such as a manual range (naming several
-        partitions needs Airflow 3.3). Unpartitioned consumers (plain asset schedules) ignore partitioned
-        events: leave it off for them.
+        event, so ``PartitionedAssetTimetable`` consumers get one run per day. By default only in
+        partitioned runs (Airflow 3.2+); ``True`` (Airflow 3.3+) also in others, such as a manual range.
+        Unpartitioned consumers (plain asset schedules) ignore partitioned events: leave it off for them.
     """
 
     #: The data set this operator pulls: a registered name or a SearchEndpoint record.
@@ -156,9 +155,10 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         emit_partitions: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        if emit_partitions and not ASSET_PARTITIONS:
+        if emit_partitions and not TASK_PARTITION_KEYS:
             raise FeishuConfigError(
-                "emit_partitions=True needs asset partitions, which came with Airflow 3.2: leave it unset here."
+                "emit_partitions=True needs an Airflow whose tasks can name their events' partitions (3.3 and "
+                "later): leave it unset here (a partitioned run's events carry its key from Airflow 3.2)."
             )
         if dataset is not None and type(self).item_filters is not FeishuWorkplaceAccessOperator.item_filters:
             raise FeishuConfigError(
@@ -473,8 +473,8 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             if isinstance(outlet, Asset):
                 if keys and not add_partitions(events[outlet], keys) and keys != [run_key]:
                     self.log.warning(
-                        "This Airflow cannot name an asset event's partitions (Airflow 3.3 can): the event for "
-                        "%s..%s carries the run's partition key %r only",
+                        "This Airflow cannot name an asset event's partitions (3.3 can): the event for %s..%s "
+                        "carries the run's partition key %r only",
                         keys[0],
                         keys[-1],
                         run_key,

@@ -15,7 +15,7 @@ from unittest.mock import ANY
 import pendulum
 import pytest
 
-from airflow_provider_feishu_workplace._compat import ASSET_PARTITIONS
+from airflow_provider_feishu_workplace._compat import ASSET_PARTITIONS, TASK_PARTITION_KEYS
 from tests.airflow_versions import AIRFLOW_VERSION, BUNDLE_NAME, run_dag_test, set_paused
 from tests.conftest import task_states
 from tests.dags.test_backfill_dag import expected_range_rows
@@ -33,6 +33,9 @@ DAYS = ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05"]
 # metadata database is shared by the tests of a process: each test takes days of its own.
 RERUN_DAYS = ["2026-10-11", "2026-10-12"]
 BACKFILL_DAYS = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
+# Airflow 3.2 writes CronPartitionTimetable keys from the UTC time of a tick (3.3 from the DAG's time zone), so
+# its backfill of the extract keys each run by the day before in Asia/Shanghai (docs/partitions.md).
+BACKFILL_KEYS_IN_DAG_TIME_ZONE = TASK_PARTITION_KEYS
 
 
 def run_partitioned(dag, key: str, *, logical_date=None, run_conf=None):
@@ -171,6 +174,11 @@ def test_a_rerun_of_one_days_extract_leads_to_exactly_one_more_load_of_that_day(
     assert (RERUN_DAYS[1], "blk_new", 9, 4) in examples.rows("feishu_block_access")
 
 
+@pytest.mark.skipif(
+    not TASK_PARTITION_KEYS,
+    reason=f"Airflow {AIRFLOW_VERSION}: a task names its events' partitions from Airflow 3.3 (on 3.2 a range "
+    "pulled in one run makes unpartitioned events; backfill with airflow backfill create there)",
+)
 def test_a_five_day_backfill_dag_run_gives_five_partitioned_loads_and_the_warehouse_equals_the_double(
     pipeline, examples, dag_folder
 ):
@@ -189,6 +197,11 @@ def test_a_five_day_backfill_dag_run_gives_five_partitioned_loads_and_the_wareho
         assert examples.rows(table) == expected[table]
 
 
+@pytest.mark.skipif(
+    not BACKFILL_KEYS_IN_DAG_TIME_ZONE,
+    reason=f"Airflow {AIRFLOW_VERSION} keys a backfill's runs by the UTC date of each tick (22:00 UTC the day "
+    "before, for 06:00 in Asia/Shanghai); Airflow 3.3 by the DAG's time zone",
+)
 def test_airflow_backfill_create_makes_one_partitioned_extract_run_per_day(examples, dag_folder):
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import sync_bag_to_db
