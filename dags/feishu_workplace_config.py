@@ -9,7 +9,7 @@
 | FEISHU_WORKPLACE_WAREHOUSE_CONN_ID | the SQL database the load DAG writes to (sqlite or postgres) | feishu_warehouse |
 | FEISHU_WORKPLACE_TIMEZONE | the tenant's calendar: days are counted in this time zone | Asia/Shanghai |
 | FEISHU_WORKPLACE_PARTITIONS | one asset partition per Feishu day (docs/partitions.md): on, off | on from Airflow 3.2 |
-| FEISHU_WORKPLACE_LOAD_SWEEP | cron of the load's safety-net runs (unpartitioned only); empty: none | 45 * * * * |
+| FEISHU_WORKPLACE_LOAD_SWEEP | cron of the load's safety-net runs (ignored with partitions); empty: none | 45 * * * * |
 | FEISHU_WORKPLACE_POOL | the pool of the app's pulls (create it with ``airflow pools set``) | feishu_workplace |
 | FEISHU_WORKPLACE_ALERT_CHAT_ID | a Feishu chat (``oc_...``) the app's bot tells of each failed task | none |
 
@@ -53,17 +53,13 @@ if _PARTITIONS not in ("on", "off"):
 if _PARTITIONS == "on" and not ASSET_PARTITIONS:
     raise ValueError("FEISHU_WORKPLACE_PARTITIONS='on' needs Airflow 3.2 or later (asset partitions): use 'off'.")
 PARTITIONED = _PARTITIONS == "on"
-# A range pulled in one run (the backfill DAG) names each day as a partition of its events: from Airflow 3.3.
+# A run without a partition key (a manual one, the backfill DAG's range) names each day it wrote as a partition
+# of its events, so the partitioned load loads it too: from Airflow 3.3.
 RANGE_PARTITIONS = PARTITIONED and TASK_PARTITION_KEYS
 # Unpartitioned, the load also runs on this cron, so a day whose asset events Airflow dropped still loads
-# within the hour. Partitioned, Airflow keeps each day's events until all three arrived: no sweep by default.
-LOAD_SWEEP = os.environ.get("FEISHU_WORKPLACE_LOAD_SWEEP", "" if PARTITIONED else "45 * * * *").strip()
-if PARTITIONED and LOAD_SWEEP:
-    raise ValueError(
-        f"FEISHU_WORKPLACE_LOAD_SWEEP={LOAD_SWEEP!r} with partitions: a partitioned load runs per day, not on a "
-        "cron. Unset it (trigger the load without a partition key to reconcile every day), or set "
-        "FEISHU_WORKPLACE_PARTITIONS=off."
-    )
+# within the hour. Partitioned, Airflow keeps each day's events until all three arrived: no sweep, and none can
+# be scheduled beside PartitionedAssetTimetable (trigger the load without a key to reconcile: docs/partitions.md).
+LOAD_SWEEP = "" if PARTITIONED else os.environ.get("FEISHU_WORKPLACE_LOAD_SWEEP", "45 * * * *").strip()
 try:
     pendulum.timezone(TIMEZONE)
 except Exception as error:

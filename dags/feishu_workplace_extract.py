@@ -19,6 +19,7 @@ from feishu_workplace_config import (
     FEISHU_CONN_ID,
     LAKE_CONN_ID,
     POOL,
+    RANGE_PARTITIONS,
     TIMEZONE,
     extract_schedule,
     failure_alert,
@@ -75,6 +76,8 @@ with DAG(
         "feishu_conn_id": FEISHU_CONN_ID,
         "output_conn_id": LAKE_CONN_ID,
         "date": DAY,
+        # A manual run (no partition key) names its day as a partition too, so the partitioned load loads it.
+        "emit_partitions": RANGE_PARTITIONS,
         # The app's pool: how many pulls of this app run at once across every worker.
         "pool": POOL,
         # Retries are for infrastructure faults (a lost worker, a database or lake hiccup): the hook has
