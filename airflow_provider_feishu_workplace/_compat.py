@@ -9,14 +9,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS, AIRFLOW_V_3_3_PLUS
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
 T = TypeVar("T")
 
-__all__ = ["AIRFLOW_V_3_0_PLUS", "aget_connection", "make_asset", "mask_secret", "run_off_loop", "task_logger"]
+__all__ = [
+    "AIRFLOW_V_3_0_PLUS",
+    "ASSET_PARTITIONS",
+    "TASK_PARTITION_KEYS",
+    "add_partitions",
+    "aget_connection",
+    "day_partition_timetable",
+    "make_asset",
+    "mask_secret",
+    "partitioned_asset_timetable",
+    "run_off_loop",
+    "run_partition_key",
+    "task_logger",
+]
+
+#: Whether this Airflow has asset partitions (AIP-76, from 3.2): partitioned runs, partitioned asset events,
+#: ``CronPartitionTimetable`` and ``PartitionedAssetTimetable``.
+ASSET_PARTITIONS = AIRFLOW_V_3_2_PLUS
+#: Whether a task can name the partitions of its asset events (``add_partitions``, from 3.3); on 3.2 an event
+#: carries its run's partition key only.
+TASK_PARTITION_KEYS = AIRFLOW_V_3_3_PLUS
 
 
 def make_asset(*, name: str, uri: str, group: str) -> Any:
@@ -106,3 +126,67 @@ def _supervisor_in_this_process() -> bool:
     task_runner = sys.modules.get("airflow.sdk.execution_time.task_runner")  # loaded in every task process
     comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
     return type(comms).__name__ == "InProcessSupervisorComms"
+def run_partition_key(context: Any) -> str | None:
+    """Return the partition key of the task's run, or ``None`` (an unpartitioned run, or Airflow before 3.2)."""
+    if not ASSET_PARTITIONS:
+        return None
+    # The run's own field: 3.3 also puts it in the context as partition_key, 3.2 does not.
+    return getattr(context.get("dag_run"), "partition_key", None)
+
+
+def add_partitions(outlet_event: Any, keys: list[str]) -> bool:
+    """Emit ``keys`` as partitions of an outlet's asset event (one asset event per key); return whether
+    this Airflow could: 3.3 can (``add_partitions``); on 3.2 the event carries its run's partition key only.
+    """
+    if not keys or not TASK_PARTITION_KEYS:
+        return False
+    outlet_event.add_partitions(keys)
+    return True
+
+
+def day_partition_timetable(cron: str, *, timezone: str, key_format: str) -> Any:
+    """A ``CronPartitionTimetable`` on a daily ``cron`` (in ``timezone``) whose runs carry the day before as key.
+
+    Returns ``None`` before Airflow 3.2, which has no partitions: the caller schedules otherwise.
+
+    :param key_format: how the day is written as key (``strftime``): only the date, so the previous tick
+        of a daily cron gives the day before the run.
+    """
+    if not ASSET_PARTITIONS:
+        return None
+    from airflow.sdk import CronPartitionTimetable
+
+    offset = _day_before_offset(cron, timezone)
+    return CronPartitionTimetable(cron, timezone=timezone, run_offset=offset, key_format=key_format)
+
+
+def _day_before_offset(cron: str, timezone: str) -> int:
+    """The ``run_offset`` whose partition key is the day before a run of the daily ``cron``, in ``timezone``.
+
+    Airflow 3.3 writes the key from the partition's tick in the timetable's time zone: the previous tick, -1.
+    Airflow 3.2 writes it from the tick's UTC time, whose date differs from the local one when the cron's
+    hour is on the other side of UTC midnight (06:00 in Asia/Shanghai is 22:00 UTC the day before): the
+    offset moves by that difference, measured on the next tick (a zone whose UTC offset changes across UTC
+    midnight with daylight saving could be a day off in part of the year: docs/partitions.md).
+    """
+    if AIRFLOW_V_3_3_PLUS:
+        return -1
+    import datetime as dt
+
+    import pendulum
+    from croniter import croniter
+
+    tick = croniter(cron, pendulum.now(timezone)).get_next(dt.datetime)
+    return -1 + (tick.date() - tick.astimezone(dt.UTC).date()).days
+
+
+def partitioned_asset_timetable(assets: list[Any]) -> Any:
+    """A timetable with one run per partition key once every one of ``assets`` has an event for it (3.2+).
+
+    Returns ``None`` before Airflow 3.2, which has no partitions: the caller schedules otherwise.
+    """
+    if not ASSET_PARTITIONS:
+        return None
+    from airflow.sdk import AssetAll, PartitionedAssetTimetable
+
+    return PartitionedAssetTimetable(assets=AssetAll(*assets))

@@ -5,6 +5,8 @@ so a sensor waits for exactly the day its DAG's operators pull.
 
 - :func:`to_day`, :func:`to_day_range`: the date values users pass, as the API's ``yyyy-MM-dd`` days.
 - :func:`run_days`: the calendar days a run without an explicit date pulls (from its data interval).
+- :func:`partition_day`, :func:`partition_keys`: a run's partition key as its day, and days as keys
+  (Airflow 3.2+ asset partitions: one Feishu day is one partition, keyed ``YYYY-MM-DD``).
 - :func:`checked_timezone`, :func:`run_timezone`: the time zone days are counted in.
 - :func:`is_published`: whether Feishu has published a day yet (one cheap request).
 - :func:`check_publishable_within`: refuse a day that cannot be published before a wait ends.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 ONE_DAY = dt.timedelta(days=1)
+#: How a Feishu day is written as an asset partition key (``strftime``): the day in the tenant's time zone,
+#: ``2026-11-23``. ``CronPartitionTimetable(key_format=PARTITION_KEY_FORMAT)`` writes its keys so.
+PARTITION_KEY_FORMAT = "%Y-%m-%d"
 
 DateLike = str | dt.date | dt.datetime
 
@@ -123,10 +128,47 @@ def run_days(
     return (first, last) if first <= last else (last, last)
 
 
+def partition_day(key: Any) -> dt.date:
+    """Return the Feishu day an asset partition key names; refuse a key that names no day.
+
+    The key is the day itself, ``YYYY-MM-DD`` (:data:`PARTITION_KEY_FORMAT`), counted in the time zone of
+    the DAG that made it. Composite keys (``tenant|day``) would be split here, the one place keys are read.
+
+    :param key: the run's partition key.
+    :raises FeishuConfigError: naming the key and the format, before any request is sent.
+    """
+    text = key.strip() if isinstance(key, str) else None
+    if text and _ISO_DAY.fullmatch(text):
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise FeishuConfigError(
+        f"partition_key={key!r} names no Feishu day: a partitioned run's key must be the day, 'YYYY-MM-DD' "
+        "(for example '2026-11-23'). Schedule the DAG with CronPartitionTimetable(..., key_format='%Y-%m-%d'), "
+        "or pass date= to the task."
+    )
+
+
+def partition_keys(days: Iterable[str]) -> list[str]:
+    """Return the partition keys of ``days`` (``YYYY-MM-DD`` strings, as :func:`day_list` gives them)."""
+    return [dt.date.fromisoformat(day).strftime(PARTITION_KEY_FORMAT) for day in days]
+
+
 def context_days(context: Any, tz: Any) -> tuple[dt.date, dt.date]:
-    """Return the days a task run pulls by default: :func:`run_days` of the run in ``context``."""
+    """Return the days a task run pulls by default: its partition's day, else :func:`run_days` of the run.
+
+    A partitioned run (Airflow 3.2+) pulls exactly the day its partition key names (:func:`partition_day`);
+    any other run the days of its data interval.
+    """
     import pendulum
 
+    from airflow_provider_feishu_workplace._compat import run_partition_key
+
+    key = run_partition_key(context)
+    if key is not None:
+        day = partition_day(key)
+        return day, day
     dag_run = context.get("dag_run")
     return run_days(
         context.get("data_interval_start"),

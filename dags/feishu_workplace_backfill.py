@@ -5,7 +5,9 @@ tenant's calendar). Each task pulls the whole range in one pass through the page
 the workplace data set is 2 requests) and writes the same files the daily extract does, one per day, each
 atomically and all only after the whole range has arrived. Days without data (before the app was
 installed, say) get no file. The asset events name every day written, and the load DAG they trigger loads
-those days, replacing them in the warehouse.
+those days, replacing them in the warehouse. With partitions on Airflow 3.3+ (docs/partitions.md) each day
+written is a partition of the events, so the load runs once per day; on 3.2 use ``airflow backfill create``
+of the extract instead (one partitioned run per day), or trigger the load by hand afterwards.
 
 Use this rather than ``airflow dags backfill`` of the extract for more than a few days: one run and three
 tasks instead of a run and three tasks per day, each paying its own scheduling, start-up and token.
@@ -17,7 +19,7 @@ import datetime as dt
 
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, Param
-from feishu_workplace_config import FEISHU_CONN_ID, LAKE_CONN_ID, POOL, TIMEZONE, lake_path
+from feishu_workplace_config import FEISHU_CONN_ID, LAKE_CONN_ID, POOL, RANGE_PARTITIONS, TIMEZONE, lake_path
 
 from airflow_provider_feishu_workplace.operators.feishu_workplace import (
     DATE_PLACEHOLDER,
@@ -47,6 +49,8 @@ with DAG(
         "timezone": TIMEZONE,
         # A day without data gets no file; the others are written (a backfill often starts before the data).
         "on_empty_day": "skip",
+        # A manual run has no partition key of its own: each day written becomes one, for the partitioned load.
+        "emit_partitions": RANGE_PARTITIONS,
         "pool": POOL,
         # Retries are for infrastructure faults; the hook has already retried the API's transient errors.
         "retries": 2,

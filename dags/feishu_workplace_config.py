@@ -8,7 +8,8 @@
 | FEISHU_WORKPLACE_LAKE_FORMAT | the lake files' format: jsonl, or parquet (needs the [parquet] extra) | jsonl |
 | FEISHU_WORKPLACE_WAREHOUSE_CONN_ID | the SQL database the load DAG writes to (sqlite or postgres) | feishu_warehouse |
 | FEISHU_WORKPLACE_TIMEZONE | the tenant's calendar: days are counted in this time zone | Asia/Shanghai |
-| FEISHU_WORKPLACE_LOAD_SWEEP | cron of the load's safety-net runs besides asset events; empty: none | 45 * * * * |
+| FEISHU_WORKPLACE_PARTITIONS | one asset partition per Feishu day (docs/partitions.md): on, off | on from Airflow 3.2 |
+| FEISHU_WORKPLACE_LOAD_SWEEP | cron of the load's safety-net runs (ignored with partitions); empty: none | 45 * * * * |
 | FEISHU_WORKPLACE_POOL | the pool of the app's pulls (create it with ``airflow pools set``) | feishu_workplace |
 | FEISHU_WORKPLACE_ALERT_CHAT_ID | a Feishu chat (``oc_...``) the app's bot tells of each failed task | none |
 
@@ -23,6 +24,13 @@ import os
 
 import pendulum
 
+from airflow_provider_feishu_workplace._compat import (
+    ASSET_PARTITIONS,
+    TASK_PARTITION_KEYS,
+    day_partition_timetable,
+    partitioned_asset_timetable,
+)
+from airflow_provider_feishu_workplace.days import PARTITION_KEY_FORMAT
 from airflow_provider_feishu_workplace.operators.feishu_workplace import feishu_access_asset
 
 FEISHU_CONN_ID = os.environ.get("FEISHU_WORKPLACE_CONN_ID", "feishu_default")
@@ -37,8 +45,21 @@ WAREHOUSE_CONN_ID = os.environ.get("FEISHU_WORKPLACE_WAREHOUSE_CONN_ID", "feishu
 TIMEZONE = os.environ.get("FEISHU_WORKPLACE_TIMEZONE", "Asia/Shanghai")
 # One pool per Feishu app: its slots bound the app's concurrent pulls across all workers.
 POOL = os.environ.get("FEISHU_WORKPLACE_POOL") or "feishu_workplace"
-# The load also runs on this cron, so a day whose asset events Airflow dropped still loads within the hour.
-LOAD_SWEEP = os.environ.get("FEISHU_WORKPLACE_LOAD_SWEEP", "45 * * * *").strip()
+# One Feishu day = one asset partition (Airflow 3.2+): the extract's runs are keyed by their day and the load
+# runs once per day that all three data sets have. The one place the example DAGs choose their design.
+_PARTITIONS = (os.environ.get("FEISHU_WORKPLACE_PARTITIONS") or ("on" if ASSET_PARTITIONS else "off")).strip().lower()
+if _PARTITIONS not in ("on", "off"):
+    raise ValueError(f"FEISHU_WORKPLACE_PARTITIONS={_PARTITIONS!r} is unknown: use 'on' or 'off'.")
+if _PARTITIONS == "on" and not ASSET_PARTITIONS:
+    raise ValueError("FEISHU_WORKPLACE_PARTITIONS='on' needs Airflow 3.2 or later (asset partitions): use 'off'.")
+PARTITIONED = _PARTITIONS == "on"
+# A run without a partition key (a manual one, the backfill DAG's range) names each day it wrote as a partition
+# of its events, so the partitioned load loads it too: from Airflow 3.3.
+RANGE_PARTITIONS = PARTITIONED and TASK_PARTITION_KEYS
+# Unpartitioned, the load also runs on this cron, so a day whose asset events Airflow dropped still loads
+# within the hour. Partitioned, Airflow keeps each day's events until all three arrived: no sweep, and none can
+# be scheduled beside PartitionedAssetTimetable (trigger the load without a key to reconcile: docs/partitions.md).
+LOAD_SWEEP = "" if PARTITIONED else os.environ.get("FEISHU_WORKPLACE_LOAD_SWEEP", "45 * * * *").strip()
 try:
     pendulum.timezone(TIMEZONE)
 except Exception as error:
@@ -67,8 +88,23 @@ def failure_alert():
     return FeishuNotifier(chat_id=ALERT_CHAT_ID, text=ALERT_TEXT, feishu_conn_id=FEISHU_CONN_ID)
 
 
+def extract_schedule(cron: str):
+    """The extract DAG's schedule: ``cron`` in the tenant's time zone, each run for the day before it.
+
+    Partitioned: a ``CronPartitionTimetable`` whose runs carry that day as key; else the interval timetable.
+    """
+    if PARTITIONED:
+        return day_partition_timetable(cron, timezone=TIMEZONE, key_format=PARTITION_KEY_FORMAT)
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    return CronDataIntervalTimetable(cron, timezone=TIMEZONE)
+
+
 def load_schedule(assets: list, cron: str):
-    """The load DAG's schedule: all of ``assets`` updated, or else ``cron`` (in the tenant's time zone)."""
+    """The load DAG's schedule: once per day all of ``assets`` have (partitioned), else when all were
+    updated or else on ``cron`` (in the tenant's time zone)."""
+    if PARTITIONED:
+        return partitioned_asset_timetable(assets)
     if not cron:
         return assets
     try:  # Airflow 3.2+

@@ -1,6 +1,10 @@
 """Daily extract: yesterday's Feishu Workplace access data into the lake, one file per data set and day.
 
-A scheduled or backfill run pulls the day its data interval covers. A manual run pulls the day given in
+On Airflow 3.2+ each run is one asset partition: it carries its day as partition key (``YYYY-MM-DD``), pulls
+that day, and its asset events name it, so the load runs once for the day (docs/partitions.md); backfill
+with ``airflow backfill create --dag-id feishu_workplace_extract --from-date ... --to-date ...``. Before
+3.2 (or with FEISHU_WORKPLACE_PARTITIONS=off) a scheduled or backfill run pulls the day its data interval
+covers. A manual run pulls the day given in
 its configuration, ``{"day": "YYYY-MM-DD"}`` (Airflow 3 takes a manual run's data interval from the
 trigger time, not from its logical date); without one it pulls the day before it started.
 """
@@ -11,10 +15,18 @@ import datetime as dt
 
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, Param
-from airflow.timetables.interval import CronDataIntervalTimetable
-from feishu_workplace_config import FEISHU_CONN_ID, LAKE_CONN_ID, POOL, TIMEZONE, failure_alert, lake_path
+from feishu_workplace_config import (
+    FEISHU_CONN_ID,
+    LAKE_CONN_ID,
+    POOL,
+    RANGE_PARTITIONS,
+    TIMEZONE,
+    extract_schedule,
+    failure_alert,
+    lake_path,
+)
 
-from airflow_provider_feishu_workplace.days import run_days
+from airflow_provider_feishu_workplace.days import partition_day, run_days
 from airflow_provider_feishu_workplace.operators.feishu_workplace import (
     FeishuCustomWorkplaceAccessOperator,
     FeishuWorkplaceAccessOperator,
@@ -22,22 +34,24 @@ from airflow_provider_feishu_workplace.operators.feishu_workplace import (
 )
 from airflow_provider_feishu_workplace.sensors.feishu_workplace import FeishuWorkplaceDataSensor
 
-# The day a run pulls: the run's `day` parameter when given, else by the operators' own rule (the run for
-# [day 06:00, next day 06:00) pulls `day`; a run without a data interval the day before it started).
-# Files are named after it, so the path and the pulled day cannot disagree.
+# The day a run pulls: the run's `day` parameter when given, else its partition key's day (Airflow 3.2+),
+# else by the operators' own rule (the run for [day 06:00, next day 06:00) pulls `day`; a run without a data
+# interval the day before it started). Files are named after it, so the path and the pulled day cannot disagree.
 DAY = (
     "{{ feishu_day(params.day, data_interval_start | default(none), data_interval_end | default(none),"
-    " dag_run.start_date) }}"
+    " dag_run.start_date, dag_run.partition_key | default(none)) }}"
 )
 
 
-def feishu_day(day, data_interval_start, data_interval_end, run_start) -> str:
+def feishu_day(day, data_interval_start, data_interval_end, run_start, partition_key=None) -> str:
     """Template macro: the (single) day this run pulls, ``YYYY-MM-DD``."""
     if day:
         try:
             return dt.date.fromisoformat(str(day).strip()).isoformat()
         except ValueError:
             raise ValueError(f"day={day!r} is not a date: pass {{'day': 'YYYY-MM-DD'}}, e.g. '2026-11-15'.") from None
+    if partition_key:
+        return partition_day(partition_key).isoformat()
     return run_days(data_interval_start, data_interval_end, run_start, TIMEZONE)[1].isoformat()
 
 
@@ -45,7 +59,7 @@ with DAG(
     dag_id="feishu_workplace_extract",
     description="Pull one day of Feishu Workplace access data into the lake",
     # Feishu publishes a day's data some time after it ends (T+1, hour undocumented): run at 06:00.
-    schedule=CronDataIntervalTimetable("0 6 * * *", timezone=TIMEZONE),
+    schedule=extract_schedule("0 6 * * *"),
     start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
     catchup=False,
     max_active_runs=3,
@@ -62,6 +76,8 @@ with DAG(
         "feishu_conn_id": FEISHU_CONN_ID,
         "output_conn_id": LAKE_CONN_ID,
         "date": DAY,
+        # A manual run (no partition key) names its day as a partition too, so the partitioned load loads it.
+        "emit_partitions": RANGE_PARTITIONS,
         # The app's pool: how many pulls of this app run at once across every worker.
         "pool": POOL,
         # Retries are for infrastructure faults (a lost worker, a database or lake hiccup): the hook has

@@ -1,6 +1,10 @@
-"""Load the Feishu Workplace lake into SQL tables: every day that is missing or stale in the warehouse.
+"""Load the Feishu Workplace lake into SQL tables: each day as it arrives, or every missing or stale day.
 
-Each run reconciles: it lists the lake's days of each data set and loads every day whose file the
+On Airflow 3.2+ (FEISHU_WORKPLACE_PARTITIONS, docs/partitions.md) the DAG runs once per Feishu day, when all
+three data sets have an asset event for that day's partition (``YYYY-MM-DD``), and such a run loads exactly
+that day's files. Any other run (a manual one, or before 3.2 every run) reconciles, as follows.
+
+A reconciling run reconciles: it lists the lake's days of each data set and loads every day whose file the
 warehouse does not hold yet, or holds an older version of (a table ``feishu_load_state`` records each
 day's file and fingerprint). So a day cannot be stranded in the lake: whichever later run comes, it loads
 it, even when Airflow dropped the asset events that should have triggered a run (apache/airflow#56050),
@@ -58,12 +62,18 @@ with DAG(
 
     @task
     def load(
-        dataset: str, params=None, dag_run=None, triggering_asset_events=None, triggering_dataset_events=None
+        dataset: str,
+        params=None,
+        dag_run=None,
+        triggering_asset_events=None,
+        triggering_dataset_events=None,
     ) -> dict:
-        """Load the data set's missing and stale days (or the ``day`` param's); return what was loaded.
+        """Load the data set's missing and stale days (or the ``day`` param's, or the partition's day); return
+        what was loaded.
 
         Airflow 3 passes the events that triggered the run keyed by Asset; Airflow 2 passes them as
-        ``triggering_dataset_events``, keyed by the Dataset's URI.
+        ``triggering_dataset_events``, keyed by the Dataset's URI. A partitioned run's key (Airflow 3.2+) is the
+        day it loads.
         """
         from airflow.providers.common.compat.sdk import BaseHook, ObjectStoragePath
         from feishu_workplace_tables import (
@@ -85,7 +95,11 @@ with DAG(
         lake = ObjectStoragePath(LAKE, **lake_options)
         in_lake = lake_files(lake, dataset)
         file_days: dict[str, tuple[str, str] | None] = {}  # a range file's first and last day, by day
-        day = (params or {}).get("day")
+        from airflow_provider_feishu_workplace._compat import run_partition_key
+        from airflow_provider_feishu_workplace.days import partition_day
+
+        partition_key = run_partition_key({"dag_run": dag_run})
+        day = (params or {}).get("day") or (partition_day(partition_key).isoformat() if partition_key else None)
         if day:
             if day not in in_lake:
                 raise ValueError(

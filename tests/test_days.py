@@ -45,3 +45,49 @@ def test_the_sensor_and_trigger_take_their_days_from_the_days_module_not_the_ope
     package = Path(days.__file__).parent
     for module in ("sensors/feishu_workplace.py", "triggers/feishu_workplace.py"):
         assert ".operators" not in (package / module).read_text(encoding="utf-8"), module
+
+
+@pytest.mark.parametrize("key", ["2026-11-23", " 2026-11-23 "], ids=["day", "spaces"])
+def test_a_partition_key_names_its_day(key):
+    assert days.partition_day(key) == dt.date(2026, 11, 23)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["2026-11-23T06:00:00", "cn|2026-11-23", "2026-02-30", "", None],
+    ids=["cron-partition-default-format", "composite", "no-such-day", "empty", "none"],
+)
+def test_a_partition_key_that_names_no_day_is_refused_naming_it_and_the_format(key):
+    with pytest.raises(FeishuConfigError, match=rf"partition_key={key!r} names no Feishu day: .* 'YYYY-MM-DD'"):
+        days.partition_day(key)
+
+
+def test_partition_keys_are_the_days_in_the_key_format_and_read_back():
+    keys = days.partition_keys(days.day_list(dt.date(2026, 12, 30), dt.date(2027, 1, 2)))
+
+    assert keys == ["2026-12-30", "2026-12-31", "2027-01-01", "2027-01-02"]
+    assert [days.partition_day(key).strftime(days.PARTITION_KEY_FORMAT) for key in keys] == keys
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ({"dag_run": type("Run", (), {"partition_key": "2026-11-23"})()}, (dt.date(2026, 11, 23),) * 2),
+        (
+            {
+                "dag_run": type("Run", (), {"partition_key": None, "start_date": None})(),
+                "data_interval_start": pendulum.datetime(2026, 11, 20, tz="UTC"),
+                "data_interval_end": pendulum.datetime(2026, 11, 21, tz="UTC"),
+            },
+            (dt.date(2026, 11, 20),) * 2,
+        ),
+    ],
+    ids=["partitioned-run", "unpartitioned-run"],
+)
+def test_a_partitioned_run_pulls_its_keys_day_and_any_other_run_its_data_interval(context, expected):
+    from airflow_provider_feishu_workplace._compat import ASSET_PARTITIONS
+
+    if context["dag_run"].partition_key and not ASSET_PARTITIONS:
+        pytest.skip("runs have no partition key before Airflow 3.2")
+
+    assert days.context_days(context, pendulum.timezone("UTC")) == expected

@@ -14,12 +14,18 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_feishu_workplace._arguments import checked_hook_params, whole_number
-from airflow_provider_feishu_workplace._compat import make_asset
+from airflow_provider_feishu_workplace._compat import (
+    TASK_PARTITION_KEYS,
+    add_partitions,
+    make_asset,
+    run_partition_key,
+)
 from airflow_provider_feishu_workplace.days import (
     checked_timezone,
     context_days,
     day_list,
     first_unfinished_day,
+    partition_keys,
     run_timezone,
     to_day,
     to_day_range,
@@ -48,7 +54,9 @@ def feishu_access_asset(dataset: str | SearchEndpoint, feishu_conn_id: str = "fe
 
     Downstream DAGs schedule on it; each asset event's ``extra`` says which days were pulled and
     where they were written (``from_date``, ``to_date``, ``path``, ``items``, and ``days``: each day
-    written and the path of the file holding it).
+    written and the path of the file holding it). On Airflow 3.2+ the events of a partitioned run (and of
+    any run with ``emit_partitions=True``) are partitioned: one partition per day written, keyed
+    ``YYYY-MM-DD`` (docs/partitions.md).
 
     :param dataset: a registered data set's name (``workplace``, ``custom_workplace``, ``block``) or its
         :class:`~airflow_provider_feishu_workplace.endpoints.SearchEndpoint`.
@@ -68,7 +76,9 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
 
     Without ``date`` (or ``from_date``/``to_date``) the operator pulls the full calendar days (in
     ``timezone``) that the run's data interval covers: from the day of its start to the day before its
-    end, or the single day before the end for an empty interval. So a daily DAG pulls yesterday.
+    end, or the single day before the end for an empty interval. So a daily DAG pulls yesterday. A
+    partitioned run (Airflow 3.2+, for example of ``CronPartitionTimetable``) pulls the day its partition key
+    names, ``YYYY-MM-DD``; a key that is not a day fails the task before any request.
 
     A range (``from_date``/``to_date``, or an interval of several days) is pulled in one pass through the
     paged endpoint. An ``output_path`` containing ``{date}`` writes one file per day (each atomically, all
@@ -99,6 +109,10 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
     :param dataset: pull this data set instead of the class's: a registered name or a
         :class:`~airflow_provider_feishu_workplace.endpoints.SearchEndpoint` (one without an id filter,
         or pulled unfiltered; a subclass that filters sets its class attribute ``dataset`` instead).
+    :param emit_partitions: emit every day written as a partition (``YYYY-MM-DD``) of the outlet's asset
+        event, so ``PartitionedAssetTimetable`` consumers get one run per day. By default only in
+        partitioned runs (Airflow 3.2+); ``True`` (Airflow 3.3+) also in others, such as a manual range.
+        Unpartitioned consumers (plain asset schedules) ignore partitioned events: leave it off for them.
     """
 
     #: The data set this operator pulls: a registered name or a SearchEndpoint record.
@@ -138,8 +152,14 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         page_size: int | None = None,
         hook_params: dict[str, Any] | None = None,
         dataset: str | SearchEndpoint | None = None,
+        emit_partitions: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        if emit_partitions and not TASK_PARTITION_KEYS:
+            raise FeishuConfigError(
+                "emit_partitions=True needs an Airflow whose tasks can name their events' partitions (3.3 and "
+                "later): leave it unset here (a partitioned run's events carry its key from Airflow 3.2)."
+            )
         if dataset is not None and type(self).item_filters is not FeishuWorkplaceAccessOperator.item_filters:
             raise FeishuConfigError(
                 f"{type(self).__name__} pulls {get_endpoint(type(self).dataset).name!r}: pass dataset={dataset!r} "
@@ -190,6 +210,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self.max_xcom_bytes = max_xcom_bytes
         self.page_size = page_size
         self.hook_params = hook_params or {}
+        self.emit_partitions = emit_partitions
         # (path, items, bytes) of each file this run wrote: the outputs its lineage reports.
         self._written_files: list[tuple[Any, int, int | None]] = []
 
@@ -464,8 +485,19 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         events = context.get("outlet_events")
         if events is None:
             return
+        run_key = run_partition_key(context)
+        emit = run_key is not None if self.emit_partitions is None else self.emit_partitions
+        keys = partition_keys(_written_days(first_day, last_day, days)) if emit else []
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
+                if keys and not add_partitions(events[outlet], keys) and keys != [run_key]:
+                    self.log.warning(
+                        "This Airflow cannot name an asset event's partitions (3.3 can): the event for %s..%s "
+                        "carries the run's partition key %r only",
+                        keys[0],
+                        keys[-1],
+                        run_key,
+                    )
                 events[outlet].extra = {
                     "dataset": self.endpoint.name,
                     "from_date": first_day.isoformat(),
@@ -533,6 +565,11 @@ def __getattr__(name: str) -> Any:
 def _every_day(first_day: dt.date, last_day: dt.date, path: str) -> dict[str, str]:
     """The asset event's ``days`` of a single file: every day of the range, mapped to that file."""
     return dict.fromkeys(day_list(first_day, last_day), path)
+
+
+def _written_days(first_day: dt.date, last_day: dt.date, days: dict[str, str]) -> list[str]:
+    """The days an asset event names: each day written (a ``{date}`` layout), else the whole range."""
+    return sorted(days) or day_list(first_day, last_day)
 
 
 def _listed(days: list[str], shown: int = 10) -> str:

@@ -47,7 +47,8 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
     holds no worker slot; a triggerer must be running.
 
     :param date: the day to wait for, ``YYYY-MM-DD`` (templated); by default the last day the run's
-        access operators pull (the day before the data interval's end, in ``timezone``).
+        access operators pull: a partitioned run's day (its key, Airflow 3.2+), else the day before the data
+        interval's end, in ``timezone``.
     :param feishu_conn_id: the Feishu connection (templated).
     :param timezone: the time zone days are counted in; defaults to the DAG's.
     :param dataset: the data set whose items show the day is published, by name or

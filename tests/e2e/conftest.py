@@ -69,3 +69,8 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("make e2e report")
         for line in REPORT:
             terminalreporter.write_line(line)
+
+
+def pytest_collection_modifyitems(items):
+    """Keep the stage that stops the stack last, after the stages of every file (tests/e2e/test_*.py)."""
+    items.sort(key=lambda item: item.name.startswith("test_report_and_stack_stop"))
