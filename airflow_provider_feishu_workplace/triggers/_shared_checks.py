@@ -50,7 +50,10 @@ CHECK_THREADS = 4
 CHECK_TIMEOUT = 60.0
 MAX_FAILED_CHECKS = 5
 CHECK_RATE_SHARE = 0.2
-# A watch sleeps its wait plus up to this share of it, drawn afresh each round.
+# A watch wakes this many of its triggers per turn of the event loop.
+HAND_OUT = 50
+# A watch sleeps its wait plus up to this share of it, drawn afresh each round; an app's check slots are
+# spaced likewise.
 JITTER = 0.1
 
 #: origin, app id, tenant key (``None``: a self-built app), data set, day (``YYYY-MM-DD``).
@@ -94,7 +97,8 @@ class Pace:
 
 
 class AppPacer:
-    """Hands out an app's check slots at most ``rate`` a second (on the event loop: no lock needed)."""
+    """Hands out an app's check slots at most ``rate`` a second, each ``1 / rate`` s after the last plus up to
+    ``JITTER`` of that (on the event loop: no lock needed)."""
 
     def __init__(self) -> None:
         self._next_slot = 0.0
@@ -103,7 +107,7 @@ class AppPacer:
         """Wait for this caller's slot."""
         now = asyncio.get_running_loop().time()
         slot = max(now, self._next_slot)
-        self._next_slot = slot + 1.0 / rate
+        self._next_slot = slot + (1 + random.uniform(0, JITTER)) / rate
         if slot > now:
             await asyncio.sleep(slot - now)
 
@@ -116,7 +120,7 @@ class Watch:
     key: Key
     waiting: dict[int, tuple[CheckSpec, Pace]] = field(default_factory=dict)
     latest: Outcome | None = None
-    _next: asyncio.Future | None = None
+    _waiters: list[asyncio.Future] = field(default_factory=list)
     _task: asyncio.Task | None = None
     _hook_key: tuple | None = None
 
@@ -124,15 +128,21 @@ class Watch:
         """The first outcome of a round after round ``seen``: the latest if newer, else the next one."""
         if self.latest is not None and self.latest.round > seen:
             return self.latest
-        if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
-        return await asyncio.shield(self._next)
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        return await future
 
-    def _publish(self, outcome: Outcome) -> None:
+    async def _publish(self, outcome: Outcome) -> None:
+        """Hand ``outcome`` to the triggers waiting for it, HAND_OUT at a time, the loop's other work between:
+        a thousand triggers woken in one turn of the loop would stall it for every other trigger."""
         self.latest = outcome
-        future, self._next = self._next, None
-        if future is not None and not future.done():
-            future.set_result(outcome)
+        waiters, self._waiters = self._waiters, []
+        for start in range(0, len(waiters), HAND_OUT):
+            if start:
+                await asyncio.sleep(0)
+            for future in waiters[start : start + HAND_OUT]:
+                if not future.done():  # its trigger may have been cancelled meanwhile
+                    future.set_result(outcome)
 
     async def _run(self) -> None:
         """Check, hand the outcome on, sleep the shortest wait asked (jittered), until no trigger waits."""
@@ -140,7 +150,7 @@ class Watch:
         try:
             await self._rounds(round_)
         except Exception as error:  # a bug here must end the waits, not leave them hanging
-            self._publish(Outcome((self.latest.round if self.latest else 0) + 1, error=error))
+            await self._publish(Outcome((self.latest.round if self.latest else 0) + 1, error=error))
         finally:
             self._task = None
             self.board.release_hook(self)
@@ -158,7 +168,7 @@ class Watch:
                 outcome = Outcome(round_, error=error)
             else:
                 outcome = Outcome(round_, published=published)
-            self._publish(outcome)
+            await self._publish(outcome)
             if outcome.published or not self.waiting:
                 return
             paces = [pace for _, pace in self.waiting.values()]
@@ -184,7 +194,9 @@ class Board:
         from airflow_provider_feishu_workplace._compat import aget_connection, run_off_loop
 
         conn = await aget_connection(spec.conn_id)
-        settings, limit = await run_off_loop(_settings_and_limit, conn, dict(spec.hook_params), executor=check_threads())
+        settings, limit = await run_off_loop(
+            _settings_and_limit, conn, dict(spec.hook_params), executor=check_threads()
+        )
         key = (settings.base_url, settings.app_id, settings.tenant_key, spec.endpoint.name, spec.day.isoformat())
         return key, replace(spec, checks_per_second=spec.check_rate_share * limit)
 

@@ -167,7 +167,8 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
                 if not error.rerun_can_help or failed >= self.max_failed_checks:
                     message = str(error)
                     if error.rerun_can_help:
-                        message = f"{failed} checks in a row failed (max_failed_checks={self.max_failed_checks}); the last: {message}"
+                        bound = f"max_failed_checks={self.max_failed_checks}"
+                        message = f"{failed} checks in a row failed ({bound}); the last: {message}"
                     yield TriggerEvent(self._event("error", message, rerun_can_help=error.rerun_can_help))
                     return
                 self.log.warning(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 # The stall watch's tick: the loop is asked to wake every STALL_TICK s; a wake-up later than that is a stall.
@@ -46,7 +46,7 @@ class InProcessTriggerer:
         self.events: dict[str, tuple[float, Any]] = {}
         self.longest_stall = 0.0
         self.started = time.monotonic()
-        #: stalls over 50 ms: (seconds after started, seconds stalled)
+        #: stalls over 50 ms: (when it ended, time.monotonic(); seconds stalled)
         self.stalls: list[tuple[float, float]] = []
         self._names: dict[int, str] = {}
         self._stopping = False
@@ -67,6 +67,13 @@ class InProcessTriggerer:
         self.runner.triggers[number]["task"] = asyncio.get_running_loop().create_task(
             self.runner.run_trigger(number, trigger)
         )
+
+    async def add_all(self, triggers: Iterable[tuple[str, Any]]) -> None:
+        """Add ``triggers`` ((name, trigger) pairs; a generator builds each when its turn comes) one by one,
+        giving the loop a turn before each, as the triggerer's ``create_triggers`` does."""
+        for name, trigger in triggers:
+            await asyncio.sleep(0)
+            self.add(name, trigger)
 
     async def collect(self, *, timeout: float, until: Callable[[InProcessTriggerer], bool]) -> bool:
         """Take the runner's events until ``until(self)`` holds (returns ``True``) or ``timeout`` s pass."""
@@ -102,7 +109,7 @@ class InProcessTriggerer:
             stall = loop.time() - asked - STALL_TICK
             self.longest_stall = max(self.longest_stall, stall)
             if stall > 0.05:
-                self.stalls.append((time.monotonic() - self.started, stall))
+                self.stalls.append((time.monotonic(), stall))
 
 
 async def run_triggers(
@@ -117,8 +124,7 @@ async def run_triggers(
     """
     triggerer = InProcessTriggerer()
     triggerer.start()
-    for name, trigger in triggers.items():
-        triggerer.add(name, trigger)
+    await triggerer.add_all(triggers.items())
     helper = asyncio.get_running_loop().create_task(during(triggerer)) if during is not None else None
     try:
         await triggerer.collect(
