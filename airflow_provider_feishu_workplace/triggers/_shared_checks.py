@@ -51,7 +51,7 @@ CHECK_TIMEOUT = 60.0
 MAX_FAILED_CHECKS = 5
 CHECK_RATE_SHARE = 0.2
 # A watch wakes this many of its triggers per turn of the event loop.
-HAND_OUT = 50
+HAND_OUT = 25
 # A watch sleeps its wait plus up to this share of it, drawn afresh each round; an app's check slots are
 # spaced likewise.
 JITTER = 0.1
@@ -193,7 +193,7 @@ class Board:
         """Read the connection; return the key of the checks ``spec`` asks for, and ``spec`` with its pace."""
         from airflow_provider_feishu_workplace._compat import aget_connection, run_off_loop
 
-        conn = await aget_connection(spec.conn_id)
+        conn = await aget_connection(spec.conn_id, executor=check_threads())
         settings, limit = await run_off_loop(
             _settings_and_limit, conn, dict(spec.hook_params), executor=check_threads()
         )
@@ -224,7 +224,8 @@ class Board:
         """One check: the connection read afresh on the loop, the rest in a thread of :func:`check_threads`."""
         from airflow_provider_feishu_workplace._compat import aget_connection, run_off_loop
 
-        conn = await aget_connection(spec.conn_id)  # from the loop, as each Airflow allows (see _compat)
+        # From the loop, as each Airflow allows (see _compat); a blocking read in the provider's threads.
+        conn = await aget_connection(spec.conn_id, executor=check_threads())
         return await run_off_loop(self._check_blocking, watch, spec, conn, executor=check_threads())
 
     def _check_blocking(self, watch: Watch, spec: CheckSpec, conn: Any) -> bool:

@@ -119,8 +119,6 @@ def test_checks_of_many_days_stay_under_the_apps_share_of_the_limit(feishu_conn)
     assert len(times) <= (times[-1] - times[0]) * rate * 1.05 + 1, (len(times), times[-1] - times[0])
     busiest_second = max(sum(1 for t in times if start <= t < start + 1) for start in times)
     assert busiest_second <= rate + 1, busiest_second
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= 1 / rate * 0.8, min(gaps)
 
 
 def test_a_transient_fault_during_the_wait_is_waited_out(feishu_conn, caplog, capfd):
