@@ -63,20 +63,20 @@ def task_logger(name: str) -> Any:
     return logging.getLogger(name)  # Airflow 2 sends the airflow.task.* loggers to the task's log
 
 
-async def aget_connection(conn_id: str) -> Any:
+async def aget_connection(conn_id: str, *, executor: Executor | None = None) -> Any:
     """Read an Airflow connection from a trigger's event loop, the way this Airflow allows there.
 
     - Airflow 3.3.2 and later: ``BaseHook.aget_connection``, asynchronous to the end (it masks the
       secrets asynchronously too).
-    - Airflow 3.0 to 3.3.1: ``get_connection`` in a thread of :func:`run_off_loop`; ``aget_connection``
-      (from 3.1) masks the secrets with a blocking call on the loop, which can deadlock there.
+    - Airflow 3.0 to 3.3.1: ``get_connection`` in a thread of :func:`run_off_loop` (of ``executor``);
+      ``aget_connection`` (from 3.1) masks the secrets with a blocking call on the loop, which can deadlock there.
     - Airflow 2.11: ``get_connection`` (a metadata database or secrets backend read) in such a thread.
     """
     from airflow.providers.common.compat.sdk import BaseHook, Connection
 
     if hasattr(Connection, "aextra_dejson"):  # came with the asynchronous masking of Airflow 3.3.2
         return await BaseHook.aget_connection(conn_id)
-    return await run_off_loop(BaseHook.get_connection, conn_id)
+    return await run_off_loop(BaseHook.get_connection, conn_id, executor=executor)
 
 
 async def run_off_loop(func: Callable[..., T], *args: Any, executor: ThreadPoolExecutor | None = None) -> T:

@@ -91,11 +91,12 @@ with DAG(
     tags=["feishu", "extract"],
     doc_md=__doc__,
 ):
-    # Wait for Feishu to publish the day (one cheap request a check), then pull. In the triggerer when
-    # [operators] default_deferrable is on (no worker slot held); else rescheduled between checks.
+    # Wait for Feishu to publish the day (one cheap request a check), then pull. The wait runs in the
+    # triggerer (no worker slot held; sensors waiting for the same day share one check per interval);
+    # without a triggerer, give deferrable=False and mode="reschedule" instead.
     wait = FeishuWorkplaceDataSensor(
         task_id="wait_for_publication",
-        mode="reschedule",
+        deferrable=True,
         poke_interval=dt.timedelta(minutes=10),
         exponential_backoff=True,
         max_wait=dt.timedelta(hours=1),

@@ -26,6 +26,12 @@ from airflow_provider_feishu_workplace.days import (
 )
 from airflow_provider_feishu_workplace.endpoints import SearchEndpoint, get_endpoint
 from airflow_provider_feishu_workplace.exceptions import FeishuError, raise_for_task
+from airflow_provider_feishu_workplace.triggers._shared_checks import (
+    CHECK_RATE_SHARE,
+    CHECK_TIMEOUT,
+    MAX_FAILED_CHECKS,
+    check_wait_arguments,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -44,7 +50,10 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
 
     With ``deferrable=True`` the wait runs in Airflow's triggerer
     (:class:`~airflow_provider_feishu_workplace.triggers.feishu_workplace.FeishuWorkplaceDataTrigger`) and
-    holds no worker slot; a triggerer must be running.
+    holds no worker slot; a triggerer must be running. There, sensors waiting for the same app, tenant,
+    data set and day share one check per interval, an app's checks stay under ``check_rate_share`` of the
+    endpoint's rate limit however many sensors wait, and a transient fault is waited out for up to
+    ``max_failed_checks`` checks in a row.
 
     :param date: the day to wait for, ``YYYY-MM-DD`` (templated); by default the last day the run's
         access operators pull: a partitioned run's day (its key, Airflow 3.2+), else the day before the data
@@ -56,6 +65,12 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
         has one item a day).
     :param deferrable: wait in the triggerer; defaults to ``[operators] default_deferrable``.
     :param hook_params: extra keyword arguments for ``FeishuWorkplaceHook`` (timeouts, retries, pacing).
+    :param check_timeout: deferred: one check's overall deadline in seconds (connection, token, request,
+        retries).
+    :param max_failed_checks: deferred: failed checks in a row (each after the hook's retries) that fail the
+        task.
+    :param check_rate_share: deferred: the share of the search endpoint's rate limit the checks of one app
+        may use in a triggerer (0.2: 4 of the 20 requests a second).
     """
 
     template_fields: Sequence[str] = ("feishu_conn_id", "date")
@@ -70,6 +85,9 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
         dataset: str | SearchEndpoint = "workplace",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         hook_params: dict[str, Any] | None = None,
+        check_timeout: float = CHECK_TIMEOUT,
+        max_failed_checks: int = MAX_FAILED_CHECKS,
+        check_rate_share: float = CHECK_RATE_SHARE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -82,6 +100,10 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
         self.dataset = self._endpoint.name
         self.deferrable = deferrable
         self.hook_params = hook_params or {}
+        check_wait_arguments(check_timeout, max_failed_checks, check_rate_share)
+        self.check_timeout = check_timeout
+        self.max_failed_checks = max_failed_checks
+        self.check_rate_share = check_rate_share
 
     def resolve_day(self, context: Context) -> dt.date:
         """Return the day this run waits for: ``date``, or the last day the run's operators pull.
@@ -146,6 +168,9 @@ class FeishuWorkplaceDataSensor(BaseSensorOperator):
             # The trigger stops itself at the deadline too, so dag.test() (which runs it inline) times out alike.
             timeout_at=(dt.datetime.now(dt.UTC) + timeout).isoformat(),
             hook_params=checked_hook_params(self.hook_params, FeishuWorkplaceHook),
+            check_timeout=self.check_timeout,
+            max_failed_checks=self.max_failed_checks,
+            check_rate_share=self.check_rate_share,
         )
         self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 

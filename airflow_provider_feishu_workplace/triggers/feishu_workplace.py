@@ -4,34 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_feishu_workplace.endpoints import ENDPOINTS, SearchEndpoint, get_endpoint
-
-if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
-
-# The threads every Feishu trigger of a triggerer checks in. A check can take a while (the hook's retries):
-# in threads of their own, slow checks wait for each other instead of taking the loop's default pool,
-# which other triggers use.
-CHECK_THREADS = 4
+from airflow_provider_feishu_workplace.triggers._shared_checks import (
+    CHECK_RATE_SHARE,
+    CHECK_TIMEOUT,
+    MAX_FAILED_CHECKS,
+    check_wait_arguments,
+)
 
 
 class FeishuWorkplaceDataTrigger(BaseTrigger):
     """Check every ``poke_interval`` seconds whether a day's access data is published; fire once it is.
 
-    Each check reads the connection on the triggerer's event loop (so a rotated secret or a moved host
-    applies from the next check), then sends one search request through :class:`FeishuWorkplaceHook`'s own
-    request path (tokens, pacing, retries, answer checks) in a thread of a small pool shared by these
-    triggers, so the event loop never blocks. The trigger keeps only what it needs to rebuild itself (no
-    credentials), its data set's whole record included: a record registered in a DAG file works in a
-    triggerer that never imports that file.
+    Built for thousands of waiting sensors on one triggerer (see :mod:`._shared_checks`): the triggers of a
+    triggerer waiting for the same app, tenant, data set and day share one check per interval; the checks
+    of one app, whatever their tenants and days, are spread to stay under ``check_rate_share`` of the
+    endpoint's rate limit, with jitter. Each check reads the connection afresh on the event loop (so a
+    rotated secret or a moved host applies from the next check), then sends one search request through
+    :class:`FeishuWorkplaceHook`'s own request path (tokens, pacing, retries, answer checks) in a thread of a
+    small pool the provider owns, within one overall deadline (``check_timeout``). The event loop never
+    blocks. The trigger keeps only what it needs to rebuild itself (no credentials), its data set's whole
+    record included: a record registered in a DAG file works in a triggerer that never imports that file.
+
+    A check that fails after the hook's own retries with an error waiting may outlast (a 5xx, a timeout, a
+    reset) is logged and the wait goes on, up to ``max_failed_checks`` failed checks in a row; an error no
+    wait can fix (credentials, permissions, quota) ends the wait at once.
 
     Its event's payload is ``{"status": ..., "date": ..., "message": ...}`` with status ``published``,
     ``timeout`` (``timeout_at`` passed), or ``error`` (then ``rerun_can_help`` says whether a retry of the
@@ -49,6 +51,12 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
     :param max_wait: the longest wait between checks, in seconds (with ``exponential_backoff``).
     :param timeout_at: ISO 8601 time (UTC) after which the trigger stops waiting and reports ``timeout``.
     :param hook_params: keyword arguments for the hook (timeouts, retries; no secrets).
+    :param check_timeout: one check's overall deadline in seconds: the connection read, the token, the
+        request and the hook's retries.
+    :param max_failed_checks: failed checks in a row (each after the hook's own retries) that end the wait
+        with an error.
+    :param check_rate_share: the share of the search endpoint's rate limit (the hook's
+        ``requests_per_second``, 20 a second by default) that the checks of one app may use, in this triggerer.
     """
 
     def __init__(
@@ -63,8 +71,12 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
         max_wait: float | None = None,
         timeout_at: str | None = None,
         hook_params: dict[str, Any] | None = None,
+        check_timeout: float = CHECK_TIMEOUT,
+        max_failed_checks: int = MAX_FAILED_CHECKS,
+        check_rate_share: float = CHECK_RATE_SHARE,
     ) -> None:
         super().__init__()
+        check_wait_arguments(check_timeout, max_failed_checks, check_rate_share)
         self.feishu_conn_id = feishu_conn_id
         self.date = date
         if endpoint is not None:
@@ -77,6 +89,9 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
         self.max_wait = None if max_wait is None else float(max_wait)
         self.timeout_at = timeout_at
         self.hook_params = dict(hook_params or {})
+        self.check_timeout = float(check_timeout)
+        self.max_failed_checks = max_failed_checks
+        self.check_rate_share = float(check_rate_share)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return the class path and the keyword arguments Airflow stores to rebuild the trigger."""
@@ -92,73 +107,74 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
                 "max_wait": self.max_wait,
                 "timeout_at": self.timeout_at,
                 "hook_params": self.hook_params,
+                "check_timeout": self.check_timeout,
+                "max_failed_checks": self.max_failed_checks,
+                "check_rate_share": self.check_rate_share,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Check until the day is published, the deadline passes, or an error stops the wait."""
-        from airflow_provider_feishu_workplace._compat import aget_connection, run_off_loop
+        """Wait for the shared checks of the day until it is published, the deadline passes, or an error
+        stops the wait."""
         from airflow_provider_feishu_workplace.exceptions import FeishuError
+        from airflow_provider_feishu_workplace.triggers._shared_checks import CheckSpec, Pace, board
 
-        day = dt.date.fromisoformat(self.date)
         deadline = dt.datetime.fromisoformat(self.timeout_at) if self.timeout_at else None
-        wait = self.poke_interval
-        checks = 0
-        self._hook: FeishuWorkplaceHook | None = None
         try:
+            if self._endpoint is None:
+                self._endpoint = get_endpoint(self.dataset)
+            spec = CheckSpec(
+                conn_id=self.feishu_conn_id,
+                endpoint=self._endpoint,
+                day=dt.date.fromisoformat(self.date),
+                hook_params=tuple(sorted(self.hook_params.items())),
+                check_timeout=self.check_timeout,
+                check_rate_share=self.check_rate_share,
+            )
+            checks = board()
+            key, spec = await checks.prepare(spec)
+        except FeishuError as error:
+            yield TriggerEvent(self._event("error", str(error), rerun_can_help=error.rerun_can_help))
+            return
+        pace = Pace(self.poke_interval, self.exponential_backoff, self.max_wait)
+        failed = checked = 0
+        with checks.watching(key, spec, pace) as watch:
+            # A sensor checked once before deferring: a trigger joining a running watch waits for its next round.
+            latest = watch.latest
+            seen = latest.round if latest is not None and not latest.published else 0
             while True:
-                checks += 1
+                remaining = None if deadline is None else (deadline - dt.datetime.now(dt.UTC)).total_seconds()
                 try:
-                    # Read afresh for every check, from the event loop (see _compat.aget_connection).
-                    conn = await aget_connection(self.feishu_conn_id)
-                    published = await run_off_loop(self._check, conn, day, executor=_check_threads())
-                except FeishuError as error:
-                    yield TriggerEvent(self._event("error", str(error), rerun_can_help=error.rerun_can_help))
+                    # asyncio.timeout, not wait_for: no task of its own for each of thousands of waiting triggers
+                    async with asyncio.timeout(remaining):
+                        outcome = await watch.after(seen)
+                except TimeoutError:
+                    message = f"{self.dataset} data for {self.date} was still not published at {self.timeout_at}"
+                    yield TriggerEvent(self._event("timeout", f"{message} ({checked} checks)"))
                     return
-                if published:
+                seen, checked = outcome.round, checked + 1
+                if outcome.published:
                     yield TriggerEvent(self._event("published", f"{self.dataset} data for {self.date} is published"))
                     return
-                now = dt.datetime.now(dt.UTC)
-                if deadline is not None and now >= deadline:
-                    message = f"{self.dataset} data for {self.date} was still not published at {self.timeout_at}"
-                    yield TriggerEvent(self._event("timeout", f"{message} ({checks} checks)"))
+                error = outcome.error
+                if error is None:
+                    failed = 0
+                    self.log.info("%s data for %s is not published yet", self.dataset, self.date)
+                    continue
+                if not isinstance(error, FeishuError):
+                    raise error
+                failed += 1
+                if not error.rerun_can_help or failed >= self.max_failed_checks:
+                    message = str(error)
+                    if error.rerun_can_help:
+                        bound = f"max_failed_checks={self.max_failed_checks}"
+                        message = f"{failed} checks in a row failed ({bound}); the last: {message}"
+                    yield TriggerEvent(self._event("error", message, rerun_can_help=error.rerun_can_help))
                     return
-                self.log.info("%s data for %s is not published yet; checking again in %.0f s", self.dataset, day, wait)
-                sleep = wait if deadline is None else max(0.0, min(wait, (deadline - now).total_seconds()))
-                await asyncio.sleep(sleep)
-                if self.exponential_backoff:
-                    wait = wait * 2 if self.max_wait is None else min(wait * 2, self.max_wait)
-        finally:
-            if self._hook is not None:
-                self._hook.close()
-
-    def _check(self, conn: Any, day: dt.date) -> bool:
-        """One check, in a thread: the hook with the connection's current settings, then one request."""
-        from airflow_provider_feishu_workplace._compat import mask_secret
-        from airflow_provider_feishu_workplace.days import is_published
-        from airflow_provider_feishu_workplace.hooks._app_settings import FeishuAppSettings
-        from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
-
-        settings = FeishuAppSettings.from_connection(conn)  # reads the extras, which masks them: off the loop
-        hook = self._hook
-        if hook is None or hook.settings != settings:  # the first check, or the connection changed
-            if hook is not None:
-                hook.close()
-            hook = self._hook = FeishuWorkplaceHook(self.feishu_conn_id, **self.hook_params)
-            # Given, not read again: the connection was read for this check on the event loop.
-            hook.settings = settings
-            if settings.app_ticket:
-                mask_secret(settings.app_ticket)  # as the hook does when it reads the connection itself
-        if self._endpoint is None:
-            self._endpoint = get_endpoint(self.dataset)
-        return is_published(hook, self._endpoint, day)
+                self.log.warning(
+                    "Check %d of %s data for %s failed (%d in a row, max_failed_checks=%d); waiting on: %s",
+                    checked, self.dataset, self.date, failed, self.max_failed_checks, error,
+                )  # fmt: skip
 
     def _event(self, status: str, message: str, **more: Any) -> dict[str, Any]:
         return {"status": status, "date": self.date, "dataset": self.dataset, "message": message, **more}
-
-
-@functools.cache
-def _check_threads() -> ThreadPoolExecutor:
-    from concurrent.futures import ThreadPoolExecutor
-
-    return ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="feishu-trigger-check")

@@ -30,6 +30,7 @@ TIMEZONE = os.environ.get("FEISHU_WORKPLACE_TIMEZONE", "Asia/Shanghai")
 TODAY = pendulum.now(TIMEZONE).date()
 BACKFILL_DAYS = live.days_before(TODAY, 14, 10)  # five complete days, well in the past
 KILL_DAY = live.days_before(TODAY, 8, 8)[0]
+DEFERRED_DAY = live.days_before(TODAY, 20, 20)[0]  # held back: the example's sensor defers (issue 21)
 README = (live.ROOT / "README.md").read_text()
 
 
@@ -256,6 +257,14 @@ def test_a_worker_killed_mid_pull_costs_the_run_minutes_not_the_data(live_stack)
         f"worker kill: SIGKILLed {victim}'s whole session during block {KILL_DAY} (try 1); run {run['state']} "
         f"{Story.recovery_seconds:.0f} s later on try {block['try_number']} ({block['hostname']}); {victim} restarted"
     )
+
+
+def test_the_example_sensor_waits_deferred_in_the_triggerer(live_stack):
+    from tests.e2e.test_sensor_deferred_live import sensor_deferred_stage
+
+    began = _begin_stage(live_stack)
+    REPORT.append(sensor_deferred_stage(live_stack, DEFERRED_DAY))
+    _end_stage(live_stack, "deferred sensor", began)
 
 
 def test_report_and_stack_stop_leaves_no_process_and_no_port(live_stack):

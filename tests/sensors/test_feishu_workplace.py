@@ -223,3 +223,28 @@ def test_a_day_that_cannot_end_before_the_timeout_is_refused_at_once(
     assert time.monotonic() - started < 60
     assert refused in log and "after this sensor's timeout of" in log and "raise timeout" in log
     assert feishu_conn.calls("workplace") == []
+
+
+def test_deferred_checks_that_keep_failing_fail_the_task_at_the_bound_named(run_sensor, feishu_conn, capsys):
+    # The worker's first check finds nothing; every check from the triggerer then meets a 500 (after the
+    # hook's 2 attempts): the wait goes on through one failed check and ends at the second.
+    feishu_conn.inject("server_error", endpoint="workplace", skip=1, times=None)
+    args = "poke_interval=0.2, timeout=60, deferrable=True, max_failed_checks=2, check_timeout=60, check_rate_share=0.5"
+
+    states, _ = run_sensor("sensor_failed_checks", args, publish_in=None)
+
+    assert states == {"wait": "failed", "pull": "upstream_failed"}
+    assert "2 checks in a row failed (max_failed_checks=2)" in capsys.readouterr().out
+    assert [call.status for call in feishu_conn.calls("workplace")] == [200, 500, 500, 500, 500]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [({"check_timeout": -1}, "check_timeout=-1"), ({"max_failed_checks": 1.5}, "max_failed_checks=1.5")],
+)
+def test_bad_wait_arguments_fail_the_dag_file(arguments, named):
+    from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
+    from airflow_provider_feishu_workplace.sensors.feishu_workplace import FeishuWorkplaceDataSensor
+
+    with pytest.raises(FeishuConfigError, match=named):
+        FeishuWorkplaceDataSensor(task_id="wait", **arguments)

@@ -52,6 +52,9 @@ def test_serialized_kwargs_hold_no_secret_and_rebuild_the_trigger(feishu_conn):
         "max_wait",
         "timeout_at",
         "hook_params",
+        "check_timeout",
+        "max_failed_checks",
+        "check_rate_share",
     }
     assert classpath == "airflow_provider_feishu_workplace.triggers.feishu_workplace.FeishuWorkplaceDataTrigger"
     assert FeishuWorkplaceDataTrigger(**json.loads(stored)).serialize() == (classpath, kwargs)

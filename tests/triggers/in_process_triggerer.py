@@ -1,0 +1,146 @@
+"""Many triggers run as a triggerer runs them: each in Airflow's own ``TriggerRunner.run_trigger``, all on one
+event loop in this process, with a watch on that loop's longest stall.
+
+Used by tests/triggers/test_shared_checks.py and scripts/bench_waiting.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import types
+from collections.abc import Callable, Iterable
+from typing import Any
+
+# The stall watch's tick: the loop is asked to wake every STALL_TICK s; a wake-up later than that is a stall.
+STALL_TICK = 0.01
+
+
+def date_time_trigger(moment: Any) -> Any:
+    """Airflow's own ``DateTimeTrigger`` (the standard provider's on Airflow 3, core's on Airflow 2)."""
+    try:
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+    except ImportError:
+        from airflow.triggers.temporal import DateTimeTrigger
+    return DateTimeTrigger(moment=moment)
+
+
+def time_delta_trigger(delta: Any) -> Any:
+    """Airflow's own ``TimeDeltaTrigger``."""
+    try:
+        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+    except ImportError:
+        from airflow.triggers.temporal import TimeDeltaTrigger
+    return TimeDeltaTrigger(delta)
+
+
+class InProcessTriggerer:
+    """Airflow's ``TriggerRunner`` without its process: :meth:`add` starts a trigger in ``run_trigger`` on the
+    running loop; :attr:`events` holds each trigger's first event and when it came (``time.monotonic()``);
+    :attr:`longest_stall` the loop's longest stall since :meth:`start` (or :meth:`reset_stall`); :attr:`started`
+    when it was made."""
+
+    def __init__(self) -> None:
+        from airflow.jobs.triggerer_job_runner import TriggerRunner
+
+        self.runner = TriggerRunner()
+        self._airflow_2 = "timeout_after" not in inspect.signature(self.runner.run_trigger).parameters
+        self.events: dict[str, tuple[float, Any]] = {}
+        self.longest_stall = 0.0
+        self.started = time.monotonic()
+        #: stalls over 50 ms: (when it ended, time.monotonic(); seconds stalled)
+        self.stalls: list[tuple[float, float]] = []
+        self._names: dict[int, str] = {}
+        self._stopping = False
+        self._stall_task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Start watching the loop's stalls (call on the running loop)."""
+        self._stall_task = asyncio.get_running_loop().create_task(self._watch_stalls())
+
+    def reset_stall(self) -> None:
+        self.longest_stall = 0.0
+
+    def add(self, name: str, trigger: Any) -> None:
+        """Run ``trigger`` as the triggerer runs a new one."""
+        if self._airflow_2 and getattr(trigger, "task_instance", None) is None:
+            # Airflow 2's runner reads the trigger's task instance when it cancels it (its trigger_timeout);
+            # these triggers belong to no task: one without a timeout stands in.
+            trigger.task_instance = types.SimpleNamespace(trigger_timeout=None)
+        number = len(self._names) + 1
+        self._names[number] = name
+        self.runner.triggers[number] = {"task": None, "name": name, "events": 0, "is_watcher": False}
+        self.runner.triggers[number]["task"] = asyncio.get_running_loop().create_task(
+            self.runner.run_trigger(number, trigger)
+        )
+
+    async def add_all(self, triggers: Iterable[tuple[str, Any]]) -> None:
+        """Add ``triggers`` ((name, trigger) pairs; a generator builds each when its turn comes) one by one,
+        giving the loop a turn before each, as the triggerer's ``create_triggers`` does."""
+        for name, trigger in triggers:
+            await asyncio.sleep(0)
+            self.add(name, trigger)
+
+    async def collect(self, *, timeout: float, until: Callable[[InProcessTriggerer], bool]) -> bool:
+        """Take the runner's events until ``until(self)`` holds (returns ``True``) or ``timeout`` s pass."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self.runner.events:
+                entry = self.runner.events.popleft()  # (trigger id, event): a TriggerEventEntry on Airflow 3
+                self.events.setdefault(self._names[entry[0]], (time.monotonic(), entry[1].payload))
+            if until(self):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+
+    async def stop(self) -> None:
+        """Cancel every trigger still running, as a triggerer does; raise if one failed."""
+        self._stopping = True
+        if self._stall_task is not None:
+            await self._stall_task  # stalls are watched while the triggers run, not while they are cancelled
+        tasks = {number: details["task"] for number, details in self.runner.triggers.items()}
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        for number, task in tasks.items():
+            if not task.cancelled() and task.exception() is not None:
+                raise AssertionError(f"trigger {self._names[number]} failed") from task.exception()
+
+    async def _watch_stalls(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            asked = loop.time()
+            await asyncio.sleep(STALL_TICK)
+            stall = loop.time() - asked - STALL_TICK
+            self.longest_stall = max(self.longest_stall, stall)
+            if stall > 0.05:
+                self.stalls.append((time.monotonic(), stall))
+
+
+async def run_triggers(
+    triggers: dict[str, Any],
+    *,
+    timeout: float,
+    until: Callable[[InProcessTriggerer], bool] | None = None,
+    during: Callable[[InProcessTriggerer], Any] | None = None,
+) -> InProcessTriggerer:
+    """Run ``triggers`` (name -> trigger) together until each has fired, ``until(triggerer)`` holds, or
+    ``timeout`` s passed; then cancel those still running. ``await during(triggerer)`` runs beside them.
+    """
+    triggerer = InProcessTriggerer()
+    triggerer.start()
+    await triggerer.add_all(triggers.items())
+    helper = asyncio.get_running_loop().create_task(during(triggerer)) if during is not None else None
+    try:
+        await triggerer.collect(
+            timeout=timeout,
+            until=lambda t: len(t.events) == len(triggers) or (until is not None and until(t)),
+        )
+    finally:
+        if helper is not None:
+            helper.cancel()
+            await asyncio.gather(helper, return_exceptions=True)
+        await triggerer.stop()
+    return triggerer
