@@ -4,8 +4,8 @@ Both carry the raw body and headers to :func:`.receiver.handle` and send back it
 nor logs anything itself. :mod:`airflow_provider_feishu_workplace._compat` picks the one this Airflow uses.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI reads the endpoint's annotations at runtime, and
+# ``Request`` is imported inside the function that builds the app.
 from typing import Any
 
 from airflow_provider_feishu_workplace.store_apps.receiver import MAX_BODY_BYTES, REFUSED
