@@ -23,11 +23,14 @@ __all__ = [
     "add_partitions",
     "aget_connection",
     "day_partition_timetable",
+    "event_receiver_attribute",
+    "get_variable",
     "make_asset",
     "mask_secret",
     "partitioned_asset_timetable",
     "run_off_loop",
     "run_partition_key",
+    "set_variable",
     "task_logger",
 ]
 
@@ -190,3 +193,51 @@ def partitioned_asset_timetable(assets: list[Any]) -> Any:
     from airflow.sdk import AssetAll, PartitionedAssetTimetable
 
     return PartitionedAssetTimetable(assets=AssetAll(*assets))
+def _in_task_runner() -> bool:
+    """Whether this is an Airflow 3 task (or trigger) process, which reaches Airflow through its supervisor."""
+    import sys
+
+    return hasattr(sys.modules.get("airflow.sdk.execution_time.task_runner"), "SUPERVISOR_COMMS")
+
+
+def get_variable(key: str) -> str | None:
+    """Read an Airflow Variable's text (``None`` when it does not exist) from any Airflow process.
+
+    - Airflow 3, in a task or the triggerer: the Task SDK's ``Variable`` (the supervisor asks the API server).
+    - Airflow 3 in the API server, and Airflow 2 everywhere: ``airflow.models.Variable`` (secrets backends,
+      then the metadata database).
+    """
+    if AIRFLOW_V_3_0_PLUS and _in_task_runner():
+        from airflow.sdk import Variable
+
+        return Variable.get(key, default=None)
+    from airflow.models.variable import Variable as ModelVariable
+
+    return ModelVariable.get(key, default_var=None)
+
+
+def set_variable(key: str, value: str, *, description: str) -> None:
+    """Write an Airflow Variable's text from any Airflow process (through the Task SDK in an Airflow 3 task)."""
+    if AIRFLOW_V_3_0_PLUS and _in_task_runner():
+        from airflow.sdk import Variable
+
+        Variable.set(key, value, description=description)
+        return
+    from airflow.models.variable import Variable as ModelVariable
+
+    ModelVariable.set(key, value, description=description)
+
+
+def event_receiver_attribute() -> tuple[str, Callable[[], list[Any]]]:
+    """The plugin attribute that serves the store-app event receiver here, and what builds its value.
+
+    Airflow 3's API server mounts the plugin's ``fastapi_apps``; Airflow 2's webserver registers its
+    ``flask_blueprints``.
+    """
+    from airflow_provider_feishu_workplace.store_apps import _web
+
+    if AIRFLOW_V_3_0_PLUS:
+        return "fastapi_apps", lambda: [
+            {"app": _web.fastapi_app(), "url_prefix": _web.ROUTE_PREFIX, "name": "Feishu store-app events"}
+        ]
+    return "flask_blueprints", lambda: [_web.flask_blueprint()]

@@ -60,6 +60,13 @@ def get_provider_info():
                 "python-modules": ["airflow_provider_feishu_workplace.triggers.feishu_workplace"],
             }
         ],
+        # The store-app event receiver at /feishu/events/{conn_id} (API server on Airflow 3, webserver on 2).
+        "plugins": [
+            {
+                "name": "feishu_store_apps",
+                "plugin-class": "airflow_provider_feishu_workplace.store_apps.plugin.FeishuStoreAppsPlugin",
+            }
+        ],
         "notifications": ["airflow_provider_feishu_workplace.notifications.feishu.FeishuNotifier"],
         "asset-uris": _ASSET_URIS,
         # Airflow 2 reads the same handlers under their older name.

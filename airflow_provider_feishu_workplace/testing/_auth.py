@@ -65,7 +65,7 @@ def app_access_token(body: dict[str, Any], creds: Credentials, issuer: TokenIssu
     checked = _check_app(body, creds.store_app_id, creds.store_app_secret, "app_ticket")
     if isinstance(checked, Reply):
         return checked
-    if checked[2] != creds.app_ticket:
+    if not issuer.ticket_valid(checked[2], initial=creds.app_ticket):
         return _refused(BAD_APP_TICKET, "app_ticket is invalid or expired")
     token, expire = issuer.issue("app", (creds.store_app_id,))
     return _replies.ok(app_access_token=token, expire=expire)
@@ -86,9 +86,12 @@ def tenant_access_token(body: dict[str, Any], creds: Credentials, issuer: TokenI
 
 
 def app_ticket_resend(body: dict[str, Any], creds: Credentials, issuer: TokenIssuer) -> Reply:
-    """``app_ticket/resend``: accepted; the double's ticket never changes, so nothing is pushed."""
+    """``app_ticket/resend``: accepted; an event pusher (:mod:`._pusher`), if one runs, pushes a new ticket."""
     checked = _check_app(body, creds.store_app_id, creds.store_app_secret)
-    return checked if isinstance(checked, Reply) else _replies.ok()
+    if isinstance(checked, Reply):
+        return checked
+    issuer.resend_requested()  # the push happens later, in the pusher's thread, as the platform's does
+    return _replies.ok()
 
 
 HANDLERS = {

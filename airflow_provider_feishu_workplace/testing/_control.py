@@ -15,6 +15,13 @@ this one, with JSON in and out:
 | ``DELETE /requests`` | forget the request log and the counts |
 | ``POST /endpoints`` ``{"name": "app", "path": ...}`` | serve one more endpoint: :meth:`FeishuDouble.add_endpoint` |
 | ``POST /reset`` | :meth:`FeishuDouble.reset`: faults, log, publication times, tokens, rate-limit buckets |
+| ``POST /events/callback`` ``{"url", "encrypt_key", "verification_token", ...}`` | push events there, a ticket now |
+| ``POST /events`` ``{"type": "app_open", "tenant_key": ..., "status": ...}`` | push one event; ``{"event_id"}`` |
+| ``GET /events`` | every pushed event: id, type, each attempt's HTTP status, delivered |
+| ``POST /tickets/expire`` | every app ticket issued so far stops being accepted (10012) |
+
+``/events/callback`` takes :class:`EventPusher`'s options (``ticket_interval``, ``timeout``, ``retry_delays``) and
+``ticket_lifetime``; ``POST /events`` with ``"type": "app_ticket"`` pushes a new ticket.
 
 Errors answer HTTP 400 (a bad value; the message names it) or 404 (an unknown path) with ``{"error": ...}``.
 
@@ -32,6 +39,7 @@ import json
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_feishu_workplace.testing._pusher import EventPusher
 from airflow_provider_feishu_workplace.testing._replies import Reply
 
 if TYPE_CHECKING:
@@ -59,6 +67,7 @@ class Control:
         self.double = double
         #: The run's credential: ``Authorization: Bearer <token>``.
         self.token = token or secrets.token_urlsafe(32)
+        self.pusher: EventPusher | None = None
 
     def __call__(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Reply:
         refusal = self._refusal(headers)
@@ -74,6 +83,10 @@ class Control:
             ("GET", "/stats"): self._stats,
             ("POST", "/endpoints"): self._add_endpoint,
             ("POST", "/reset"): self._reset,
+            ("POST", "/events/callback"): self._push_to,
+            ("POST", "/events"): self._push_event,
+            ("GET", "/events"): self._pushed_events,
+            ("POST", "/tickets/expire"): self._expire_tickets,
         }
         route = routes.get((method, path.rstrip("/") or "/"))
         if route is None:
@@ -154,6 +167,53 @@ class Control:
     def _reset(self, query: dict[str, str], body: Any) -> dict[str, Any]:
         self.double.reset()
         return {"reset": True}
+
+    # -- store-app events ------------------------------------------------------------------
+
+    def _push_to(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        fields = dict(_object(body, "POST /events/callback"))
+        url = fields.pop("url", None)
+        if not isinstance(url, str):
+            raise BadRequest('POST /events/callback needs "url": the app\'s event callback URL')
+        lifetime = fields.pop("ticket_lifetime", None)
+        if "retry_delays" in fields:
+            fields["retry_delays"] = tuple(fields["retry_delays"])
+        pusher = EventPusher.for_double(self.double, url, **fields)  # checks the options before anything stops
+        if lifetime is not None:
+            self.double._issuer.ticket_lifetime = float(lifetime)
+        if self.pusher is not None:
+            self.pusher.stop()
+        self.pusher = pusher.start()
+        return {"pushing_to": url}
+
+    def _push_event(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        fields = _object(body, "POST /events")
+        pusher = self._running_pusher()
+        if fields.get("type") == "app_ticket":
+            return {"event_id": pusher.push_ticket()}
+        return {
+            "event_id": pusher.push_tenant_event(
+                fields.get("type"), fields.get("tenant_key"), status=fields.get("status")
+            )
+        }
+
+    def _pushed_events(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        records = self.pusher.records if self.pusher is not None else []
+        return {
+            "events": [
+                {"event_id": r.event_id, "type": r.event_type, "statuses": r.statuses, "delivered": r.delivered}
+                for r in records
+            ]
+        }
+
+    def _expire_tickets(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        self.double._issuer.expire_tickets()
+        return {"expired": True}
+
+    def _running_pusher(self) -> EventPusher:
+        if self.pusher is None:
+            raise BadRequest("no callback yet: POST /events/callback first")
+        return self.pusher
 
 
 def _hostname(host: str) -> str:

@@ -1,4 +1,4 @@
-"""Access-token issuing with the platform's 2 h lifetime and 30 min reuse rule."""
+"""Access-token issuing with the platform's 2 h lifetime and 30 min reuse rule, and store apps' app tickets."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+
+#: How long a pushed app ticket is accepted: the documentation does not say; the SDKs keep one for 12 h.
+TICKET_LIFETIME = 12 * 3600.0
 
 
 @dataclass
@@ -27,12 +30,22 @@ class TokenIssuer:
     :param lifetime: seconds a new token lives.
     :param reuse_window: a token with this many seconds left or fewer is not handed out again.
     :param clock: the real clock the private clock is built on.
+    :param ticket_lifetime: seconds an app ticket is accepted after it is issued (the connection's static
+        ticket counts from the issuer's start).
     """
 
     PREFIXES = {"tenant": "t-", "app": "a-"}
 
-    def __init__(self, lifetime: float, reuse_window: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        lifetime: float,
+        reuse_window: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        ticket_lifetime: float = TICKET_LIFETIME,
+    ) -> None:
         self.lifetime = lifetime
+        self.ticket_lifetime = ticket_lifetime
         self.reuse_window = reuse_window
         self._clock = clock
         self._offset = 0.0
@@ -40,6 +53,9 @@ class TokenIssuer:
         self._tokens: dict[str, _Token] = {}
         self._current: dict[tuple[str, Hashable], str] = {}
         self._issued: list[str] = []
+        self._tickets: dict[str, float] = {}  # ticket -> when it stops being accepted
+        self._initial_ticket_expires_at = self.now() + ticket_lifetime
+        self._resend_listeners: list[Callable[[], None]] = []
 
     def now(self) -> float:
         """The issuer's clock, in seconds."""
@@ -84,12 +100,55 @@ class TokenIssuer:
                     record.expires_at = now
 
     def reset(self) -> None:
-        """Forget every token and set the clock back: the issuer as it was made."""
+        """Forget every token and ticket and set the clock back: the issuer as it was made."""
         with self._lock:
             self._offset = 0.0
             self._tokens.clear()
             self._current.clear()
             self._issued.clear()
+            self._tickets.clear()
+            self._initial_ticket_expires_at = self.now() + self.ticket_lifetime
+
+    # -- app tickets (store apps) ----------------------------------------------------------
+
+    def issue_ticket(self) -> str:
+        """Issue a new app ticket, accepted for :attr:`ticket_lifetime` seconds (older ones stay, until theirs)."""
+        with self._lock:
+            ticket = f"tk-{secrets.token_hex(16)}"
+            self._tickets[ticket] = self.now() + self.ticket_lifetime
+            return ticket
+
+    def ticket_valid(self, ticket: str, *, initial: str) -> bool:
+        """Whether ``ticket`` is accepted now; ``initial`` is the static ticket the double was made with."""
+        with self._lock:
+            expires_at = self._initial_ticket_expires_at if ticket == initial else self._tickets.get(ticket)
+            return expires_at is not None and self.now() < expires_at
+
+    def expire_tickets(self) -> None:
+        """Make every app ticket issued so far (and the initial one) stop being accepted now."""
+        with self._lock:
+            now = self.now()
+            self._initial_ticket_expires_at = min(self._initial_ticket_expires_at, now)
+            self._tickets = {ticket: min(expires, now) for ticket, expires in self._tickets.items()}
+
+    def on_resend(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` when an app asks for its ticket again; returns what removes the listener."""
+        with self._lock:
+            self._resend_listeners.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._resend_listeners:
+                    self._resend_listeners.remove(listener)
+
+        return remove
+
+    def resend_requested(self) -> None:
+        """An app asked ``app_ticket/resend``: tell the listeners (they push a new ticket)."""
+        with self._lock:
+            listeners = list(self._resend_listeners)
+        for listener in listeners:
+            listener()
 
     @property
     def issued(self) -> list[str]:

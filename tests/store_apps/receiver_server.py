@@ -1,0 +1,121 @@
+"""A real Airflow web server serving the provider's plugin: ``airflow api-server`` on Airflow 3, ``airflow
+webserver`` on 2.11, on 127.0.0.1, with an AIRFLOW_HOME, SQLite database and Fernet key of its own.
+
+Connections ``feishu_store`` (with an Encrypt Key) and ``feishu_plain`` (without) are added before it starts.
+What the receiver stored is read straight from the server's database (decrypted with its Fernet key);
+the server process is stopped by its session id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS
+from tests.browser.airflow_ui import AIRFLOW, START_TIMEOUT, _run, free_port, server_env
+
+APP_ID = "cli_store0123456789"
+APP_SECRET = "store-app-secret-0123456789"
+ENCRYPT_KEY = "encrypt-key-0123456789abcdef"
+TOKEN = "verification-token-0123456789"
+STORE_CONN, PLAIN_CONN = "feishu_store", "feishu_plain"
+SECRETS = (APP_SECRET, ENCRYPT_KEY, TOKEN)
+
+
+def connection_json(*, encrypt_key: str | None, host: str = "") -> str:
+    extra = {"app_type": "store", "verification_token": TOKEN}
+    if encrypt_key:
+        extra["encrypt_key_secret"] = encrypt_key
+    return json.dumps({"conn_type": "feishu", "host": host, "login": APP_ID, "password": APP_SECRET, "extra": extra})
+
+
+@dataclass
+class ReceiverServer:
+    """The running server: where to post, its environment (for CLI calls) and its log."""
+
+    url: str
+    env: dict[str, str]
+    home: Path
+    log: Path
+
+    def callback(self, conn_id: str) -> str:
+        return f"{self.url}/feishu/events/{conn_id}"
+
+    def variable(self, key: str) -> str | None:
+        """The Variable's value as Airflow holds it, decrypted with the server's Fernet key."""
+        from cryptography.fernet import Fernet
+
+        with contextlib.closing(sqlite3.connect(self.home / "airflow.db", timeout=30)) as db:
+            row = db.execute("SELECT val, is_encrypted FROM variable WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        val, encrypted = row
+        return (
+            Fernet(self.env["AIRFLOW__CORE__FERNET_KEY"].encode()).decrypt(val.encode()).decode() if encrypted else val
+        )
+
+    def raw_variable_columns(self) -> str:
+        """Every Variable row's plain columns, as text (for checks that no secret sits there in clear)."""
+        with contextlib.closing(sqlite3.connect(self.home / "airflow.db", timeout=30)) as db:
+            return repr(db.execute("SELECT * FROM variable").fetchall())
+
+
+@contextlib.contextmanager
+def receiver_server(home: Path, *, feishu_host: str = "") -> Iterator[ReceiverServer]:
+    """Prepare ``home`` (database, both connections), start the server, yield it, stop it."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dags").mkdir(exist_ok=True)
+    env = server_env(home)
+    log = home / "server.log"
+    _run(["db", "migrate"], env, log)
+    for conn_id, key in ((STORE_CONN, ENCRYPT_KEY), (PLAIN_CONN, None)):
+        _run(
+            ["connections", "add", conn_id, "--conn-json", connection_json(encrypt_key=key, host=feishu_host)], env, log
+        )
+    port = free_port()
+    command = [
+        "api-server" if AIRFLOW_V_3_0_PLUS else "webserver",
+        "-H",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    health = f"{url}/api/v2/monitor/health" if AIRFLOW_V_3_0_PLUS else f"{url}/health"
+    with open(log, "ab") as output:
+        server = subprocess.Popen(
+            [AIRFLOW, *command], stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _healthy(health):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"airflow {command[0]} did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield ReceiverServer(url=url, env=env, home=home, log=log)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
