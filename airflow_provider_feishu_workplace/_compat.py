@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS, AIRFLOW_V_3_3_PLUS
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Executor, ThreadPoolExecutor
 
 T = TypeVar("T")
 
@@ -129,6 +129,8 @@ def _supervisor_in_this_process() -> bool:
     task_runner = sys.modules.get("airflow.sdk.execution_time.task_runner")  # loaded in every task process
     comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
     return type(comms).__name__ == "InProcessSupervisorComms"
+
+
 def run_partition_key(context: Any) -> str | None:
     """Return the partition key of the task's run, or ``None`` (an unpartitioned run, or Airflow before 3.2)."""
     if not ASSET_PARTITIONS:
@@ -193,6 +195,8 @@ def partitioned_asset_timetable(assets: list[Any]) -> Any:
     from airflow.sdk import AssetAll, PartitionedAssetTimetable
 
     return PartitionedAssetTimetable(assets=AssetAll(*assets))
+
+
 def _in_task_runner() -> bool:
     """Whether this is an Airflow 3 task (or trigger) process, which reaches Airflow through its supervisor."""
     import sys

@@ -291,7 +291,6 @@ def check_threads() -> ThreadPoolExecutor:
 def _settings(conn: Any) -> FeishuAppSettings:
     """The connection's checked fields (reading the extras masks secrets: a blocking call, off the loop)."""
     from airflow_provider_feishu_workplace._compat import mask_secret
-
     from airflow_provider_feishu_workplace.hooks._app_settings import FeishuAppSettings
 
     settings = FeishuAppSettings.from_connection(conn)
