@@ -204,12 +204,9 @@ def test_a_five_day_backfill_dag_run_gives_five_partitioned_loads_and_the_wareho
         assert examples.rows(table) == expected[table]
 
 
-@pytest.mark.skipif(
-    not PARTITION_KEYS_IN_DAG_TIME_ZONE,
-    reason=f"Airflow {AIRFLOW_VERSION} keys a backfill's runs by the UTC date of each tick (22:00 UTC the day "
-    "before, for 06:00 in Asia/Shanghai); Airflow 3.3 by the DAG's time zone",
-)
-def test_airflow_backfill_create_makes_one_partitioned_extract_run_per_day(examples, dag_folder):
+def airflow_backfill_keys(dag_folder, first_day: str, last_day: str) -> list[str]:
+    """``airflow backfill create`` of the extract from ``first_day`` to ``last_day`` (in the DAG's time zone):
+    the partition keys of the runs it makes, which are then removed (the tests run each under its key)."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import sync_bag_to_db
     from airflow.models.backfill import _create_backfill
@@ -218,21 +215,44 @@ def test_airflow_backfill_create_makes_one_partitioned_extract_run_per_day(examp
 
     DagBundlesManager().sync_bundles_to_db()
     sync_bag_to_db(dag_folder.parse(), BUNDLE_NAME, None)  # what the DAG processor does before a backfill
-
     backfill = _create_backfill(
         dag_id="feishu_workplace_extract",
-        from_date=pendulum.datetime(2026, 10, 1, tz="Asia/Shanghai"),
+        from_date=pendulum.parse(first_day, tz="Asia/Shanghai"),
         # Airflow compares --to-date with each day's tick (06:00): the last day's end includes it.
-        to_date=pendulum.datetime(2026, 10, 5, 23, 59, 59, tz="Asia/Shanghai"),
+        to_date=pendulum.parse(last_day, tz="Asia/Shanghai").end_of("day"),
         max_active_runs=1,
         reverse=False,
         dag_run_conf=None,
         triggering_user_name="test",
     )
-
     with create_session() as session:
         runs = session.query(DagRun).filter(DagRun.backfill_id == backfill.id).all()
         keys = sorted(run.partition_key for run in runs)
-        for run in runs:  # not run here (each is what the extract tests above run): out of later tests' way
+        for run in runs:
             session.delete(run)
-    assert keys == DAYS
+    return keys
+
+
+@pytest.mark.skipif(
+    not PARTITION_KEYS_IN_DAG_TIME_ZONE,
+    reason=f"Airflow {AIRFLOW_VERSION} keys a backfill's runs by the UTC date of each tick (22:00 UTC the day "
+    "before, for 06:00 in Asia/Shanghai); Airflow 3.3 by the DAG's time zone",
+)
+def test_airflow_backfill_create_makes_one_partitioned_extract_run_per_day_it_names(examples, dag_folder):
+    assert airflow_backfill_keys(dag_folder, DAYS[0], DAYS[-1]) == DAYS
+
+
+def test_a_five_day_airflow_backfill_gives_five_partitioned_loads_and_the_warehouse_equals_the_double(
+    pipeline, examples, dag_folder
+):
+    keys = airflow_backfill_keys(dag_folder, "2026-08-01", "2026-08-05")
+    assert len(keys) == 5  # on 3.2 each a day early: the previous test
+    for key in keys:  # each backfill run, under its key
+        assert set(pipeline.extract(key).values()) == {"success"}
+
+    assert pipeline.schedule_and_run_loads() == keys
+    assert pipeline.loads == dict.fromkeys(keys, 1)
+    # No sweep and no reconciling run: the partitioned loads alone fill the warehouse.
+    expected = expected_range_rows(examples.double, keys[0], keys[-1])
+    for table in TABLES:
+        assert examples.rows(table) == expected[table]
