@@ -209,7 +209,7 @@ def airflow_backfill_keys(dag_folder, first_day: str, last_day: str) -> list[str
     the partition keys of the runs it makes, which are then removed (the tests run each under its key)."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import sync_bag_to_db
-    from airflow.models.backfill import _create_backfill
+    from airflow.models.backfill import Backfill, _create_backfill
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
@@ -230,6 +230,8 @@ def airflow_backfill_keys(dag_folder, first_day: str, last_day: str) -> list[str
         keys = sorted(run.partition_key for run in runs)
         for run in runs:
             session.delete(run)
+        # Done, as the scheduler marks a backfill without runs left: Airflow allows one running backfill a DAG.
+        session.query(Backfill).filter(Backfill.id == backfill.id).update({"completed_at": pendulum.now("UTC")})
     return keys
 
 
