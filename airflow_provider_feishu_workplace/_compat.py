@@ -19,6 +19,7 @@ T = TypeVar("T")
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "ASSET_PARTITIONS",
+    "PARTITION_KEYS_IN_DAG_TIME_ZONE",
     "TASK_PARTITION_KEYS",
     "add_partitions",
     "aget_connection",
@@ -40,6 +41,9 @@ ASSET_PARTITIONS = AIRFLOW_V_3_2_PLUS
 #: Whether a task can name the partitions of its asset events (``add_partitions``, from 3.3); on 3.2 an event
 #: carries its run's partition key only.
 TASK_PARTITION_KEYS = AIRFLOW_V_3_3_PLUS
+#: Whether ``CronPartitionTimetable`` writes its keys (scheduled and backfill runs alike) in the DAG's time
+#: zone, from 3.3; 3.2 writes them from the UTC time of each tick, a day early for 06:00 in Asia/Shanghai.
+PARTITION_KEYS_IN_DAG_TIME_ZONE = AIRFLOW_V_3_3_PLUS
 
 
 def make_asset(*, name: str, uri: str, group: str) -> Any:
@@ -174,7 +178,7 @@ def _day_before_offset(cron: str, timezone: str) -> int:
     offset moves by that difference, measured on the next tick (a zone whose UTC offset changes across UTC
     midnight with daylight saving could be a day off in part of the year: docs/partitions.md).
     """
-    if AIRFLOW_V_3_3_PLUS:
+    if PARTITION_KEYS_IN_DAG_TIME_ZONE:
         return -1
     import datetime as dt
 

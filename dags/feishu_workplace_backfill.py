@@ -5,7 +5,7 @@ tenant's calendar). Each task pulls the whole range in one pass through the page
 the workplace data set is 2 requests) and writes the same files the daily extract does, one per day, each
 atomically and all only after the whole range has arrived. Days without data (before the app was
 installed, say) get no file. The asset events name every day written, and the load DAG they trigger loads
-those days, replacing them in the warehouse. With partitions on Airflow 3.3+ (docs/partitions.md) each day
+those days, replacing them in the warehouse. With partitions on Airflow 3.3 and later (docs/partitions.md) each day
 written is a partition of the events, so the load runs once per day; on 3.2 use ``airflow backfill create``
 of the extract instead (one partitioned run per day), or trigger the load by hand afterwards.
 

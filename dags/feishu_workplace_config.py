@@ -8,7 +8,7 @@
 | FEISHU_WORKPLACE_LAKE_FORMAT | the lake files' format: jsonl, or parquet (needs the [parquet] extra) | jsonl |
 | FEISHU_WORKPLACE_WAREHOUSE_CONN_ID | the SQL database the load DAG writes to (sqlite or postgres) | feishu_warehouse |
 | FEISHU_WORKPLACE_TIMEZONE | the tenant's calendar: days are counted in this time zone | Asia/Shanghai |
-| FEISHU_WORKPLACE_PARTITIONS | one asset partition per Feishu day (docs/partitions.md): on, off | on from Airflow 3.2 |
+| FEISHU_WORKPLACE_PARTITIONS | one asset partition per Feishu day (docs/partitions.md; 3.2+): on, off | on from 3.3 |
 | FEISHU_WORKPLACE_LOAD_SWEEP | cron of the load's safety-net runs (ignored with partitions); empty: none | 45 * * * * |
 | FEISHU_WORKPLACE_POOL | the pool of the app's pulls (create it with ``airflow pools set``) | feishu_workplace |
 | FEISHU_WORKPLACE_ALERT_CHAT_ID | a Feishu chat (``oc_...``) the app's bot tells of each failed task | none |
@@ -26,6 +26,7 @@ import pendulum
 
 from airflow_provider_feishu_workplace._compat import (
     ASSET_PARTITIONS,
+    PARTITION_KEYS_IN_DAG_TIME_ZONE,
     TASK_PARTITION_KEYS,
     day_partition_timetable,
     partitioned_asset_timetable,
@@ -46,8 +47,11 @@ TIMEZONE = os.environ.get("FEISHU_WORKPLACE_TIMEZONE", "Asia/Shanghai")
 # One pool per Feishu app: its slots bound the app's concurrent pulls across all workers.
 POOL = os.environ.get("FEISHU_WORKPLACE_POOL") or "feishu_workplace"
 # One Feishu day = one asset partition (Airflow 3.2+): the extract's runs are keyed by their day and the load
-# runs once per day that all three data sets have. The one place the example DAGs choose their design.
-_PARTITIONS = (os.environ.get("FEISHU_WORKPLACE_PARTITIONS") or ("on" if ASSET_PARTITIONS else "off")).strip().lower()
+# runs once per day that all three data sets have. The one place the example DAGs choose their design. On by
+# default from 3.3; on 3.2 only when asked: its `airflow backfill create` keys each run by the UTC date of
+# its 06:00 tick, a day early east of UTC (docs/partitions.md).
+_DEFAULT_PARTITIONS = "on" if PARTITION_KEYS_IN_DAG_TIME_ZONE else "off"
+_PARTITIONS = (os.environ.get("FEISHU_WORKPLACE_PARTITIONS") or _DEFAULT_PARTITIONS).strip().lower()
 if _PARTITIONS not in ("on", "off"):
     raise ValueError(f"FEISHU_WORKPLACE_PARTITIONS={_PARTITIONS!r} is unknown: use 'on' or 'off'.")
 if _PARTITIONS == "on" and not ASSET_PARTITIONS:

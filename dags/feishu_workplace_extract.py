@@ -1,12 +1,12 @@
 """Daily extract: yesterday's Feishu Workplace access data into the lake, one file per data set and day.
 
-On Airflow 3.2+ each run is one asset partition: it carries its day as partition key (``YYYY-MM-DD``), pulls
-that day, and its asset events name it, so the load runs once for the day (docs/partitions.md); backfill
-with ``airflow backfill create --dag-id feishu_workplace_extract --from-date ... --to-date ...``. Before
-3.2 (or with FEISHU_WORKPLACE_PARTITIONS=off) a scheduled or backfill run pulls the day its data interval
-covers. A manual run pulls the day given in
-its configuration, ``{"day": "YYYY-MM-DD"}`` (Airflow 3 takes a manual run's data interval from the
-trigger time, not from its logical date); without one it pulls the day before it started.
+With partitions (FEISHU_WORKPLACE_PARTITIONS: on by default from Airflow 3.3) each run is one asset
+partition: it carries its day as partition key (``YYYY-MM-DD``), pulls that day, and its asset events name
+it, so the load runs once for the day (docs/partitions.md); backfill with ``airflow backfill create --dag-id
+feishu_workplace_extract --from-date ... --to-date ...``. Without partitions a scheduled or backfill run
+pulls the day its data interval covers. A manual run pulls the day given in its configuration,
+``{"day": "YYYY-MM-DD"}`` (Airflow 3 takes a manual run's data interval from the trigger time, not from its
+logical date); without one it pulls the day before it started.
 """
 
 from __future__ import annotations

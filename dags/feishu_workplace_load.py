@@ -1,8 +1,8 @@
 """Load the Feishu Workplace lake into SQL tables: each day as it arrives, or every missing or stale day.
 
-On Airflow 3.2+ (FEISHU_WORKPLACE_PARTITIONS, docs/partitions.md) the DAG runs once per Feishu day, when all
+With partitions (FEISHU_WORKPLACE_PARTITIONS, docs/partitions.md) the DAG runs once per Feishu day, when all
 three data sets have an asset event for that day's partition (``YYYY-MM-DD``), and such a run loads exactly
-that day's files. Any other run (a manual one, or before 3.2 every run) reconciles, as follows.
+that day's files. Any other run (a manual one, or without partitions every run) reconciles, as follows.
 
 A reconciling run reconciles: it lists the lake's days of each data set and loads every day whose file the
 warehouse does not hold yet, or holds an older version of (a table ``feishu_load_state`` records each

@@ -15,7 +15,11 @@ from unittest.mock import ANY
 import pendulum
 import pytest
 
-from airflow_provider_feishu_workplace._compat import ASSET_PARTITIONS, TASK_PARTITION_KEYS
+from airflow_provider_feishu_workplace._compat import (
+    ASSET_PARTITIONS,
+    PARTITION_KEYS_IN_DAG_TIME_ZONE,
+    TASK_PARTITION_KEYS,
+)
 from tests.airflow_versions import AIRFLOW_VERSION, BUNDLE_NAME, run_dag_test, set_paused
 from tests.conftest import task_states
 from tests.dags.test_backfill_dag import expected_range_rows
@@ -33,9 +37,6 @@ DAYS = ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05"]
 # metadata database is shared by the tests of a process: each test takes days of its own.
 RERUN_DAYS = ["2026-10-11", "2026-10-12"]
 BACKFILL_DAYS = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
-# Airflow 3.2 writes CronPartitionTimetable keys from the UTC time of a tick (3.3 from the DAG's time zone), so
-# its backfill of the extract keys each run by the day before in Asia/Shanghai (docs/partitions.md).
-BACKFILL_KEYS_IN_DAG_TIME_ZONE = TASK_PARTITION_KEYS
 
 
 def run_partitioned(dag, key: str, *, logical_date=None, run_conf=None):
@@ -77,6 +78,12 @@ def scheduled_load_keys() -> list[str]:
         keys = sorted(run.partition_key for run in asset_triggered(session).filter(DagRun.id > before))
     assert bool(keys) == (LOAD in created)
     return keys
+
+
+@pytest.fixture(autouse=True)
+def partitioned_examples(monkeypatch):
+    """The example DAGs in their partitioned design (the default from Airflow 3.3, asked for on 3.2)."""
+    monkeypatch.setenv("FEISHU_WORKPLACE_PARTITIONS", "on")
 
 
 @pytest.fixture
@@ -175,7 +182,7 @@ def test_a_rerun_of_one_days_extract_leads_to_exactly_one_more_load_of_that_day(
 
 
 @pytest.mark.skipif(
-    not TASK_PARTITION_KEYS,
+    ASSET_PARTITIONS and not TASK_PARTITION_KEYS,
     reason=f"Airflow {AIRFLOW_VERSION}: a task names its events' partitions from Airflow 3.3 (on 3.2 a range "
     "pulled in one run makes unpartitioned events; backfill with airflow backfill create there)",
 )
@@ -197,35 +204,57 @@ def test_a_five_day_backfill_dag_run_gives_five_partitioned_loads_and_the_wareho
         assert examples.rows(table) == expected[table]
 
 
-@pytest.mark.skipif(
-    not BACKFILL_KEYS_IN_DAG_TIME_ZONE,
-    reason=f"Airflow {AIRFLOW_VERSION} keys a backfill's runs by the UTC date of each tick (22:00 UTC the day "
-    "before, for 06:00 in Asia/Shanghai); Airflow 3.3 by the DAG's time zone",
-)
-def test_airflow_backfill_create_makes_one_partitioned_extract_run_per_day(examples, dag_folder):
+def airflow_backfill_keys(dag_folder, first_day: str, last_day: str) -> list[str]:
+    """``airflow backfill create`` of the extract from ``first_day`` to ``last_day`` (in the DAG's time zone):
+    the partition keys of the runs it makes, which are then removed (the tests run each under its key)."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import sync_bag_to_db
-    from airflow.models.backfill import _create_backfill
+    from airflow.models.backfill import Backfill, _create_backfill
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
     DagBundlesManager().sync_bundles_to_db()
     sync_bag_to_db(dag_folder.parse(), BUNDLE_NAME, None)  # what the DAG processor does before a backfill
-
     backfill = _create_backfill(
         dag_id="feishu_workplace_extract",
-        from_date=pendulum.datetime(2026, 10, 1, tz="Asia/Shanghai"),
+        from_date=pendulum.parse(first_day, tz="Asia/Shanghai"),
         # Airflow compares --to-date with each day's tick (06:00): the last day's end includes it.
-        to_date=pendulum.datetime(2026, 10, 5, 23, 59, 59, tz="Asia/Shanghai"),
+        to_date=pendulum.parse(last_day, tz="Asia/Shanghai").end_of("day"),
         max_active_runs=1,
         reverse=False,
         dag_run_conf=None,
         triggering_user_name="test",
     )
-
     with create_session() as session:
         runs = session.query(DagRun).filter(DagRun.backfill_id == backfill.id).all()
         keys = sorted(run.partition_key for run in runs)
-        for run in runs:  # not run here (each is what the extract tests above run): out of later tests' way
+        for run in runs:
             session.delete(run)
-    assert keys == DAYS
+        # Done, as the scheduler marks a backfill without runs left: Airflow allows one running backfill a DAG.
+        session.query(Backfill).filter(Backfill.id == backfill.id).update({"completed_at": pendulum.now("UTC")})
+    return keys
+
+
+@pytest.mark.skipif(
+    ASSET_PARTITIONS and not PARTITION_KEYS_IN_DAG_TIME_ZONE,
+    reason=f"Airflow {AIRFLOW_VERSION} keys a backfill's runs by the UTC date of each tick (22:00 UTC the day "
+    "before, for 06:00 in Asia/Shanghai); Airflow 3.3 by the DAG's time zone",
+)
+def test_airflow_backfill_create_makes_one_partitioned_extract_run_per_day_it_names(examples, dag_folder):
+    assert airflow_backfill_keys(dag_folder, DAYS[0], DAYS[-1]) == DAYS
+
+
+def test_a_five_day_airflow_backfill_gives_five_partitioned_loads_and_the_warehouse_equals_the_double(
+    pipeline, examples, dag_folder
+):
+    keys = airflow_backfill_keys(dag_folder, "2026-08-01", "2026-08-05")
+    assert len(keys) == 5  # on 3.2 each a day early: the previous test
+    for key in keys:  # each backfill run, under its key
+        assert set(pipeline.extract(key).values()) == {"success"}
+
+    assert pipeline.schedule_and_run_loads() == keys
+    assert pipeline.loads == dict.fromkeys(keys, 1)
+    # No sweep and no reconciling run: the partitioned loads alone fill the warehouse.
+    expected = expected_range_rows(examples.double, keys[0], keys[-1])
+    for table in TABLES:
+        assert examples.rows(table) == expected[table]
