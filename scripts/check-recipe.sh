@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The production recipe of docs/production.md, tested the way an existing deployment meets it (make recipe):
 #   1. a deployment: a fresh virtualenv with a plain `pip install apache-airflow==3.1.8` (no pins of ours);
-#   2. the recipe: pip install "apache-airflow==3.1.8" "<the provider>[s3,parquet,redis]" with
-#      --constraint constraints/runtime/airflow-3.1.txt (the provider is this checkout's wheel);
+#   2. the recipe: docs/production.md's command, pip install --constraint constraints/runtime/airflow-3.1.txt
+#      "apache-airflow==3.1.8" "airflow-provider-feishu-workplace[s3,parquet,redis]", as written there (the
+#      provider's name replaced by this checkout's wheel);
 #   3. checks: Airflow and every provider the deployment had keep their versions, `airflow providers list`
 #      lists the provider, and a pull through the installed hook from the served double succeeds.
 # Everything lives under $RECIPE_DIR (default .recipe/ in the checkout, made afresh each run); only pip's
@@ -38,12 +39,18 @@ pip_quiet "$work/airflow.log" "apache-airflow==$airflow_version"
 versions >"$work/before.txt"
 say "the deployment has $(wc -l <"$work/before.txt") Airflow distributions"
 
-# 2. The recipe, with this checkout's wheel standing in for the release on PyPI.
+# 2. The recipe: docs/production.md's pip command as written, with this checkout's wheel standing in for the
+#    release on PyPI.
 "$venv/bin/python" -m pip wheel --no-deps --disable-pip-version-check --wheel-dir "$work/dist" . >"$work/wheel.log" 2>&1 \
     || { tail -n 30 "$work/wheel.log" >&2; fail "building the wheel"; }
 wheel=$(ls "$work"/dist/airflow_provider_feishu_workplace-*.whl)
-say "the recipe: pip install --constraint $constraints apache-airflow==$airflow_version ${wheel##*/}[s3,parquet,redis]"
-pip_quiet "$work/recipe.log" --constraint "$constraints" "apache-airflow==$airflow_version" "$wheel[s3,parquet,redis]"
+recipe=$(grep -m 1 "^pip install --constraint $constraints \"apache-airflow==$airflow_version\" " docs/production.md) \
+    || fail "docs/production.md shows no \`pip install --constraint $constraints \"apache-airflow==$airflow_version\" ...\` line"
+say "the recipe (docs/production.md): $recipe"
+eval "set -- ${recipe#pip install }"
+args=()
+for arg in "$@"; do args+=("${arg/#airflow-provider-feishu-workplace[/$wheel[}"); done
+pip_quiet "$work/recipe.log" "${args[@]}"
 versions >"$work/after.txt"
 
 # 3. Nothing of Airflow moved; the provider is found and works.
@@ -59,7 +66,8 @@ listed=$(cd "$work" && "$venv/bin/airflow" providers list --output json 2>"$work
 import json, sys
 listed = {entry["package_name"]: entry["version"] for entry in json.loads(sys.argv[1])}
 version = listed.get("airflow-provider-feishu-workplace")
-sys.exit(f"airflow providers list does not list airflow-provider-feishu-workplace: {sorted(listed)}" if version is None else 0)
+if version is None:
+    sys.exit(f"airflow providers list does not list airflow-provider-feishu-workplace: {sorted(listed)}")
 print(f"check-recipe: airflow providers list: airflow-provider-feishu-workplace {version}")
 ' "$listed" || fail "the provider is not listed"
 # A pull from the double (served by the installed package on loopback) through the installed hook.

@@ -235,3 +235,24 @@ def test_ci_doc_lists_the_matrix_that_runs():
                 python,
                 text,
             )
+
+
+def test_ci_runs_the_suite_on_the_lowest_direct_dependencies_where_they_are_compiled():
+    rows = re.search(r"^LOWEST_ROWS=\((.*?)\)$", CI_RUN, re.M)
+    assert rows, ".ci/run names no LOWEST_ROWS"
+    lowest = sorted(
+        p.name[len("airflow-") : -len(".txt")] for p in (ROOT / "constraints" / "lowest").glob("airflow-*.txt")
+    )
+    assert sorted(rows.group(1).split()) == lowest == ["2.11", "3.0"]
+    assert all("test" in targets for airflow, _, targets in _ci_matrix() if airflow in lowest)
+
+
+def test_make_takes_the_lowest_constraints_and_venv_for_resolution_lowest():
+    dry_run = subprocess.run(
+        ["make", "-n", "-B", "install", "AIRFLOW=2.11", "RESOLUTION=lowest"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert "constraints/lowest/airflow-2.11.txt" in dry_run.stdout and ".venv-airflow-2.11-lowest" in dry_run.stdout
+    refused = subprocess.run(
+        ["make", "-n", "install", "AIRFLOW=3.3", "RESOLUTION=lowest"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "RESOLUTION=lowest has no constraints for AIRFLOW=3.3" in refused.stderr

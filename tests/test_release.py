@@ -132,8 +132,10 @@ def test_the_built_wheel_carries_the_version_and_the_logo(tmp_path):
 
 
 def test_make_dist_runs_the_dist_check_with_the_venv_and_its_constraints():
-    # Not the AIRFLOW of a `make test AIRFLOW=...` that may be running this (make passes it on in MAKEFLAGS).
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "AIRFLOW")}
+    # Not the AIRFLOW (or RESOLUTION) of a `make test AIRFLOW=...` running this (make passes them on in MAKEFLAGS).
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "AIRFLOW", "RESOLUTION")
+    }
     for airflow in ("3.3", "2.11"):
         out = subprocess.run(
             ["make", "-n", "dist", f"AIRFLOW={airflow}"], cwd=ROOT, env=env, capture_output=True, text=True, check=True

@@ -290,7 +290,7 @@ class TestConnections:
         ],
     )
     def test_base_url_forms(self, monkeypatch, host, expected):
-        conn = {"conn_type": "feishu", "login": "cli_a", "password": "s", "host": host}
+        conn = {"conn_type": "feishu", "login": "cli_a", "password": "app-secret", "host": host}
         monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps(conn))
 
         assert FeishuWorkplaceHook().settings.base_url == expected

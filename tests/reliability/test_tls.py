@@ -74,7 +74,7 @@ def untrusted_https_server(tmp_path):
 
 
 def test_an_untrusted_certificate_is_refused_without_retrying(untrusted_https_server, monkeypatch):
-    conn = {"conn_type": "feishu", "host": untrusted_https_server, "login": "cli_a", "password": "s"}
+    conn = {"conn_type": "feishu", "host": untrusted_https_server, "login": "cli_a", "password": "app-secret"}
     monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps(conn))
     hook = FeishuWorkplaceHook(backoff_base=0.01)
 
@@ -88,7 +88,7 @@ def test_the_session_verifies_certificates_and_the_hook_has_no_switch_to_stop_it
     import inspect
 
     monkeypatch.setenv(
-        "AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps({"conn_type": "feishu", "login": "cli_a", "password": "s"})
+        "AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps({"conn_type": "feishu", "login": "cli_a", "password": "app-secret"})
     )
 
     assert FeishuWorkplaceHook().session.verify is True
