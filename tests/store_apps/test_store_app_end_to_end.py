@@ -54,35 +54,35 @@ def wait_for(condition, what: str, timeout: float = 30.0):
 
 
 def test_a_store_app_pulls_with_the_pushed_ticket_and_recovers_an_expired_one_through_resend(tmp_path):
-    with served_double("--no-rate-limit") as served:
-        with receiver_server(
-            tmp_path / "airflow", app_id=served.store_app_id, app_secret=served.store_app_secret
-        ) as server:
-            control(
-                served,
-                "POST",
-                "/events/callback",
-                {
-                    "url": server.callback(STORE_CONN),
-                    "encrypt_key": ENCRYPT_KEY,
-                    "verification_token": TOKEN,
-                    "retry_delays": [0.5, 1, 2],
-                },
-            )
-            ticket_key = f"feishu_store_app_ticket_secret.{served.store_app_id}"
-            first = wait_for(lambda: server.variable(ticket_key), "the first pushed ticket stored")
+    with (
+        served_double("--no-rate-limit") as served,
+        receiver_server(tmp_path / "airflow", app_id=served.store_app_id, app_secret=served.store_app_secret) as server,
+    ):
+        control(
+            served,
+            "POST",
+            "/events/callback",
+            {
+                "url": server.callback(STORE_CONN),
+                "encrypt_key": ENCRYPT_KEY,
+                "verification_token": TOKEN,
+                "retry_delays": [0.5, 1, 2],
+            },
+        )
+        ticket_key = f"feishu_store_app_ticket_secret.{served.store_app_id}"
+        first = wait_for(lambda: server.variable(ticket_key), "the first pushed ticket stored")
 
-            result, output = pull(server, served)
-            assert result["items"] > 0
+        result, output = pull(server, served)
+        assert result["items"] > 0
 
-            control(served, "POST", "/tickets/expire")
-            result, output = pull(server, served)  # 10012, resend, the new push, then the pull
-            assert result["items"] > 0
+        control(served, "POST", "/tickets/expire")
+        result, output = pull(server, served)  # 10012, resend, the new push, then the pull
+        assert result["items"] > 0
 
-            second = server.variable(ticket_key)
-            events = control(served, "GET", "/events")["events"]
-            resends = control(served, "GET", "/requests?endpoint=app_ticket_resend")["requests"]
-            server_log = server.log.read_text(errors="replace")
+        second = server.variable(ticket_key)
+        events = control(served, "GET", "/events")["events"]
+        resends = control(served, "GET", "/requests?endpoint=app_ticket_resend")["requests"]
+        server_log = server.log.read_text(errors="replace")
 
     assert json.loads(second)["ticket"] != json.loads(first)["ticket"]
     assert [event["type"] for event in events] == ["app_ticket", "app_ticket"]
