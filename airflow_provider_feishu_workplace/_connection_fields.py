@@ -28,8 +28,8 @@ CONN_FIELDS = {
     "app_ticket_secret": {
         "label": "App ticket",
         "description": (
-            "Store apps, optional: a fallback app_ticket (from a secrets backend). Usually empty: the platform "
-            "pushes the ticket to Airflow's /feishu/events/<conn_id> every hour, and the pushed one wins."
+            "Store apps only (leave empty for self_built), and usually empty for them too: the platform pushes "
+            "the ticket to Airflow's /feishu/events/<conn_id> and the pushed one wins. A fallback only."
         ),
         "schema": {"type": ["string", "null"], "format": "password"},
     },
