@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 SELF_BUILT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 STORE_APP_TOKEN_PATH = "/open-apis/auth/v3/app_access_token"
 STORE_TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token"
+STORE_TICKET_RESEND_PATH = "/open-apis/auth/v3/app_ticket/resend"
+STALE_TICKET = 10012
+APP_TOKEN_REJECTED = 10013
 
 # The SDK drops a token 10 minutes before it expires; so do we.
 TOKEN_SAFETY_MARGIN_SECONDS = 600
@@ -82,6 +85,8 @@ class FeishuHook(BaseHook):
     :param max_pages: the most pages one query may take before the server is deemed to page forever;
         ``None``: 10,000 pages for :meth:`paginate` (a subclass may size its own queries' budget, as the
         workplace hook does from a query's days).
+    :param ticket_wait: store apps: seconds to wait for the platform's push of a new app ticket, after
+        asking for one because none was stored or Feishu refused it as stale (10012).
     """
 
     conn_name_attr = "feishu_conn_id"
@@ -143,9 +148,15 @@ class FeishuHook(BaseHook):
         requests_per_second: float | None = 20.0,
         shared_rate_limit: str | None = None,
         max_pages: int | None = None,
+        ticket_wait: float = 60.0,
     ) -> None:
         super().__init__()
-        for name, value in (("timeout", timeout), ("retry_deadline", retry_deadline), ("backoff_max", backoff_max)):
+        for name, value in (
+            ("timeout", timeout),
+            ("retry_deadline", retry_deadline),
+            ("backoff_max", backoff_max),
+            ("ticket_wait", ticket_wait),
+        ):
             _require_positive(name, value)
         _require_positive("backoff_base", backoff_base, allow_zero=True)
         if requests_per_second is not None:
@@ -165,7 +176,9 @@ class FeishuHook(BaseHook):
         self.requests_per_second = requests_per_second
         self.shared_rate_limit = shared_rate_limit
         self.max_pages = max_pages
+        self.ticket_wait = ticket_wait
         self._token: str | None = None
+        self._app_ticket_sent: str | None = None  # a store app's ticket, kept out of error messages
         self._token_refresh_at = 0.0
         self._token_lock = threading.Lock()
 
@@ -222,27 +235,7 @@ class FeishuHook(BaseHook):
         """Ask for a tenant token; ``started``: when the request that needs it started (its retry clock)."""
         settings = self.settings
         if settings.app_type == "store":
-            app_answer = self._request(
-                "POST",
-                STORE_APP_TOKEN_PATH,
-                json_body={
-                    "app_id": settings.app_id,
-                    "app_secret": settings.app_secret,
-                    "app_ticket": settings.app_ticket,
-                },
-                authenticated=False,
-                started=started,
-            )
-            app_token = required_token(app_answer, "app_access_token", STORE_APP_TOKEN_PATH)
-            mask_secret(app_token)
-            answer = self._request(
-                "POST",
-                STORE_TENANT_TOKEN_PATH,
-                json_body={"app_access_token": app_token, "tenant_key": settings.tenant_key},
-                authenticated=False,
-                started=started,
-                secrets=(app_token,),
-            )
+            answer = self._store_tenant_token(started)
             where = STORE_TENANT_TOKEN_PATH
         else:
             answer = self._request(
@@ -256,6 +249,86 @@ class FeishuHook(BaseHook):
         token = required_token(answer, "tenant_access_token", where)
         expires_in = required_field(answer, "expire", int, where)
         return token, float(expires_in)
+
+    def _store_tenant_token(self, started: float | None) -> dict[str, Any]:
+        """The tenant token answer of a store app, from the app token every tenant of the app shares."""
+        from airflow_provider_feishu_workplace.store_apps.app_tokens import app_tokens
+
+        settings = self.settings
+        for renewed in (False, True):
+            app_token = self._store_app_token(started)
+            try:
+                return self._request(
+                    "POST",
+                    STORE_TENANT_TOKEN_PATH,
+                    json_body={"app_access_token": app_token, "tenant_key": settings.tenant_key},
+                    authenticated=False,
+                    started=started,
+                    secrets=(app_token,),
+                )
+            except FeishuApiError as error:
+                if error.code != APP_TOKEN_REJECTED or renewed:
+                    raise
+                app_tokens.drop(settings.base_url, settings.app_id, app_token)  # expired early: ask for another
+        raise AssertionError("unreachable")
+
+    def _store_app_token(self, started: float | None) -> str:
+        """The store app's app access token: cached per app, else from the newest ticket (recovered if stale)."""
+        from airflow_provider_feishu_workplace.store_apps.app_tokens import app_tokens
+        from airflow_provider_feishu_workplace.store_apps.ticket_recovery import recover_ticket
+        from airflow_provider_feishu_workplace.store_apps.tickets import latest_ticket
+
+        settings = self.settings
+        cached = app_tokens.get(settings.base_url, settings.app_id)
+        if cached is not None:
+            return cached
+        stored = latest_ticket(settings.app_id)
+        # The pushed ticket wins: a static one (from a secrets backend) is for deployments without the receiver.
+        ticket = stored.ticket if stored is not None else settings.app_ticket
+
+        def resend() -> None:
+            self._request(
+                "POST",
+                STORE_TICKET_RESEND_PATH,
+                json_body={"app_id": settings.app_id, "app_secret": settings.app_secret},
+                authenticated=False,
+                started=started,
+            )
+
+        def recover(stale: str | None, reason: str) -> str:
+            self.log.warning("Store app %s: %s; asking Feishu to push a new app_ticket", settings.app_id, reason)
+            fresh = recover_ticket(
+                settings.app_id,
+                stale=stale,
+                reason=reason,
+                resend=resend,
+                conn_id=self.feishu_conn_id,
+                wait=self.ticket_wait,
+            )
+            mask_secret(fresh)
+            return fresh
+
+        if ticket is None:
+            ticket = recover("no app_ticket pushed to the receiver yet", stale=None)
+        for recovered in (False, True):
+            self._app_ticket_sent = ticket
+            try:
+                answer = self._request(
+                    "POST",
+                    STORE_APP_TOKEN_PATH,
+                    json_body={"app_id": settings.app_id, "app_secret": settings.app_secret, "app_ticket": ticket},
+                    authenticated=False,
+                    started=started,
+                )
+                break
+            except FeishuApiError as error:
+                if error.code != STALE_TICKET or recovered:
+                    raise
+                ticket = recover(ticket, "Feishu refused the app_ticket as stale (code 10012)")
+        app_token = required_token(answer, "app_access_token", STORE_APP_TOKEN_PATH)
+        mask_secret(app_token)
+        app_tokens.put(settings.base_url, settings.app_id, app_token, float(answer.get("expire") or 0))
+        return app_token
 
     def test_connection(self) -> tuple[bool, str]:
         """Ask for a fresh tenant access token; return whether it worked and a message without secrets."""
@@ -465,7 +538,7 @@ class FeishuHook(BaseHook):
     def _secrets(self, *more: str | None) -> tuple[str | None, ...]:
         settings = self.__dict__.get("settings")
         app = (settings.app_secret, settings.app_ticket) if settings is not None else ()
-        return (*app, self._token, *more)
+        return (*app, self._app_ticket_sent, self._token, *more)
 
     def _send_once(
         self,

@@ -32,11 +32,11 @@ STORE_CONN, PLAIN_CONN = "feishu_store", "feishu_plain"
 SECRETS = (APP_SECRET, ENCRYPT_KEY, TOKEN)
 
 
-def connection_json(*, encrypt_key: str | None, host: str = "") -> str:
+def connection_json(*, encrypt_key: str | None, app_id: str = APP_ID, app_secret: str = APP_SECRET) -> str:
     extra = {"app_type": "store", "verification_token": TOKEN}
     if encrypt_key:
         extra["encrypt_key_secret"] = encrypt_key
-    return json.dumps({"conn_type": "feishu", "host": host, "login": APP_ID, "password": APP_SECRET, "extra": extra})
+    return json.dumps({"conn_type": "feishu", "login": app_id, "password": app_secret, "extra": extra})
 
 
 @dataclass
@@ -71,17 +71,19 @@ class ReceiverServer:
 
 
 @contextlib.contextmanager
-def receiver_server(home: Path, *, feishu_host: str = "") -> Iterator[ReceiverServer]:
-    """Prepare ``home`` (database, both connections), start the server, yield it, stop it."""
+def receiver_server(home: Path, *, app_id: str = APP_ID, app_secret: str = APP_SECRET) -> Iterator[ReceiverServer]:
+    """Prepare ``home`` (database, both connections), start the server, yield it, stop it.
+
+    :param app_id: and ``app_secret``: the store app the connections are for.
+    """
     home.mkdir(parents=True, exist_ok=True)
     (home / "dags").mkdir(exist_ok=True)
     env = server_env(home)
     log = home / "server.log"
     _run(["db", "migrate"], env, log)
     for conn_id, key in ((STORE_CONN, ENCRYPT_KEY), (PLAIN_CONN, None)):
-        _run(
-            ["connections", "add", conn_id, "--conn-json", connection_json(encrypt_key=key, host=feishu_host)], env, log
-        )
+        conn = connection_json(encrypt_key=key, app_id=app_id, app_secret=app_secret)
+        _run(["connections", "add", conn_id, "--conn-json", conn], env, log)
     port = free_port()
     command = [
         "api-server" if AIRFLOW_V_3_0_PLUS else "webserver",
