@@ -92,6 +92,7 @@ class Pace:
     max_wait: float | None = None
 
     def advance(self) -> None:
+        """Take the wait of the next round (after a check that found nothing)."""
         if self.backoff:
             self.wait = self.wait * 2 if self.max_wait is None else min(self.wait * 2, self.max_wait)
 
