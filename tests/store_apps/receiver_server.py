@@ -30,6 +30,8 @@ ENCRYPT_KEY = "encrypt-key-0123456789abcdef"
 TOKEN = "verification-token-0123456789"
 STORE_CONN, PLAIN_CONN = "feishu_store", "feishu_plain"
 SECRETS = (APP_SECRET, ENCRYPT_KEY, TOKEN)
+# Airflow 2.11's REST API takes basic auth from a user of the session (Airflow 3: every user is an admin).
+USER, PASSWORD = "admin", "admin-password-0123456789"
 
 
 def connection_json(*, encrypt_key: str | None, app_id: str = APP_ID, app_secret: str = APP_SECRET) -> str:
@@ -64,6 +66,16 @@ class ReceiverServer:
             Fernet(self.env["AIRFLOW__CORE__FERNET_KEY"].encode()).decrypt(val.encode()).decode() if encrypted else val
         )
 
+    def rest(self, path: str) -> str:
+        """A REST API answer's text (``path`` after ``/api/v2`` or ``/api/v1``), as an admin."""
+        if AIRFLOW_V_3_0_PLUS:
+            token = requests.get(f"{self.url}/auth/token", timeout=30).json()["access_token"]
+            answer = requests.get(f"{self.url}/api/v2{path}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        else:
+            answer = requests.get(f"{self.url}/api/v1{path}", auth=(USER, PASSWORD), timeout=30)
+        answer.raise_for_status()
+        return answer.text
+
     def raw_variable_columns(self) -> str:
         """Every Variable row's plain columns, as text (for checks that no secret sits there in clear)."""
         with contextlib.closing(sqlite3.connect(self.home / "airflow.db", timeout=30)) as db:
@@ -84,6 +96,12 @@ def receiver_server(home: Path, *, app_id: str = APP_ID, app_secret: str = APP_S
     for conn_id, key in ((STORE_CONN, ENCRYPT_KEY), (PLAIN_CONN, None)):
         conn = connection_json(encrypt_key=key, app_id=app_id, app_secret=app_secret)
         _run(["connections", "add", conn_id, "--conn-json", conn], env, log)
+    if not AIRFLOW_V_3_0_PLUS:
+        _run(
+            ["users", "create", "-u", USER, "-p", PASSWORD, "-r", "Admin", "-f", "A", "-l", "U", "-e", "a@example.com"],
+            env,
+            log,
+        )
     port = free_port()
     command = [
         "api-server" if AIRFLOW_V_3_0_PLUS else "webserver",
