@@ -53,18 +53,29 @@ class ReceiverServer:
     def callback(self, conn_id: str) -> str:
         return f"{self.url}/feishu/events/{conn_id}"
 
-    def variable(self, key: str) -> str | None:
-        """The Variable's value as Airflow holds it, decrypted with the server's Fernet key."""
+    def _decrypt(self, text: str) -> str:
         from cryptography.fernet import Fernet
 
+        return Fernet(self.env["AIRFLOW__CORE__FERNET_KEY"].encode()).decrypt(text.encode()).decode()
+
+    def variable(self, key: str) -> str | None:
+        """The Variable's value as Airflow holds it, decrypted with the server's Fernet key."""
         with contextlib.closing(sqlite3.connect(self.home / "airflow.db", timeout=30)) as db:
             row = db.execute("SELECT val, is_encrypted FROM variable WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         val, encrypted = row
-        return (
-            Fernet(self.env["AIRFLOW__CORE__FERNET_KEY"].encode()).decrypt(val.encode()).decode() if encrypted else val
-        )
+        return self._decrypt(val) if encrypted else val
+
+    def ticket(self, app_id: str) -> str | None:
+        """The app's stored ticket (on Airflow 2 sealed once more inside the value, for its REST API)."""
+        from airflow_provider_feishu_workplace.store_apps._keys import ticket_key
+
+        value = self.variable(ticket_key(app_id))
+        if value is None:
+            return None
+        sealed = json.loads(value)["ticket"]
+        return sealed if AIRFLOW_V_3_0_PLUS else self._decrypt(sealed)
 
     def rest(self, path: str) -> str:
         """A REST API answer's text (``path`` after ``/api/v2`` or ``/api/v1``), as an admin."""

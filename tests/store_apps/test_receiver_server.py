@@ -51,8 +51,7 @@ def ticket_event(ticket: str, **kwargs) -> dict:
 
 
 def stored_ticket(server) -> str | None:
-    value = server.variable(ticket_key(APP_ID))
-    return json.loads(value)["ticket"] if value else None
+    return server.ticket(APP_ID)
 
 
 def stored_tenants(server) -> dict:
