@@ -39,11 +39,12 @@ class FeishuAppSettings:
     shared_rate_limit_password: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_connection(cls, conn: Any) -> FeishuAppSettings:
+    def from_connection(cls, conn: Any, *, tenant_key: str | None = None) -> FeishuAppSettings:
         """Build settings from an Airflow connection, or raise naming the field to fix.
 
         :param conn: an Airflow ``Connection`` (only ``conn_id``, ``host``, ``port``, ``login``,
             ``password`` and ``extra_dejson`` are read).
+        :param tenant_key: a store app's tenant, instead of the connection's ``tenant_key`` extra.
         """
         conn_id = conn.conn_id
         extras = conn.extra_dejson or {}
@@ -63,7 +64,7 @@ class FeishuAppSettings:
                 f"Connection {conn_id!r} has app_type={app_type!r}: use 'self_built' or 'store' in its extras."
             )
         app_ticket = _optional_text(extras.get(APP_TICKET_KEY)) or _optional_text(extras.get(LEGACY_APP_TICKET_KEY))
-        tenant_key = _optional_text(extras.get("tenant_key"))
+        tenant_key = _optional_text(tenant_key) or _optional_text(extras.get("tenant_key"))
         # A store app's ticket is the one the platform pushes to the receiver (store_apps); the extra is only a
         # fallback for deployments that inject it from a secrets backend.
         if app_type == "store" and not tenant_key:

@@ -85,6 +85,8 @@ class FeishuHook(BaseHook):
     :param max_pages: the most pages one query may take before the server is deemed to page forever;
         ``None``: 10,000 pages for :meth:`paginate` (a subclass may size its own queries' budget, as the
         workplace hook does from a query's days).
+    :param tenant_key: store apps: the tenant to act for, instead of the connection's ``tenant_key`` extra
+        (one connection per app, one hook per tenant: every hook of the app shares its app access token).
     :param ticket_wait: store apps: seconds to wait for the platform's push of a new app ticket, after
         asking for one because none was stored or Feishu refused it as stale (10012).
     """
@@ -149,6 +151,7 @@ class FeishuHook(BaseHook):
         shared_rate_limit: str | None = None,
         max_pages: int | None = None,
         ticket_wait: float = 60.0,
+        tenant_key: str | None = None,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -177,6 +180,7 @@ class FeishuHook(BaseHook):
         self.shared_rate_limit = shared_rate_limit
         self.max_pages = max_pages
         self.ticket_wait = ticket_wait
+        self.tenant_key = tenant_key
         self._token: str | None = None
         self._app_ticket_sent: str | None = None  # a store app's ticket, kept out of error messages
         self._token_refresh_at = 0.0
@@ -185,7 +189,9 @@ class FeishuHook(BaseHook):
     @cached_property
     def settings(self) -> FeishuAppSettings:
         """The connection's checked fields (read once, on first use)."""
-        settings = FeishuAppSettings.from_connection(self.get_connection(self.feishu_conn_id))
+        settings = FeishuAppSettings.from_connection(
+            self.get_connection(self.feishu_conn_id), tenant_key=self.tenant_key
+        )
         for secret in (settings.app_ticket, settings.shared_rate_limit_password):
             if secret:
                 mask_secret(secret)  # Airflow masks the connection's password, not these extras

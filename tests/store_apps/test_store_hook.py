@@ -87,6 +87,14 @@ def test_every_tenant_of_the_app_shares_one_app_token(double, pusher, monkeypatc
     assert [call.body["tenant_key"] for call in double.calls("tenant_access_token")] == [double.tenant_key, "tenant_b"]
 
 
+def test_one_connection_serves_every_tenant_through_the_hooks_tenant_key(double, pusher, monkeypatch):
+    pusher.wait_delivered(pusher.push_tenant_event("app_open", "tenant_c"))
+    connect(monkeypatch, double, "feishu_app", double.tenant_key)
+    hook = FeishuHook("feishu_app", tenant_key="tenant_c", backoff_base=0.01)
+    hook.get_tenant_access_token()
+    assert [call.body["tenant_key"] for call in double.calls("tenant_access_token")] == ["tenant_c"]
+
+
 def test_a_stale_ticket_is_recovered_through_one_resend(double, pusher, monkeypatch):
     hook = connect(monkeypatch, double, "feishu_a", double.tenant_key)
     hook.get_tenant_access_token()
