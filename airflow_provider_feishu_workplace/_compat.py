@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS, AIRFLOW_V_3_3_PLUS
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor, ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
 T = TypeVar("T")
 
@@ -72,7 +72,7 @@ def task_logger(name: str) -> Any:
     return logging.getLogger(name)  # Airflow 2 sends the airflow.task.* loggers to the task's log
 
 
-async def aget_connection(conn_id: str, *, executor: Executor | None = None) -> Any:
+async def aget_connection(conn_id: str, *, executor: ThreadPoolExecutor | None = None) -> Any:
     """Read an Airflow connection from a trigger's event loop, the way this Airflow allows there.
 
     - Airflow 3.3.2 and later: ``BaseHook.aget_connection``, asynchronous to the end (it masks the
@@ -123,7 +123,9 @@ def mask_secret(secret: str) -> None:
         try:
             from airflow.sdk._shared.secrets_masker import mask_secret as mask_in_this_process
         except ImportError:  # Airflow 3.0 to 3.2 kept the masker here
-            from airflow.sdk.execution_time.secrets_masker import mask_secret as mask_in_this_process
+            from airflow.sdk.execution_time.secrets_masker import (  # type: ignore[no-redef]
+                mask_secret as mask_in_this_process,
+            )
         mask_in_this_process(secret)
         return
     airflow_mask_secret(secret)
@@ -185,7 +187,7 @@ def _day_before_offset(cron: str, timezone: str) -> int:
     import datetime as dt
 
     import pendulum
-    from croniter import croniter
+    from croniter import croniter  # type: ignore[import-untyped]
 
     tick = croniter(cron, pendulum.now(timezone)).get_next(dt.datetime)
     return -1 + (tick.date() - tick.astimezone(dt.UTC).date()).days

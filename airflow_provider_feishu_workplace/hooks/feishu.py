@@ -315,7 +315,7 @@ class FeishuHook(BaseHook):
             return fresh
 
         if ticket is None:
-            ticket = recover("no app_ticket pushed to the receiver yet", stale=None)
+            ticket = recover(None, "no app_ticket pushed to the receiver yet")
         for recovered in (False, True):
             self._app_ticket_sent = ticket
             try:

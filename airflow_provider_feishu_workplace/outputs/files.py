@@ -121,6 +121,7 @@ def _encoder(output_format: str, handle: IO[bytes], endpoint: SearchEndpoint | N
     if output_format == "parquet":
         from airflow_provider_feishu_workplace.outputs.parquet import ParquetEncoder
 
+        assert endpoint is not None  # open_output() requires it for Parquet
         return ParquetEncoder(handle, endpoint)
     raise ValueError(f"output_format={output_format!r} is unknown: use one of {OUTPUT_FORMATS}.")
 
@@ -142,8 +143,8 @@ def open_output(
 
         if endpoint is None:
             raise ValueError("A Parquet output needs endpoint= (the data set), which decides the file's schema.")
-        endpoint = get_endpoint(endpoint)
-    return OutputFile(target, output_format, endpoint)
+        return OutputFile(target, output_format, get_endpoint(endpoint))
+    return OutputFile(target, output_format, None)
 
 
 class OutputFile:
@@ -181,6 +182,7 @@ class OutputFile:
             self._open()
         elif self._state != "open":
             raise RuntimeError(f"The output of {_shown(self.target)} is {self._state}: nothing can be written to it.")
+        assert self._encoder is not None  # _open() made it
         try:
             self._encoder.write(item)
         except Exception as error:
@@ -203,18 +205,20 @@ class OutputFile:
             self._open()
         elif self._state != "open":
             raise RuntimeError(f"The output of {_shown(self.target)} is {self._state} already.")
+        encoder, handle = self._encoder, self._handle
+        assert encoder is not None and handle is not None  # _open() made them
         try:
-            self._encoder.close()
+            encoder.close()
             self._encoder = None  # closed: an abort from here on has no buffer to drop
-            self._handle.flush()
-            self.size = os.fstat(self._handle.fileno()).st_size
+            handle.flush()
+            self.size = os.fstat(handle.fileno()).st_size
             if self.local:
-                os.fsync(self._handle.fileno())  # the move must not publish a file whose blocks are not on disk
+                os.fsync(handle.fileno())  # the move must not publish a file whose blocks are not on disk
                 # mkstemp makes 0600; give the file the usual mode, on the descriptor: the name may be a link by now
-                os.fchmod(self._handle.fileno(), 0o666 & ~_umask())
+                os.fchmod(handle.fileno(), 0o666 & ~_umask())
                 if os.path.isdir(self.target.path):  # found now, not after other files were published
                     raise IsADirectoryError(errno.EISDIR, "a folder is in the way of the file", self.target.path)
-            self._handle.close()
+            handle.close()
         except BaseException as error:
             self.abort()
             if isinstance(error, Exception):
@@ -227,13 +231,15 @@ class OutputFile:
         """Put the staged file in place of the target in one step (a move, or one put of the whole object)."""
         if self._state != "staged":
             raise RuntimeError(f"The output of {_shown(self.target)} is {self._state}, not staged.")
+        temporary = self._temporary
+        assert temporary is not None  # _open() made it
         try:
             if self.local:
-                os.replace(self._temporary, self.target.path)
+                os.replace(temporary, self.target.path)
             else:
                 # One put of the whole object: S3 and the other stores publish it atomically, whole or not at all.
-                self.target.fs.put_file(self._temporary, self.target.path)
-                _unlink_quietly(self._temporary)
+                self.target.fs.put_file(temporary, self.target.path)
+                _unlink_quietly(temporary)
         except BaseException as error:
             self.abort()
             if isinstance(error, Exception):
@@ -370,7 +376,7 @@ def remove_stale_temps(target: Path, *, now: float | None = None) -> list[str]:
         rf"\.{re.escape(target.name)}\.(?P<host>[0-9a-f]{{8}})\.(?P<pid>\d+)\.[A-Za-z0-9_]+{re.escape(TEMP_SUFFIX)}"
     )
     now = time.time() if now is None else now
-    removed = []
+    removed: list[str] = []
     try:
         entries = list(os.scandir(target.parent))
     except OSError:

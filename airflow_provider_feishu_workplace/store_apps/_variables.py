@@ -69,7 +69,7 @@ def update_json(key: str, change: Callable[[Json | None], Json | None], *, descr
                     .values(_val=written._val, is_encrypted=written.is_encrypted)
                     .execution_options(synchronize_session=False)
                 )
-                if swapped.rowcount == 1:
+                if swapped.rowcount == 1:  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
                     return new
         except (IntegrityError, OperationalError):
             if attempt == _ATTEMPTS - 1:

@@ -67,11 +67,11 @@ def flask_blueprint() -> Any:
     blueprint = Blueprint("feishu_store_app_events", __name__, url_prefix=ROUTE_PREFIX)
 
     @blueprint.route("/<conn_id>", methods=["POST"])
-    def receive(conn_id: str) -> Response:
+    def receive(conn_id: str) -> tuple[Response, int]:
         if _too_large(request.headers.get("Content-Length")):
             return jsonify(REFUSED), 413
         body = request.stream.read(MAX_BODY_BYTES + 1)
-        status, answer = receiver.handle(conn_id, body, request.headers)
+        status, answer = receiver.handle(conn_id, body, dict(request.headers))
         return jsonify(answer), status
 
     # Flask-WTF's CSRFProtect registers itself as the app's "csrf" extension; exempting the blueprint when

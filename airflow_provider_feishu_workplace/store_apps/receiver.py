@@ -74,7 +74,7 @@ def connection_secrets(conn_id: str) -> ReceiverSecrets | None:
         )
         return None
     key = str(extras.get(ENCRYPT_KEY_EXTRA) or "").strip() or None
-    return ReceiverSecrets(app_id=conn.login.strip(), verification_token=token, encrypt_key=key)
+    return ReceiverSecrets(app_id=str(conn.login).strip(), verification_token=token, encrypt_key=key)
 
 
 class _Refused(Exception):
@@ -156,8 +156,8 @@ class EventReceiver:
         return True
 
     def _dispatch(self, conn_id: str, app_id: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        header = payload.get("header") if isinstance(payload.get("header"), dict) else {}
-        event = payload.get("event") if isinstance(payload.get("event"), dict) else {}
+        header = _section(payload, "header")
+        event = _section(payload, "event")
         event_id = str(payload.get("uuid") or header.get("event_id") or "")
         event_type = str(header.get("event_type") or event.get("type") or "")
         if not event_id or not event_type:
@@ -221,6 +221,12 @@ def _store(app_id: str, event_type: str, event: dict[str, Any], header: dict[str
         tenants.record_tenant_event(app_id, tenant_key, status, when)
         return f"tenant {tenant_key} recorded as {tenants.TENANT_EVENTS[status]} ({status})"
     return "not an event the provider keeps, ignored"
+
+
+def _section(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    """``payload[name]`` when it is an object, else an empty one."""
+    section = payload.get(name)
+    return section if isinstance(section, dict) else {}
 
 
 def _payload(raw_body: bytes, encrypt_key: str | None) -> dict[str, Any]:

@@ -193,7 +193,7 @@ class Control:
             return {"event_id": pusher.push_ticket()}
         return {
             "event_id": pusher.push_tenant_event(
-                fields.get("type"), fields.get("tenant_key"), status=fields.get("status")
+                str(fields.get("type", "")), str(fields.get("tenant_key", "")), status=fields.get("status")
             )
         }
 

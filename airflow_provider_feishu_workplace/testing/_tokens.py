@@ -55,7 +55,7 @@ class TokenIssuer:
         self._issued: list[str] = []
         self._tickets: dict[str, float] = {}  # ticket -> when it stops being accepted
         self._initial_ticket_expires_at = self.now() + ticket_lifetime
-        self._resend_listeners: list[Callable[[], None]] = []
+        self._resend_listeners: list[Callable[[], object]] = []
         self._tenants: dict[str, bool] = {}  # tenant key -> whether the store app is enabled there (from events)
 
     def now(self) -> float:
@@ -151,7 +151,7 @@ class TokenIssuer:
         with self._lock:
             return self._tenants.get(tenant_key)
 
-    def on_resend(self, listener: Callable[[], None]) -> Callable[[], None]:
+    def on_resend(self, listener: Callable[[], object]) -> Callable[[], None]:
         """Call ``listener`` when an app asks for its ticket again; returns what removes the listener."""
         with self._lock:
             self._resend_listeners.append(listener)

@@ -260,8 +260,8 @@ class Board:
             watch._hook_key = None
 
     def _release(self, hook_key: tuple | None) -> None:
-        entry = self._hooks.get(hook_key) if hook_key is not None else None
-        if entry is None:
+        entry = None if hook_key is None else self._hooks.get(hook_key)
+        if hook_key is None or entry is None:
             return
         entry[1] -= 1
         if entry[1] <= 0:
@@ -307,7 +307,7 @@ def _settings_and_limit(conn: Any, hook_params: dict[str, Any]) -> tuple[FeishuA
     would stall the loop."""
     from airflow_provider_feishu_workplace.hooks.feishu_workplace import FeishuWorkplaceHook
 
-    default = FeishuWorkplaceHook.__init__.__kwdefaults__["requests_per_second"]
+    default = (FeishuWorkplaceHook.__init__.__kwdefaults__ or {})["requests_per_second"]
     return _settings(conn), hook_params.get("requests_per_second") or default
 
 

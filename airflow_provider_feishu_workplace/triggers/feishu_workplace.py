@@ -156,24 +156,24 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
                 if outcome.published:
                     yield TriggerEvent(self._event("published", f"{self.dataset} data for {self.date} is published"))
                     return
-                error = outcome.error
-                if error is None:
+                failure = outcome.error
+                if failure is None:
                     failed = 0
                     self.log.info("%s data for %s is not published yet", self.dataset, self.date)
                     continue
-                if not isinstance(error, FeishuError):
-                    raise error
+                if not isinstance(failure, FeishuError):
+                    raise failure
                 failed += 1
-                if not error.rerun_can_help or failed >= self.max_failed_checks:
-                    message = str(error)
-                    if error.rerun_can_help:
+                if not failure.rerun_can_help or failed >= self.max_failed_checks:
+                    message = str(failure)
+                    if failure.rerun_can_help:
                         bound = f"max_failed_checks={self.max_failed_checks}"
                         message = f"{failed} checks in a row failed ({bound}); the last: {message}"
-                    yield TriggerEvent(self._event("error", message, rerun_can_help=error.rerun_can_help))
+                    yield TriggerEvent(self._event("failure", message, rerun_can_help=failure.rerun_can_help))
                     return
                 self.log.warning(
                     "Check %d of %s data for %s failed (%d in a row, max_failed_checks=%d); waiting on: %s",
-                    checked, self.dataset, self.date, failed, self.max_failed_checks, error,
+                    checked, self.dataset, self.date, failed, self.max_failed_checks, failure,
                 )  # fmt: skip
 
     def _event(self, status: str, message: str, **more: Any) -> dict[str, Any]:
