@@ -140,3 +140,19 @@ def test_a_tenant_that_stopped_the_app_fails_alone(double, pusher, monkeypatch):
     from airflow_provider_feishu_workplace.store_apps.tenants import tenants
 
     assert tenants(double.store_app_id)["tenant_b"][0] == "stopped"
+
+
+def test_with_no_ticket_pushed_yet_the_hook_asks_for_one_and_uses_it(double, pusher, monkeypatch):
+    import json
+
+    clear_store(double.store_app_id)  # as before the platform's first push arrived
+    conn = json.loads(double.connection("store", extra={"tenant_key": double.tenant_key}))
+    conn["extra"].pop("app_ticket_secret", None)  # no static ticket either: the pushed one is the only source
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_NEW", json.dumps(conn))
+
+    FeishuHook("feishu_new", ticket_wait=5, backoff_base=0.01).get_tenant_access_token()
+
+    assert double.count("app_ticket_resend") == 1
+    assert [call.body["app_ticket"] for call in double.calls("app_access_token")] == [
+        tickets.latest_ticket(double.store_app_id).ticket
+    ]
