@@ -215,8 +215,9 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self._written_files: list[tuple[Any, int, int | None]] = []
 
     def item_filters(self) -> dict[str, str | None]:
-        """Return the endpoint's item id filter (none for the workplace data set)."""
-        return {}
+        """Return the item id filter: the operator's attribute named after the data set's id field, if set."""
+        id_field = self.endpoint.id_field
+        return {"item_id": getattr(self, id_field, None) or None} if id_field else {}
 
     def execute(self, context: Context) -> list[dict[str, Any]] | str:
         """Pull the days, write or return them, and record the pull on the operator's Asset."""
@@ -522,10 +523,6 @@ class FeishuCustomWorkplaceAccessOperator(FeishuWorkplaceAccessOperator):
         super().__init__(**kwargs)
         self.custom_workplace_id = custom_workplace_id
 
-    def item_filters(self) -> dict[str, str | None]:
-        """Return the custom workplace id filter."""
-        return {"item_id": self.custom_workplace_id or None}
-
 
 class FeishuWorkplaceBlockAccessOperator(FeishuWorkplaceAccessOperator):
     """Pull a run's days of workplace block access data; see :class:`FeishuWorkplaceAccessOperator`.
@@ -539,10 +536,6 @@ class FeishuWorkplaceBlockAccessOperator(FeishuWorkplaceAccessOperator):
     def __init__(self, *, block_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.block_id = block_id
-
-    def item_filters(self) -> dict[str, str | None]:
-        """Return the block id filter."""
-        return {"item_id": self.block_id or None}
 
 
 def __getattr__(name: str) -> Any:

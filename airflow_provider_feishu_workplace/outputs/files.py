@@ -44,6 +44,8 @@ import socket
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -183,11 +185,8 @@ class OutputFile:
         elif self._state != "open":
             raise RuntimeError(f"The output of {_shown(self.target)} is {self._state}: nothing can be written to it.")
         assert self._encoder is not None  # _open() made it
-        try:
+        with self._aborted_on_failure("encoding an item"):
             self._encoder.write(item)
-        except Exception as error:
-            self.abort()
-            raise write_failure(error, self.target, "encoding an item") from error
         self.count += 1
 
     def commit(self) -> int:
@@ -207,7 +206,7 @@ class OutputFile:
             raise RuntimeError(f"The output of {_shown(self.target)} is {self._state} already.")
         encoder, handle = self._encoder, self._handle
         assert encoder is not None and handle is not None  # _open() made them
-        try:
+        with self._aborted_on_failure("finishing the file"):
             encoder.close()
             self._encoder = None  # closed: an abort from here on has no buffer to drop
             handle.flush()
@@ -219,11 +218,6 @@ class OutputFile:
                 if os.path.isdir(self.target.path):  # found now, not after other files were published
                     raise IsADirectoryError(errno.EISDIR, "a folder is in the way of the file", self.target.path)
             handle.close()
-        except BaseException as error:
-            self.abort()
-            if isinstance(error, Exception):
-                raise write_failure(error, self.target, "finishing the file") from error
-            raise
         self._state = "staged"
         return self.count
 
@@ -233,19 +227,25 @@ class OutputFile:
             raise RuntimeError(f"The output of {_shown(self.target)} is {self._state}, not staged.")
         temporary = self._temporary
         assert temporary is not None  # _open() made it
-        try:
+        with self._aborted_on_failure("putting the file in place"):
             if self.local:
                 os.replace(temporary, self.target.path)
             else:
                 # One put of the whole object: S3 and the other stores publish it atomically, whole or not at all.
                 self.target.fs.put_file(temporary, self.target.path)
                 _unlink_quietly(temporary)
+        self._state = "committed"
+
+    @contextmanager
+    def _aborted_on_failure(self, doing: str) -> Iterator[None]:
+        """Drop the file if the block fails; a failure of ``doing`` is raised as a write failure (see above)."""
+        try:
+            yield
         except BaseException as error:
             self.abort()
             if isinstance(error, Exception):
-                raise write_failure(error, self.target, "putting the file in place") from error
+                raise write_failure(error, self.target, doing) from error
             raise
-        self._state = "committed"
 
     def abort(self) -> None:
         """Drop the file: remove this writer's temporary file; the target keeps what it held."""

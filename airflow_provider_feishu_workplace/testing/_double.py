@@ -59,6 +59,11 @@ class RecordedRequest:
     received_at: float = 0.0
 
 
+def _credential(name: str, doc: str) -> Any:
+    """A read-only attribute that reads the double's :class:`Credentials` field ``name``."""
+    return property(lambda double: getattr(double.credentials, name), doc=doc)
+
+
 class FeishuDouble:
     """A fake Feishu Open Platform on a loopback HTTP port: tokens, the three workplace
     access-data search endpoints, the message API (``POST /open-apis/im/v1/messages``), routes a test
@@ -186,35 +191,12 @@ class FeishuDouble:
 
     # -- credentials -----------------------------------------------------------------------
 
-    @property
-    def app_id(self) -> str:
-        """The self-built app's id."""
-        return self.credentials.app_id
-
-    @property
-    def app_secret(self) -> str:
-        """The self-built app's secret."""
-        return self.credentials.app_secret
-
-    @property
-    def store_app_id(self) -> str:
-        """The store (ISV) app's id."""
-        return self.credentials.store_app_id
-
-    @property
-    def store_app_secret(self) -> str:
-        """The store (ISV) app's secret."""
-        return self.credentials.store_app_secret
-
-    @property
-    def app_ticket(self) -> str:
-        """The app_ticket the platform pushed to the store app."""
-        return self.credentials.app_ticket
-
-    @property
-    def tenant_key(self) -> str:
-        """The tenant the store app is installed in."""
-        return self.credentials.tenant_key
+    app_id = _credential("app_id", "The self-built app's id.")
+    app_secret = _credential("app_secret", "The self-built app's secret.")
+    store_app_id = _credential("store_app_id", "The store (ISV) app's id.")
+    store_app_secret = _credential("store_app_secret", "The store (ISV) app's secret.")
+    app_ticket = _credential("app_ticket", "The app_ticket the platform pushed to the store app.")
+    tenant_key = _credential("tenant_key", "The tenant the store app is installed in.")
 
     # -- data ------------------------------------------------------------------------------
 

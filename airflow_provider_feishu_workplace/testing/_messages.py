@@ -66,7 +66,7 @@ class Messenger:
     def sent(self) -> list[SentMessage]:
         """The messages accepted so far, oldest first (a copy)."""
         with self._lock:
-            return list(self._sent)
+            return self._sent.copy()
 
     def reset(self) -> None:
         """Forget the messages sent, and put the chats back as they were at the start."""

@@ -10,16 +10,15 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from airflow_provider_feishu_workplace.testing import _connection
-
-_NOT_CREDENTIALS = ("url", "control_url", "control_token")
+from airflow_provider_feishu_workplace.testing._auth import Credentials
 
 
 @dataclass(frozen=True)
-class ServedDouble:
+class ServedDouble(Credentials):
     """A double running in another process: its URL and credentials, as its command line printed them.
 
     Its control API (``control_url``; ``None`` when served with ``--no-control``), which needs the run's
@@ -29,18 +28,12 @@ class ServedDouble:
 
     url: str
     control_url: str | None
-    app_id: str
-    app_secret: str
-    store_app_id: str
-    store_app_secret: str
-    app_ticket: str
-    tenant_key: str
     #: The control API's credential (sent as ``Authorization: Bearer``), printed with the URL.
     control_token: str | None = None
 
     def connection(self, app_type: str = "self_built", **overrides: Any) -> str:
         """An Airflow connection to this double (JSON); arguments as in :meth:`FeishuDouble.connection`."""
-        credentials = {name: value for name, value in asdict(self).items() if name not in _NOT_CREDENTIALS}
+        credentials = {field.name: getattr(self, field.name) for field in fields(Credentials)}
         return _connection.connection_json(self.url, credentials, app_type, **overrides)
 
     def connection_env(
