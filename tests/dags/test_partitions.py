@@ -142,11 +142,14 @@ def test_each_extract_run_carries_its_day_as_partition_key_and_pulls_that_day(pi
     assert all(e.extra["days"] == {"2026-09-01": ANY} for e in events)
 
 
-def test_a_key_that_is_not_a_day_fails_the_run_before_any_request(pipeline, examples):
+def test_a_key_that_is_not_a_day_fails_the_run_before_any_request_naming_the_key(pipeline, examples, capsys):
+    capsys.readouterr()
+
     states = pipeline.extract("2026-10-01", key="2026-10-01T06:00:00")
 
     assert set(states.values()) == {"failed", "upstream_failed"}
     assert examples.double.requests == []
+    assert "partition_key='2026-10-01T06:00:00' names no Feishu day" in capsys.readouterr().out
 
 
 def test_the_load_runs_once_per_partition_when_all_three_data_sets_have_it_and_loads_that_day(pipeline, examples):
