@@ -15,6 +15,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -190,7 +191,10 @@ def check_airflow(argv: list[str]) -> str | None:
 
 
 def check_make(argv: list[str]) -> str | None:
-    done = subprocess.run(["make", "-n", *argv[1:]], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    # Not the AIRFLOW or RESOLUTION of a `make test ...` running this (make passes them on in the environment).
+    passed_down = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "AIRFLOW", "RESOLUTION")
+    env = {k: v for k, v in os.environ.items() if k not in passed_down}
+    done = subprocess.run(["make", "-n", *argv[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     return None if done.returncode == 0 else f"make -n fails: {done.stderr.strip()[-400:]}"
 
 
