@@ -119,7 +119,9 @@ def measure(work: Path, days: int, say: Callable[[str], None]) -> Backfill:
     _airflow(env, "dags", "reserialize")
     _airflow(env, "pools", "set", "feishu_workplace", "4", "the example DAGs' pool")  # else nothing is scheduled
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
-    last = today - dt.timedelta(days=2)
+    # Three days back: the scheduled run made on unpause (the latest 06:00 tick, before or after 06:00 today)
+    # pulls a later day, so every backfill run below is a new one.
+    last = today - dt.timedelta(days=3)
     first = last - dt.timedelta(days=days - 1)
     year_last = first - dt.timedelta(days=1)  # a year of other days: no file of the first parts is rewritten
     year_first = year_last - dt.timedelta(days=364)
@@ -151,20 +153,10 @@ def measure(work: Path, days: int, say: Callable[[str], None]) -> Backfill:
 
             say(f"7/7 backfill: {days} daily runs of the extract (airflow backfill create) ...")
             started = time.perf_counter()
-            # From and to are logical dates, the start of each run's data interval: 06:00 of the day it pulls.
-            _airflow(
-                env,
-                "backfill",
-                "create",
-                "--dag-id",
-                EXTRACT,
-                "--from-date",
-                f"{first}T06:00:00+08:00",
-                "--to-date",
-                f"{last}T06:00:00+08:00",
-                "--max-active-runs",
-                "3",
-            )
+            # From and to name 06:00 of each day pulled: a logical date (the start of a run's data interval), or
+            # with partitions a tick, whose backfill run is keyed by the tick's own day (docs/partitions.md).
+            window = ["--from-date", f"{first}T06:00:00+08:00", "--to-date", f"{last}T06:00:00+08:00"]
+            _airflow(env, "backfill", "create", "--dag-id", EXTRACT, *window, "--max-active-runs", "3")
             if len(_runs(work, EXTRACT)) != before + days:
                 raise RuntimeError(
                     f"airflow backfill create made {len(_runs(work, EXTRACT)) - before} runs, not {days}"

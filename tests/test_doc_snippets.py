@@ -42,7 +42,7 @@ PINNED_AIRFLOWS = {
 }
 RUN = {"python"}
 CHECKED = {"bash"}
-NOT_RUN = {"text", "json", "dockerfile", "ini", "toml", "yaml"}
+NOT_RUN = {"text", "json", "dockerfile", "ini", "toml", "yaml", "nginx"}
 # Commands a bash block may use besides make, airflow, pip and python (checked below), and shell keywords.
 KNOWN_COMMANDS = {"export", "cp", "source", "cd", "mkdir", "git", "bash", "curl", "sleep", "cat"}
 SHELL_KEYWORDS = {"until", "while", "for", "if", "then", "else", "fi", "do", "done"}

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 # The pages that hold the facts checked here (README links to them).
 SUPPORTED_VERSIONS_DOC = (DOCS / "supported-versions.md").read_text()
+PARTITION_TESTS = "PYTEST_ARGS=tests/dags/test_partitions.py"
 CI_DOC = (DOCS / "ci.md").read_text()
 INSTALL_DOC = (DOCS / "install.md").read_text()
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -198,7 +199,7 @@ def test_ci_matrix_runs_only_supported_cells_and_covers_every_airflow():
         if targets == ["wheel"]:
             assert airflow == "-" and minor in SUPPORT, (python, minor)
             continue
-        assert set(targets) <= {"test", "demo", "e2e"}, targets
+        assert set(targets) <= {"test", "demo", "e2e", "partitions"}, targets
         assert SUPPORT[minor][airflow] == "yes", f".ci/run runs Airflow {airflow} on Python {minor}: not in the table"
         covered.add(airflow)
     assert covered == set(AIRFLOWS)
@@ -217,7 +218,8 @@ def test_ci_doc_lists_the_matrix_that_runs():
     ][2:]
     described = {}
     for airflow, python, steps in rows:
-        targets = sorted(re.findall(r"make (test|demo|e2e)\b", steps)) or ["wheel"]
+        steps = steps.replace(f"make test {PARTITION_TESTS}", "make partitions")  # .ci/run's "partitions"
+        targets = sorted(re.findall(r"make (test|demo|e2e|partitions)\b", steps)) or ["wheel"]
         described[(airflow.replace("—", "-"), targets[0] if targets == ["wheel"] else " ".join(targets))] = python
     running = {}
     for airflow, python, targets in _ci_matrix():
