@@ -62,6 +62,8 @@ class FeishuHook(BaseHook):
     Nothing is read or sent until the first call.
 
     :param feishu_conn_id: the Airflow connection id.
+    :param tenant_key: store apps: the tenant whose data is read, instead of the connection's extra
+        ``tenant_key`` (one connection per app, one hook per tenant); refused for self-built apps.
     :param timeout: each request's overall deadline in seconds, from connecting to the last byte of the
         answer (a server that trickles its answer does not extend it).
     :param max_attempts: attempts per request, the first included, for transient failures.
@@ -134,6 +136,7 @@ class FeishuHook(BaseHook):
         self,
         feishu_conn_id: str = default_conn_name,
         *,
+        tenant_key: str | None = None,
         timeout: float = 30.0,
         max_attempts: int = 6,
         retry_deadline: float = 120.0,
@@ -152,6 +155,7 @@ class FeishuHook(BaseHook):
         whole_number("max_attempts", max_attempts)
         whole_number("max_pages", max_pages, allow_none=True)
         self.feishu_conn_id = feishu_conn_id
+        self.tenant_key = tenant_key
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.retry_deadline = retry_deadline
@@ -171,7 +175,8 @@ class FeishuHook(BaseHook):
     @cached_property
     def settings(self) -> FeishuAppSettings:
         """The connection's checked fields (read once, on first use)."""
-        settings = FeishuAppSettings.from_connection(self.get_connection(self.feishu_conn_id))
+        connection = self.get_connection(self.feishu_conn_id)
+        settings = FeishuAppSettings.from_connection(connection, tenant_key=self.tenant_key)
         for secret in (settings.app_ticket, settings.shared_rate_limit_password):
             if secret:
                 mask_secret(secret)  # Airflow masks the connection's password, not these extras

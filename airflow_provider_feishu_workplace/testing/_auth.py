@@ -79,7 +79,8 @@ def tenant_access_token(body: dict[str, Any], creds: Credentials, issuer: TokenI
     app_token, tenant_key = values
     if issuer.owner_of(app_token, "app") is None:
         return _refused(BAD_APP_ACCESS_TOKEN, "app_access_token is invalid or expired")
-    if tenant_key != creds.tenant_key:
+    # A tenant that never installed the app, or stopped it: the documentation gives no code of its own for this.
+    if not issuer.tenant_enabled(tenant_key, initial=creds.tenant_key):
         return _refused(UNKNOWN_TENANT_KEY, "tenant_key not found")
     token, expire = issuer.issue("tenant", (creds.store_app_id, tenant_key))
     return _replies.ok(tenant_access_token=token, expire=expire)

@@ -56,6 +56,7 @@ class TokenIssuer:
         self._tickets: dict[str, float] = {}  # ticket -> when it stops being accepted
         self._initial_ticket_expires_at = self.now() + ticket_lifetime
         self._resend_listeners: list[Callable[[], None]] = []
+        self._tenants: dict[str, bool] = {}  # tenant key -> whether the store app is enabled there
 
     def now(self) -> float:
         """The issuer's clock, in seconds."""
@@ -108,6 +109,19 @@ class TokenIssuer:
             self._issued.clear()
             self._tickets.clear()
             self._initial_ticket_expires_at = self.now() + self.ticket_lifetime
+            self._tenants.clear()
+
+    # -- tenants (store apps) --------------------------------------------------------------
+
+    def set_tenant(self, tenant_key: str, enabled: bool) -> None:
+        """Install the store app in ``tenant_key`` (``enabled``), or stop it there (``stop_by_tenant``)."""
+        with self._lock:
+            self._tenants[tenant_key] = enabled
+
+    def tenant_enabled(self, tenant_key: str, *, initial: str) -> bool:
+        """Whether the store app runs in ``tenant_key``; ``initial`` is the tenant the double was made with."""
+        with self._lock:
+            return self._tenants.get(tenant_key, tenant_key == initial)
 
     # -- app tickets (store apps) ----------------------------------------------------------
 
