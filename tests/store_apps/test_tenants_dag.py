@@ -46,6 +46,7 @@ def store(examples, dag_folder, monkeypatch):
     def run() -> dict[tuple[str, int], str]:
         interval_end = pendulum.parse(DAY, tz="Asia/Shanghai").add(days=1, hours=6)
         dag_run = run_dag_test(dag, logical_date=interval_end)
+        examples.run_id = dag_run.run_id
         return {(ti.task_id, ti.map_index): str(ti.state) for ti in dag_run.get_task_instances()}
 
     examples.run_tenants = staticmethod(run)
@@ -113,7 +114,8 @@ def test_a_tenant_stopped_in_the_registry_is_not_mapped_at_all(store):
 def test_each_tenants_pull_records_an_event_on_the_apps_asset_with_its_tenant(store):
     store.run_tenants()
 
-    events = asset_events("feishu_workplace_tenants")
+    # Earlier tests' runs of the DAG recorded events in the same database: this run's only.
+    events = [e for e in asset_events("feishu_workplace_tenants") if e.source_run_id == store.run_id]
     by_uri: dict[str, list] = {}
     for event in events:
         by_uri.setdefault(_uri(event), []).append(event)
@@ -151,7 +153,7 @@ def test_a_templated_connection_and_tenant_record_their_event_on_the_rendered_as
     dag_run = run_dag_test(dag, logical_date=pendulum.datetime(2026, 10, 3, tz="UTC"))
 
     assert {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()} == {"pull": "success"}
-    (event,) = asset_events("templated_store_pull")
+    (event,) = [e for e in asset_events("templated_store_pull") if e.source_run_id == dag_run.run_id]
     assert _uri(event) == "feishu-workplace://feishu_store/block"
     assert event.extra["tenant_key"] == TENANTS[2]
     assert event.extra["items"] == len(store.double.expected_items("block", DAY, DAY))
