@@ -23,7 +23,9 @@ __all__ = [
     "get_variable",
     "make_asset",
     "make_asset_alias",
+    "reveal_secret",
     "run_off_loop",
+    "seal_secret",
     "set_variable",
     "task_logger",
 ]
@@ -146,3 +148,26 @@ def event_receiver_attribute() -> tuple[str, Callable[[], list[Any]]]:
             {"app": _web.fastapi_app(), "url_prefix": _web.ROUTE_PREFIX, "name": "Feishu store-app events"}
         ]
     return "flask_blueprints", lambda: [_web.flask_blueprint()]
+
+
+def seal_secret(secret: str) -> str:
+    """Return ``secret`` as it may sit inside a Variable's value that Airflow's REST API shows.
+
+    Airflow 3's REST API masks the value of a Variable whose key is sensitive; Airflow 2.11's shows it in
+    clear to any user allowed to read Variables, so there the secret is Fernet-encrypted once more with
+    the deployment's key (every Airflow 2 process has it; without one configured it stays as it is).
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        return secret
+    from airflow.models.crypto import get_fernet
+
+    return get_fernet().encrypt(secret.encode()).decode()
+
+
+def reveal_secret(sealed: str) -> str:
+    """Undo :func:`seal_secret` (in the same Airflow version)."""
+    if AIRFLOW_V_3_0_PLUS:
+        return sealed
+    from airflow.models.crypto import get_fernet
+
+    return get_fernet().decrypt(sealed.encode()).decode()

@@ -19,7 +19,7 @@ CONN_FIELDS = {
         "description": (
             "self_built: an app your company created in the developer console (自建应用, the usual case); "
             "App ID and App Secret are all it needs. store: an app from the app store (商店应用), which also "
-            "needs App ticket and Tenant key."
+            "needs Tenant key, and Encrypt Key and Verification Token for the ticket Airflow receives."
         ),
         "schema": {"type": ["string", "null"], "default": "self_built", "enum": ["self_built", "store"]},
     },
@@ -28,8 +28,8 @@ CONN_FIELDS = {
     "app_ticket_secret": {
         "label": "App ticket",
         "description": (
-            "Store apps only (leave empty for self_built): the latest app_ticket the platform pushed to the "
-            "app's event callback. It changes every hour; kept secret like the App Secret."
+            "Store apps only (leave empty for self_built), and usually empty for them too: the platform pushes "
+            "the ticket to Airflow's /feishu/events/<conn_id> and the pushed one wins. A fallback only."
         ),
         "schema": {"type": ["string", "null"], "format": "password"},
     },
@@ -40,6 +40,23 @@ CONN_FIELDS = {
             "from the event sent when it installed the app."
         ),
         "schema": {"type": ["string", "null"]},
+    },
+    # The store-app receiver's secrets (store_apps/receiver.py); "secret" and "token" in the keys make
+    # Airflow hide both in the UI, the REST API and the logs.
+    "encrypt_key_secret": {
+        "label": "Encrypt Key",
+        "description": (
+            "Store apps: the Encrypt Key from the app's Events & Callbacks page (事件与回调 > 加密策略). Airflow "
+            "decrypts and checks the signature of the events the platform pushes to /feishu/events/<conn_id>."
+        ),
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "verification_token": {
+        "label": "Verification Token",
+        "description": (
+            "Store apps: the Verification Token from the same page; events that do not carry it are refused."
+        ),
+        "schema": {"type": ["string", "null"], "format": "password"},
     },
     # The URL holds no password (the hook refuses one): Airflow shows this extra in clear.
     "shared_rate_limit": {

@@ -92,6 +92,8 @@ def test_connection_form_declares_the_feishu_fields(tmp_path):
         "extra__feishu__app_type": ["App type", False],
         "extra__feishu__app_ticket_secret": ["App ticket", True],  # masked in the form and the logs
         "extra__feishu__tenant_key": ["Tenant key", False],
+        "extra__feishu__encrypt_key_secret": ["Encrypt Key", True],  # the store-app receiver's secrets
+        "extra__feishu__verification_token": ["Verification Token", True],
         "extra__feishu__shared_rate_limit": ["Shared rate limit", False],  # a URL without its password
         "extra__feishu__shared_rate_limit_password": ["Shared rate limit password", True],
     }

@@ -46,13 +46,13 @@ class FeishuAppSettings:
 
         :param conn: an Airflow ``Connection`` (only ``conn_id``, ``host``, ``port``, ``login``,
             ``password`` and ``extra_dejson`` are read).
-        :param tenant_key: a store app's tenant, instead of the connection's extra ``tenant_key`` (one
+        :param tenant_key: a store app's tenant, instead of the connection's ``tenant_key`` extra (one
             connection per app, one mapped task per tenant).
         """
         conn_id = conn.conn_id
         extras = conn.extra_dejson or {}
         if tenant_key is not None:
-            extras = {**extras, "tenant_key": checked_tenant_key(tenant_key)}
+            checked_tenant_key(tenant_key)
         app_id = (conn.login or "").strip()
         app_secret = conn.password or ""
         if not app_id:
@@ -74,15 +74,14 @@ class FeishuAppSettings:
                 "its own tenant only: leave tenant_key out, or use a store app's connection (app_type 'store')."
             )
         app_ticket = _optional_text(extras.get(APP_TICKET_KEY)) or _optional_text(extras.get(LEGACY_APP_TICKET_KEY))
-        tenant_key = _optional_text(extras.get("tenant_key"))
-        if app_type == "store":
-            missing = [name for name, value in ((APP_TICKET_KEY, app_ticket), ("tenant_key", tenant_key)) if not value]
-            if missing:
-                raise FeishuConfigError(
-                    f"Connection {conn_id!r} is a store app but has no {' and no '.join(missing)}: "
-                    "set them in the connection's extras (the app ticket the platform pushes to the app, "
-                    "and the tenant key of the tenant whose data is read)."
-                )
+        tenant_key = _optional_text(tenant_key) or _optional_text(extras.get("tenant_key"))
+        # A store app's ticket is the one the platform pushes to the receiver (store_apps); the extra is only a
+        # fallback for deployments that inject it from a secrets backend.
+        if app_type == "store" and not tenant_key:
+            raise FeishuConfigError(
+                f"Connection {conn_id!r} is a store app but has no tenant_key: set it in the connection's extras "
+                "(the tenant key of the tenant whose data is read, from its app_open event)."
+            )
         shared_rate_limit = _optional_text(extras.get(SHARED_RATE_LIMIT_KEY))
         if shared_rate_limit is not None:
             from airflow_provider_feishu_workplace.hooks._shared_limit import check_url

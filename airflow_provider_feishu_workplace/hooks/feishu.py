@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 SELF_BUILT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 STORE_APP_TOKEN_PATH = "/open-apis/auth/v3/app_access_token"
 STORE_TENANT_TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token"
+STORE_TICKET_RESEND_PATH = "/open-apis/auth/v3/app_ticket/resend"
+STALE_TICKET = 10012
+APP_TOKEN_REJECTED = 10013
 
 # The SDK drops a token 10 minutes before it expires; so do we.
 TOKEN_SAFETY_MARGIN_SECONDS = 600
@@ -62,8 +65,6 @@ class FeishuHook(BaseHook):
     Nothing is read or sent until the first call.
 
     :param feishu_conn_id: the Airflow connection id.
-    :param tenant_key: store apps: the tenant whose data is read, instead of the connection's extra
-        ``tenant_key`` (one connection per app, one hook per tenant); refused for self-built apps.
     :param timeout: each request's overall deadline in seconds, from connecting to the last byte of the
         answer (a server that trickles its answer does not extend it).
     :param max_attempts: attempts per request, the first included, for transient failures.
@@ -83,6 +84,10 @@ class FeishuHook(BaseHook):
     :param max_pages: the most pages one query may take before the server is deemed to page forever;
         ``None``: 10,000 pages for :meth:`paginate` (a subclass may size its own queries' budget, as the
         workplace hook does from a query's days).
+    :param tenant_key: store apps: the tenant to act for, instead of the connection's ``tenant_key`` extra
+        (one connection per app, one hook per tenant: every hook of the app shares its app access token).
+    :param ticket_wait: store apps: seconds to wait for the platform's push of a new app ticket, after
+        asking for one because none was stored or Feishu refused it as stale (10012).
     """
 
     conn_name_attr = "feishu_conn_id"
@@ -136,7 +141,6 @@ class FeishuHook(BaseHook):
         self,
         feishu_conn_id: str = default_conn_name,
         *,
-        tenant_key: str | None = None,
         timeout: float = 30.0,
         max_attempts: int = 6,
         retry_deadline: float = 120.0,
@@ -145,9 +149,16 @@ class FeishuHook(BaseHook):
         requests_per_second: float | None = 20.0,
         shared_rate_limit: str | None = None,
         max_pages: int | None = None,
+        ticket_wait: float = 60.0,
+        tenant_key: str | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("timeout", timeout), ("retry_deadline", retry_deadline), ("backoff_max", backoff_max)):
+        for name, value in (
+            ("timeout", timeout),
+            ("retry_deadline", retry_deadline),
+            ("backoff_max", backoff_max),
+            ("ticket_wait", ticket_wait),
+        ):
             _require_positive(name, value)
         _require_positive("backoff_base", backoff_base, allow_zero=True)
         if requests_per_second is not None:
@@ -155,7 +166,6 @@ class FeishuHook(BaseHook):
         whole_number("max_attempts", max_attempts)
         whole_number("max_pages", max_pages, allow_none=True)
         self.feishu_conn_id = feishu_conn_id
-        self.tenant_key = tenant_key
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.retry_deadline = retry_deadline
@@ -168,15 +178,19 @@ class FeishuHook(BaseHook):
         self.requests_per_second = requests_per_second
         self.shared_rate_limit = shared_rate_limit
         self.max_pages = max_pages
+        self.ticket_wait = ticket_wait
+        self.tenant_key = tenant_key
         self._token: str | None = None
+        self._app_ticket_sent: str | None = None  # a store app's ticket, kept out of error messages
         self._token_refresh_at = 0.0
         self._token_lock = threading.Lock()
 
     @cached_property
     def settings(self) -> FeishuAppSettings:
         """The connection's checked fields (read once, on first use)."""
-        connection = self.get_connection(self.feishu_conn_id)
-        settings = FeishuAppSettings.from_connection(connection, tenant_key=self.tenant_key)
+        settings = FeishuAppSettings.from_connection(
+            self.get_connection(self.feishu_conn_id), tenant_key=self.tenant_key
+        )
         for secret in (settings.app_ticket, settings.shared_rate_limit_password):
             if secret:
                 mask_secret(secret)  # Airflow masks the connection's password, not these extras
@@ -226,27 +240,7 @@ class FeishuHook(BaseHook):
         """Ask for a tenant token; ``started``: when the request that needs it started (its retry clock)."""
         settings = self.settings
         if settings.app_type == "store":
-            app_answer = self._request(
-                "POST",
-                STORE_APP_TOKEN_PATH,
-                json_body={
-                    "app_id": settings.app_id,
-                    "app_secret": settings.app_secret,
-                    "app_ticket": settings.app_ticket,
-                },
-                authenticated=False,
-                started=started,
-            )
-            app_token = required_token(app_answer, "app_access_token", STORE_APP_TOKEN_PATH)
-            mask_secret(app_token)
-            answer = self._request(
-                "POST",
-                STORE_TENANT_TOKEN_PATH,
-                json_body={"app_access_token": app_token, "tenant_key": settings.tenant_key},
-                authenticated=False,
-                started=started,
-                secrets=(app_token,),
-            )
+            answer = self._store_tenant_token(started)
             where = STORE_TENANT_TOKEN_PATH
         else:
             answer = self._request(
@@ -260,6 +254,86 @@ class FeishuHook(BaseHook):
         token = required_token(answer, "tenant_access_token", where)
         expires_in = required_field(answer, "expire", int, where)
         return token, float(expires_in)
+
+    def _store_tenant_token(self, started: float | None) -> dict[str, Any]:
+        """The tenant token answer of a store app, from the app token every tenant of the app shares."""
+        from airflow_provider_feishu_workplace.store_apps.app_tokens import app_tokens
+
+        settings = self.settings
+        for renewed in (False, True):
+            app_token = self._store_app_token(started)
+            try:
+                return self._request(
+                    "POST",
+                    STORE_TENANT_TOKEN_PATH,
+                    json_body={"app_access_token": app_token, "tenant_key": settings.tenant_key},
+                    authenticated=False,
+                    started=started,
+                    secrets=(app_token,),
+                )
+            except FeishuApiError as error:
+                if error.code != APP_TOKEN_REJECTED or renewed:
+                    raise
+                app_tokens.drop(settings.base_url, settings.app_id, app_token)  # expired early: ask for another
+        raise AssertionError("unreachable")
+
+    def _store_app_token(self, started: float | None) -> str:
+        """The store app's app access token: cached per app, else from the newest ticket (recovered if stale)."""
+        from airflow_provider_feishu_workplace.store_apps.app_tokens import app_tokens
+        from airflow_provider_feishu_workplace.store_apps.ticket_recovery import recover_ticket
+        from airflow_provider_feishu_workplace.store_apps.tickets import latest_ticket
+
+        settings = self.settings
+        cached = app_tokens.get(settings.base_url, settings.app_id)
+        if cached is not None:
+            return cached
+        stored = latest_ticket(settings.app_id)
+        # The pushed ticket wins: a static one (from a secrets backend) is for deployments without the receiver.
+        ticket = stored.ticket if stored is not None else settings.app_ticket
+
+        def resend() -> None:
+            self._request(
+                "POST",
+                STORE_TICKET_RESEND_PATH,
+                json_body={"app_id": settings.app_id, "app_secret": settings.app_secret},
+                authenticated=False,
+                started=started,
+            )
+
+        def recover(stale: str | None, reason: str) -> str:
+            self.log.warning("Store app %s: %s; asking Feishu to push a new app_ticket", settings.app_id, reason)
+            fresh = recover_ticket(
+                settings.app_id,
+                stale=stale,
+                reason=reason,
+                resend=resend,
+                conn_id=self.feishu_conn_id,
+                wait=self.ticket_wait,
+            )
+            mask_secret(fresh)
+            return fresh
+
+        if ticket is None:
+            ticket = recover("no app_ticket pushed to the receiver yet", stale=None)
+        for recovered in (False, True):
+            self._app_ticket_sent = ticket
+            try:
+                answer = self._request(
+                    "POST",
+                    STORE_APP_TOKEN_PATH,
+                    json_body={"app_id": settings.app_id, "app_secret": settings.app_secret, "app_ticket": ticket},
+                    authenticated=False,
+                    started=started,
+                )
+                break
+            except FeishuApiError as error:
+                if error.code != STALE_TICKET or recovered:
+                    raise
+                ticket = recover(ticket, "Feishu refused the app_ticket as stale (code 10012)")
+        app_token = required_token(answer, "app_access_token", STORE_APP_TOKEN_PATH)
+        mask_secret(app_token)
+        app_tokens.put(settings.base_url, settings.app_id, app_token, float(answer.get("expire") or 0))
+        return app_token
 
     def test_connection(self) -> tuple[bool, str]:
         """Ask for a fresh tenant access token; return whether it worked and a message without secrets."""
@@ -469,7 +543,7 @@ class FeishuHook(BaseHook):
     def _secrets(self, *more: str | None) -> tuple[str | None, ...]:
         settings = self.__dict__.get("settings")
         app = (settings.app_secret, settings.app_ticket) if settings is not None else ()
-        return (*app, self._token, *more)
+        return (*app, self._app_ticket_sent, self._token, *more)
 
     def _send_once(
         self,

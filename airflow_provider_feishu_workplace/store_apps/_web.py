@@ -75,6 +75,12 @@ def flask_blueprint() -> Any:
         return jsonify(answer), status
 
     # Flask-WTF's CSRFProtect registers itself as the app's "csrf" extension; exempting the blueprint when
-    # it is registered keeps airflow.www (heavy) out of every process that merely loads the plugin.
-    blueprint.record_once(lambda state: state.app.extensions["csrf"].exempt(blueprint))
+    # it is registered keeps airflow.www (heavy) out of every process that merely loads the plugin. The app
+    # some CLI commands build (``airflow users create``) has no CSRF protection, and nothing to exempt from.
+    def exempt_from_csrf(state: Any) -> None:
+        csrf = state.app.extensions.get("csrf")
+        if csrf is not None:
+            csrf.exempt(blueprint)
+
+    blueprint.record_once(exempt_from_csrf)
     return blueprint

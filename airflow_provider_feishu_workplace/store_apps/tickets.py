@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from airflow_provider_feishu_workplace._compat import seal_secret
 from airflow_provider_feishu_workplace.store_apps._keys import ticket_key
 from airflow_provider_feishu_workplace.store_apps._variables import Json, as_utc, read_json, update_json
 
@@ -33,8 +34,11 @@ def latest_ticket(app_id: str) -> StoredTicket | None:
         return None
     from airflow.providers.common.compat.sdk import mask_secret
 
-    mask_secret(value["ticket"])  # the Variable's value is masked as a whole; the ticket on its own too
-    return StoredTicket(ticket=value["ticket"], received_at=dt.datetime.fromisoformat(value["received_at"]))
+    from airflow_provider_feishu_workplace._compat import reveal_secret
+
+    ticket = reveal_secret(value["ticket"])
+    mask_secret(ticket)  # the Variable's value is masked as a whole; the ticket on its own too
+    return StoredTicket(ticket=ticket, received_at=dt.datetime.fromisoformat(value["received_at"]))
 
 
 def save_ticket(app_id: str, ticket: str, received_at: dt.datetime) -> None:
@@ -50,6 +54,6 @@ def save_ticket(app_id: str, ticket: str, received_at: dt.datetime) -> None:
     def newer(current: Json | None) -> Json | None:
         if current and current.get("received_at") and dt.datetime.fromisoformat(current["received_at"]) >= when:
             return None
-        return {"ticket": ticket, "received_at": when.isoformat()}
+        return {"ticket": seal_secret(ticket), "received_at": when.isoformat()}
 
     update_json(ticket_key(app_id), newer, description=f"Feishu store app {app_id}: the latest pushed app ticket")

@@ -17,6 +17,7 @@ WRONG_SECRET = 10015
 BAD_APP_TICKET = 10012
 BAD_APP_ACCESS_TOKEN = 10013
 UNKNOWN_TENANT_KEY = 99992500
+APP_NOT_ENABLED = 99991673
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,11 @@ def tenant_access_token(body: dict[str, Any], creds: Credentials, issuer: TokenI
     app_token, tenant_key = values
     if issuer.owner_of(app_token, "app") is None:
         return _refused(BAD_APP_ACCESS_TOKEN, "app_access_token is invalid or expired")
-    # A tenant that never installed the app, or stopped it: the documentation gives no code of its own for this.
-    if not issuer.tenant_enabled(tenant_key, initial=creds.tenant_key):
+    # The double's own tenant, and every tenant an app_open (or start, or order) event was pushed for.
+    enabled = issuer.tenant_enabled(tenant_key)
+    if enabled is False:
+        return _refused(APP_NOT_ENABLED, "app is not enabled in this tenant")
+    if enabled is None and tenant_key != creds.tenant_key:
         return _refused(UNKNOWN_TENANT_KEY, "tenant_key not found")
     token, expire = issuer.issue("tenant", (creds.store_app_id, tenant_key))
     return _replies.ok(tenant_access_token=token, expire=expire)

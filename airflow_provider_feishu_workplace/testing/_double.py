@@ -218,7 +218,7 @@ class FeishuDouble:
     def set_tenant(self, tenant_key: str, *, enabled: bool = True) -> None:
         """Install the store app in one more tenant (``enabled``), or stop it there, as its admin does.
 
-        A stopped tenant's ``tenant_access_token`` requests are refused (code 99992500). Pushing
+        A stopped tenant's ``tenant_access_token`` requests are refused (code 99991673). Pushing
         ``app_open`` or ``app_status_change`` through the control API does this too, with the event.
         """
         if not isinstance(tenant_key, str) or not tenant_key:

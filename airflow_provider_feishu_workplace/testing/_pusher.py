@@ -160,8 +160,10 @@ class EventPusher:
             fields.update(applicants=[{"open_id": "ou_double_user"}], installer={"open_id": "ou_double_admin"})
         else:
             fields.update(order_id=f"order_{uuid.uuid4().hex[:12]}", price_plan_id="price_double", buy_type="buy")
-        # The platform's own state changes as it sends the event: a stopped tenant's token requests are refused.
-        self._issuer.set_tenant(tenant_key, fields.get("status") not in ("stop_by_tenant", "stop_by_platform"))
+        from airflow_provider_feishu_workplace.store_apps.tenants import ACTIVE, TENANT_EVENTS
+
+        # The platform's own state changes when the event happens, whether or not the app receives it.
+        self._issuer.set_tenant(tenant_key, TENANT_EVENTS[status or event_type] == ACTIVE)
         return self._queue_event(envelope(event_type, fields, app_id=self._app_id, token=self._token))
 
     @property

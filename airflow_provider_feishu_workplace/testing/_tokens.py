@@ -56,7 +56,7 @@ class TokenIssuer:
         self._tickets: dict[str, float] = {}  # ticket -> when it stops being accepted
         self._initial_ticket_expires_at = self.now() + ticket_lifetime
         self._resend_listeners: list[Callable[[], None]] = []
-        self._tenants: dict[str, bool] = {}  # tenant key -> whether the store app is enabled there
+        self._tenants: dict[str, bool] = {}  # tenant key -> whether the store app is enabled there (from events)
 
     def now(self) -> float:
         """The issuer's clock, in seconds."""
@@ -111,18 +111,6 @@ class TokenIssuer:
             self._initial_ticket_expires_at = self.now() + self.ticket_lifetime
             self._tenants.clear()
 
-    # -- tenants (store apps) --------------------------------------------------------------
-
-    def set_tenant(self, tenant_key: str, enabled: bool) -> None:
-        """Install the store app in ``tenant_key`` (``enabled``), or stop it there (``stop_by_tenant``)."""
-        with self._lock:
-            self._tenants[tenant_key] = enabled
-
-    def tenant_enabled(self, tenant_key: str, *, initial: str) -> bool:
-        """Whether the store app runs in ``tenant_key``; ``initial`` is the tenant the double was made with."""
-        with self._lock:
-            return self._tenants.get(tenant_key, tenant_key == initial)
-
     # -- app tickets (store apps) ----------------------------------------------------------
 
     def issue_ticket(self) -> str:
@@ -144,6 +132,24 @@ class TokenIssuer:
             now = self.now()
             self._initial_ticket_expires_at = min(self._initial_ticket_expires_at, now)
             self._tickets = {ticket: min(expires, now) for ticket, expires in self._tickets.items()}
+
+    # -- tenants of the store app ----------------------------------------------------------
+
+    def set_tenant(self, tenant_key: str, enabled: bool) -> None:
+        """Record that the store app was enabled or stopped in ``tenant_key`` (stopping ends its tokens)."""
+        with self._lock:
+            self._tenants[tenant_key] = enabled
+            if not enabled:
+                now = self.now()
+                for record in self._tokens.values():
+                    owner = record.owner
+                    if record.kind == "tenant" and isinstance(owner, tuple) and owner[-1] == tenant_key:
+                        record.expires_at = min(record.expires_at, now)
+
+    def tenant_enabled(self, tenant_key: str) -> bool | None:
+        """Whether the store app is enabled in ``tenant_key`` by a pushed event; ``None``: no event said."""
+        with self._lock:
+            return self._tenants.get(tenant_key)
 
     def on_resend(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener`` when an app asks for its ticket again; returns what removes the listener."""
