@@ -27,6 +27,7 @@ __all__ = [
     "event_receiver_attribute",
     "get_variable",
     "make_asset",
+    "make_asset_alias",
     "mask_secret",
     "partitioned_asset_timetable",
     "reveal_secret",
@@ -59,6 +60,17 @@ def make_asset(*, name: str, uri: str, group: str) -> Any:
     if AIRFLOW_V_3_0_PLUS:
         return Asset(name=name, uri=uri, group=group)
     return Asset(uri=uri)
+
+
+def make_asset_alias(name: str) -> Any:
+    """Return an ``AssetAlias`` on Airflow 3, a ``DatasetAlias`` (Airflow 2.10+) on Airflow 2."""
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk import AssetAlias
+
+        return AssetAlias(name=name)
+    from airflow.datasets import DatasetAlias
+
+    return DatasetAlias(name=name)
 
 
 def task_logger(name: str) -> Any:

@@ -473,3 +473,63 @@ def checked_day_rows(
 
 def _day_text(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+# A store app's tenants: each tenant's files under <lake>/tenant=<key>/, every tenant's rows in one table per
+# data set with the tenant key as a column (and in the key). The self-built app's lake and tables are as above.
+TENANT_FOLDER = "tenant="
+TENANT_COLUMN = ("tenant_key", "VARCHAR(128)")
+
+
+def tenant_table(table: Table) -> Table:
+    """The table holding every tenant's rows of ``table``'s data set: ``tenant_key`` second, and in the key.
+
+    Its ``row`` takes an item with a ``tenant_key`` field; lake files have none (their folder names the
+    tenant): read them with :func:`tenant_rows`.
+    """
+    return Table(
+        f"{table.name}_by_tenant",
+        (table.columns[0], TENANT_COLUMN, *table.columns[1:]),
+        (table.key[0], TENANT_COLUMN[0], *table.key[1:]),
+        lambda item: _with_tenant(table.row(item), item[TENANT_COLUMN[0]]),
+    )
+
+
+def tenant_rows(path: Any, table: Table, tenant_key: str) -> Iterator[tuple]:
+    """Yield the rows of one tenant's lake file for :func:`tenant_table` of ``table``."""
+    for row in read_file_rows(path, table):
+        yield _with_tenant(row, tenant_key)
+
+
+def _with_tenant(row: tuple, tenant_key: str) -> tuple:
+    return (row[0], tenant_key, *row[1:])
+
+
+def tenant_lake(base: Any, tenant_key: str) -> Any:
+    """The lake folder of one tenant: ``<base>/tenant=<key>``."""
+    return base / f"{TENANT_FOLDER}{tenant_key}"
+
+
+def tenant_lake_files(base: Any, dataset: str) -> dict[str, dict[str, LakeFile]]:
+    """Every tenant's days of ``dataset`` in the lake (see :func:`lake_files`), by day, then by tenant key."""
+    found: dict[str, dict[str, LakeFile]] = {}
+    try:
+        folders = base.fs.ls(_fs_path(base), detail=False)
+    except FileNotFoundError:
+        return found
+    for folder in sorted(folders):
+        name = str(folder).rstrip("/").rpartition("/")[2]
+        if not name.startswith(TENANT_FOLDER) or len(name) == len(TENANT_FOLDER):
+            continue
+        tenant_key = name[len(TENANT_FOLDER) :]
+        for day, file in lake_files(tenant_lake(base, tenant_key), dataset).items():
+            found.setdefault(day, {})[tenant_key] = file
+    return found
+
+
+def tenants_fingerprint(files: dict[str, LakeFile]) -> str:
+    """One fingerprint for a day's files of every tenant: it changes when any tenant's file does."""
+    import hashlib
+
+    text = "\n".join(f"{tenant}={file.fingerprint}" for tenant, file in sorted(files.items()))
+    return f"tenants={len(files)};sha256={hashlib.sha256(text.encode()).hexdigest()}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ LEGACY_APP_TICKET_KEY = "app_ticket"
 # of its own that Airflow hides ("password" in the key).
 SHARED_RATE_LIMIT_KEY = "shared_rate_limit"
 SHARED_RATE_LIMIT_PASSWORD_KEY = "shared_rate_limit_password"
+_TENANT_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,13 @@ class FeishuAppSettings:
 
         :param conn: an Airflow ``Connection`` (only ``conn_id``, ``host``, ``port``, ``login``,
             ``password`` and ``extra_dejson`` are read).
-        :param tenant_key: a store app's tenant, instead of the connection's ``tenant_key`` extra.
+        :param tenant_key: a store app's tenant, instead of the connection's ``tenant_key`` extra (one
+            connection per app, one mapped task per tenant).
         """
         conn_id = conn.conn_id
         extras = conn.extra_dejson or {}
+        if tenant_key is not None:
+            checked_tenant_key(tenant_key)
         app_id = (conn.login or "").strip()
         app_secret = conn.password or ""
         if not app_id:
@@ -62,6 +67,11 @@ class FeishuAppSettings:
         if app_type not in APP_TYPES:
             raise FeishuConfigError(
                 f"Connection {conn_id!r} has app_type={app_type!r}: use 'self_built' or 'store' in its extras."
+            )
+        if tenant_key is not None and app_type != "store":
+            raise FeishuConfigError(
+                f"tenant_key={tenant_key!r} was given, but connection {conn_id!r} is a {app_type} app, which reads "
+                "its own tenant only: leave tenant_key out, or use a store app's connection (app_type 'store')."
             )
         app_ticket = _optional_text(extras.get(APP_TICKET_KEY)) or _optional_text(extras.get(LEGACY_APP_TICKET_KEY))
         tenant_key = _optional_text(tenant_key) or _optional_text(extras.get("tenant_key"))
@@ -93,6 +103,20 @@ class FeishuAppSettings:
             shared_rate_limit=shared_rate_limit,
             shared_rate_limit_password=password or None,
         )
+
+
+def checked_tenant_key(tenant_key: Any) -> str:
+    """Return ``tenant_key`` if it looks like a tenant key, else raise naming it.
+
+    Tenant keys are short hex-like ids; they name lake folders and asset events, so nothing else (a ``/``,
+    ``..``, a template left unrendered) is let through.
+    """
+    if not isinstance(tenant_key, str) or not _TENANT_KEY.fullmatch(tenant_key):
+        raise FeishuConfigError(
+            f"tenant_key={tenant_key!r} is not a tenant key: give the key from the tenant's app_open event "
+            "(letters, digits, '_' and '-', at most 128)."
+        )
+    return tenant_key
 
 
 def normalize_base_url(host: str | None, port: int | None = None, *, conn_id: str = "?") -> str:

@@ -49,6 +49,23 @@ DATE_PLACEHOLDER = "{date}"
 MAX_XCOM_BYTES = 1024 * 1024
 
 
+def feishu_access_alias(dataset: str | SearchEndpoint) -> Any:
+    """Return the AssetAlias (DatasetAlias on Airflow 2) of a data set, for pulls whose Asset is known only at run time.
+
+    A pull whose ``feishu_conn_id`` is templated, or which reads one tenant of a store app (``tenant_key``),
+    declares this alias at parse time and, when it runs, adds an event to the rendered connection's
+    :func:`feishu_access_asset` through it, the tenant in the event's ``extra``. Mapped pulls
+    (``.partial(...).expand(...)``) pass ``outlets=[feishu_access_alias(dataset)]`` to ``partial``: Airflow
+    builds a mapped task's outlets from its ``partial`` arguments, not from the operator's ``__init__``.
+
+    :param dataset: a registered data set's name or its
+        :class:`~airflow_provider_feishu_workplace.endpoints.SearchEndpoint`.
+    """
+    from airflow_provider_feishu_workplace._compat import make_asset_alias
+
+    return make_asset_alias(f"feishu_workplace.{get_endpoint(dataset).name}")
+
+
 def feishu_access_asset(dataset: str | SearchEndpoint, feishu_conn_id: str = "feishu_default") -> Asset:
     """Return the Asset (Dataset on Airflow 2) the access operators update: one per data set and connection.
 
@@ -85,6 +102,8 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
     only after the whole range has arrived, so a failure leaves every earlier file as it was).
 
     :param feishu_conn_id: the Feishu connection (templated).
+    :param tenant_key: a store app's tenant to read, instead of the connection's extra ``tenant_key``
+        (templated, or mapped: one task per tenant). Its asset event says which tenant it holds.
     :param date: pull exactly this day, ``YYYY-MM-DD`` (templated).
     :param from_date: pull a range from this day, ``YYYY-MM-DD``, with ``to_date`` (templated).
     :param to_date: the range's last day, included (templated).
@@ -117,7 +136,15 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
 
     #: The data set this operator pulls: a registered name or a SearchEndpoint record.
     dataset: str | SearchEndpoint = "workplace"
-    template_fields: Sequence[str] = ("feishu_conn_id", "date", "from_date", "to_date", "output_path", "output_conn_id")
+    template_fields: Sequence[str] = (
+        "feishu_conn_id",
+        "tenant_key",
+        "date",
+        "from_date",
+        "to_date",
+        "output_path",
+        "output_conn_id",
+    )
     ui_color = "#3370ff"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -138,6 +165,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         self,
         *,
         feishu_conn_id: str = "feishu_default",
+        tenant_key: str | None = None,
         date: str | dt.date | None = None,
         from_date: str | dt.date | None = None,
         to_date: str | dt.date | None = None,
@@ -167,8 +195,13 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             )
         # The record, resolved at parse time: an unknown data set fails the DAG file, not the run.
         endpoint = get_endpoint(type(self).dataset if dataset is None else dataset)
-        if "outlets" not in kwargs and "{{" not in feishu_conn_id:
-            kwargs["outlets"] = [feishu_access_asset(endpoint, feishu_conn_id)]
+        if "outlets" not in kwargs:
+            # The Asset names the connection: known here unless templated. A templated one, or a tenant's pull,
+            # updates it through the data set's alias once rendered (see feishu_access_alias).
+            static = "{{" not in feishu_conn_id and tenant_key is None
+            kwargs["outlets"] = [
+                feishu_access_asset(endpoint, feishu_conn_id) if static else feishu_access_alias(endpoint)
+            ]
         super().__init__(**kwargs)
         self.endpoint = endpoint
         self.dataset = endpoint.name
@@ -186,6 +219,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
                 f"from_date={from_date!r} and to_date={to_date!r}: pass both (the range is inclusive), or neither."
             )
         self.feishu_conn_id = feishu_conn_id
+        self.tenant_key = tenant_key
         self.date = date
         self.from_date = from_date
         self.to_date = to_date
@@ -228,6 +262,11 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         try:
             first_day, last_day = self.resolve_days(context)
             hook_params = checked_hook_params(self.hook_params, FeishuWorkplaceHook)
+            if self.tenant_key is not None:
+                from airflow_provider_feishu_workplace.hooks._app_settings import checked_tenant_key
+
+                # Before any path is opened: the tenant key may name the output's folder.
+                hook_params = {**hook_params, "tenant_key": checked_tenant_key(self.tenant_key)}
             output: Any = self._output_path() if self.output_path else None  # a path, or a dict of them per day
             if self._per_day:
                 output = self._day_paths(first_day, last_day)
@@ -486,9 +525,21 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         events = context.get("outlet_events")
         if events is None:
             return
+        extra = {
+            "dataset": self.endpoint.name,
+            "from_date": first_day.isoformat(),
+            "to_date": last_day.isoformat(),
+            "items": count,
+            "path": where if where != "XCom" else None,
+            # Each day written and the file holding it: loaders read these, whatever the layout.
+            "days": dict(days),
+        }
+        if self.tenant_key is not None:
+            extra["tenant_key"] = self.tenant_key  # one event per tenant's pull, on the app's Asset
         run_key = run_partition_key(context)
         emit = run_key is not None if self.emit_partitions is None else self.emit_partitions
         keys = partition_keys(_written_days(first_day, last_day, days)) if emit else []
+        alias = feishu_access_alias(self.endpoint)
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
                 if keys and not add_partitions(events[outlet], keys) and keys != [run_key]:
@@ -499,15 +550,10 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
                         keys[-1],
                         run_key,
                     )
-                events[outlet].extra = {
-                    "dataset": self.endpoint.name,
-                    "from_date": first_day.isoformat(),
-                    "to_date": last_day.isoformat(),
-                    "items": count,
-                    "path": where if where != "XCom" else None,
-                    # Each day written and the file holding it: loaders read these, whatever the layout.
-                    "days": dict(days),
-                }
+                events[outlet].extra = extra
+            elif getattr(outlet, "name", None) == alias.name and type(outlet) is type(alias):
+                # The rendered connection's Asset, through the alias declared at parse time.
+                events[alias].add(feishu_access_asset(self.endpoint, self.feishu_conn_id), extra=extra)
 
 
 class FeishuCustomWorkplaceAccessOperator(FeishuWorkplaceAccessOperator):

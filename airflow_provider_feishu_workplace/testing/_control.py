@@ -19,6 +19,7 @@ this one, with JSON in and out:
 | ``POST /events`` ``{"type": "app_open", "tenant_key": ..., "status": ...}`` | push one event; ``{"event_id"}`` |
 | ``GET /events`` | every pushed event: id, type, each attempt's HTTP status, delivered |
 | ``POST /tickets/expire`` | every app ticket issued so far stops being accepted (10012) |
+| ``POST /tenants`` ``{"tenant_key": ..., "enabled": false}`` | :meth:`FeishuDouble.set_tenant`, no event pushed |
 
 ``/events/callback`` takes :class:`EventPusher`'s options (``ticket_interval``, ``timeout``, ``retry_delays``) and
 ``ticket_lifetime``; ``POST /events`` with ``"type": "app_ticket"`` pushes a new ticket.
@@ -87,6 +88,7 @@ class Control:
             ("POST", "/events"): self._push_event,
             ("GET", "/events"): self._pushed_events,
             ("POST", "/tickets/expire"): self._expire_tickets,
+            ("POST", "/tenants"): self._set_tenant,
         }
         route = routes.get((method, path.rstrip("/") or "/"))
         if route is None:
@@ -209,6 +211,14 @@ class Control:
     def _expire_tickets(self, query: dict[str, str], body: Any) -> dict[str, Any]:
         self.double._issuer.expire_tickets()
         return {"expired": True}
+
+    def _set_tenant(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        fields = _object(body, "POST /tenants")
+        enabled = fields.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise BadRequest(f'"enabled"={enabled!r} must be true or false')
+        self.double.set_tenant(fields.get("tenant_key"), enabled=enabled)
+        return {"tenant_key": fields["tenant_key"], "enabled": enabled}
 
     def _running_pusher(self) -> EventPusher:
         if self.pusher is None:

@@ -198,6 +198,16 @@ class FeishuDouble:
     app_ticket = _credential("app_ticket", "The app_ticket the platform pushed to the store app.")
     tenant_key = _credential("tenant_key", "The tenant the store app is installed in.")
 
+    def set_tenant(self, tenant_key: str, *, enabled: bool = True) -> None:
+        """Install the store app in one more tenant (``enabled``), or stop it there, as its admin does.
+
+        A stopped tenant's ``tenant_access_token`` requests are refused (code 99991673). Pushing
+        ``app_open`` or ``app_status_change`` through the control API does this too, with the event.
+        """
+        if not isinstance(tenant_key, str) or not tenant_key:
+            raise ValueError(f"tenant_key={tenant_key!r}: give the tenant's key.")
+        self._issuer.set_tenant(tenant_key, enabled)
+
     # -- data ------------------------------------------------------------------------------
 
     @property

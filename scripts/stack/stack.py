@@ -340,6 +340,8 @@ def airflow_env(base: Path, state: dict) -> dict[str, str]:
     }
     if state.get("double"):
         env["AIRFLOW_CONN_FEISHU_DEFAULT"] = state["double"]["connection"]
+    if state.get("store_app"):
+        env["AIRFLOW_CONN_FEISHU_STORE"] = state["store_app"]["connection"]
     return env
 
 
@@ -469,6 +471,33 @@ def _start_double(base: Path, state: dict, env: dict) -> None:
     state["double"] = {"info": info, "connection": connection}
 
 
+def _add_store_app(state: dict) -> None:
+    """The double's store app as connection ``feishu_store``, with the Encrypt Key and verification token its
+    events are signed and encrypted with (made here: the double takes them from :func:`_push_store_events`)."""
+    from airflow_provider_feishu_workplace.testing import ServedDouble
+
+    keys = {"encrypt_key_secret": secrets.token_urlsafe(24), "verification_token": secrets.token_urlsafe(16)}
+    # No tenant_key: each pull names its tenant (dags/feishu_workplace_tenants.py).
+    connection = ServedDouble(**state["double"]["info"]).connection("store", extra={**keys, "tenant_key": None})
+    state["store_app"] = {"connection": connection, **keys}
+
+
+def _push_store_events(state: dict) -> None:
+    """Have the double push the store app's events (a ticket now, then hourly) to the API server's receiver."""
+    info, store = state["double"]["info"], state["store_app"]
+    url = f"http://127.0.0.1:{state['ports']['api_server']}/feishu/events/feishu_store"
+    body = {"url": url, "encrypt_key": store["encrypt_key_secret"], "verification_token": store["verification_token"]}
+    request = urllib.request.Request(
+        f"{info['control_url']}/events/callback",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        json.load(response)
+    state["store_app"]["callback_url"] = url
+
+
 def _airflow(env: dict | None = None) -> str:
     return str(Path(sys.executable).parent / "airflow")
 
@@ -581,10 +610,13 @@ def start(base: Path, *, blocks_per_day: int = 5, load_sweep: str = LOAD_SWEEP, 
         _with_fresh_ports(base, state, ["redis"], lambda: _start_redis(base, state, env))
         if not real_feishu:
             _with_fresh_ports(base, state, ["double", "double_control"], lambda: _start_double(base, state, env))
+            _add_store_app(state)
         env = _process_env(base, state)
         _run_airflow(base, env, "airflow-setup", "db", "migrate")
         _run_airflow(base, env, "airflow-setup", "pools", "set", POOL, str(POOL_SLOTS), "Feishu Workplace app")
         _with_fresh_ports(base, state, ["api_server"], lambda: _start_api_server(base, state))
+        if state.get("store_app"):
+            _push_store_events(state)
         env = _process_env(base, state)
         _write_env_file(base, state)
         for name, command in (

@@ -72,7 +72,12 @@ class TestParsing:
         bag = dag_folder.parse()
 
         assert bag.import_errors == {}
-        assert set(bag.dag_ids) == {"feishu_workplace_extract", "feishu_workplace_load", "feishu_workplace_backfill"}
+        assert set(bag.dag_ids) == {
+            "feishu_workplace_extract",
+            "feishu_workplace_load",
+            "feishu_workplace_backfill",
+            "feishu_workplace_tenants",
+        }
         for dag in bag.dags.values():
             assert dag.doc_md and "feishu" in dag.tags
             assert all(task.retries >= 1 for task in dag.tasks)

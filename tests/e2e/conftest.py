@@ -64,6 +64,11 @@ def make_stack_stop(stack_dir: Path) -> subprocess.CompletedProcess:
     return _make("stack-stop", f"STACK_DIR={stack_dir}", timeout=300)
 
 
+def pytest_collection_modifyitems(items):
+    """The test that stops the stack runs last, after every file's stages (tests/e2e/test_store_apps_live.py too)."""
+    items.sort(key=lambda item: item.name.startswith("test_report_and_stack_stop"))
+
+
 def pytest_terminal_summary(terminalreporter):
     if REPORT:
         terminalreporter.section("make e2e report")

@@ -70,6 +70,10 @@ class LiveStack:
     def reload(self) -> None:
         self.state = stack.load_state(self.base)
 
+    def control(self, method: str, path: str, body: dict | None = None) -> dict:
+        """Call the served double's control API (``POST /events``, ``POST /tenants``, ...)."""
+        return self.double._control(method, path, body)
+
     # Airflow, as its users drive it
 
     def airflow(self, *args: str, timeout: float = 300) -> str:
