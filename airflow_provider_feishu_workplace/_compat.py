@@ -68,7 +68,7 @@ def make_asset_alias(name: str) -> Any:
         from airflow.sdk import AssetAlias
 
         return AssetAlias(name=name)
-    from airflow.datasets import DatasetAlias
+    from airflow.datasets import DatasetAlias  # type: ignore[import-not-found,unused-ignore]  # Airflow 2
 
     return DatasetAlias(name=name)
 

@@ -525,7 +525,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         events = context.get("outlet_events")
         if events is None:
             return
-        extra = {
+        extra: dict[str, Any] = {
             "dataset": self.endpoint.name,
             "from_date": first_day.isoformat(),
             "to_date": last_day.isoformat(),

@@ -217,7 +217,7 @@ class Control:
         enabled = fields.get("enabled", True)
         if not isinstance(enabled, bool):
             raise BadRequest(f'"enabled"={enabled!r} must be true or false')
-        self.double.set_tenant(fields.get("tenant_key"), enabled=enabled)
+        self.double.set_tenant(str(fields.get("tenant_key", "")), enabled=enabled)
         return {"tenant_key": fields["tenant_key"], "enabled": enabled}
 
     def _running_pusher(self) -> EventPusher:
