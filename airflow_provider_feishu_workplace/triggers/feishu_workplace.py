@@ -169,7 +169,7 @@ class FeishuWorkplaceDataTrigger(BaseTrigger):
                     if failure.rerun_can_help:
                         bound = f"max_failed_checks={self.max_failed_checks}"
                         message = f"{failed} checks in a row failed ({bound}); the last: {message}"
-                    yield TriggerEvent(self._event("failure", message, rerun_can_help=failure.rerun_can_help))
+                    yield TriggerEvent(self._event("error", message, rerun_can_help=failure.rerun_can_help))
                     return
                 self.log.warning(
                     "Check %d of %s data for %s failed (%d in a row, max_failed_checks=%d); waiting on: %s",
