@@ -41,6 +41,9 @@ $(INSTALLED): pyproject.toml $(CONSTRAINTS) airflow_provider_feishu_workplace/__
 	@$(PY) -m pip install --progress-bar off --disable-pip-version-check \
 		--constraint $(CONSTRAINTS) --editable ".[test]" >$(VENV)/install.log 2>&1 \
 		|| { grep -v -e "^WARNING: Location '.*' is ignored" -e "^INFO: pip is " $(VENV)/install.log | tail -n 30 >&2; echo "install: pip install failed (above: the end of $(VENV)/install.log)" >&2; exit 1; }
+	@# The editable build leaves an egg-info here: a second copy of the entry points for processes started in the
+	@# checkout, which makes Airflow register the store-app plugin twice (scripts/copy-build-source.sh says more).
+	@rm -rf airflow_provider_feishu_workplace.egg-info
 	@touch $@
 
 # The suite runs in PYTEST_WORKERS processes (pytest-xdist): most tests wait on sockets and subprocesses, so

@@ -26,6 +26,7 @@ trap 'rm -rf "$work"' EXIT
 # 1. Build. Old files of this version would be checked and uploaded along with the new ones: start clean.
 rm -f "$dist"/airflow_provider_feishu_workplace-"$version"[.-]*
 "$python" -m build --outdir "$dist" . >"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log" >&2; fail "python -m build"; }
+rm -rf airflow_provider_feishu_workplace.egg-info  # see scripts/copy-build-source.sh
 sdist=$dist/airflow_provider_feishu_workplace-$version.tar.gz
 wheel=$dist/airflow_provider_feishu_workplace-$version-py3-none-any.whl
 for file in "$sdist" "$wheel"; do

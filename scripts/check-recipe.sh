@@ -41,7 +41,8 @@ say "the deployment has $(wc -l <"$work/before.txt") Airflow distributions"
 
 # 2. The recipe: docs/production.md's pip command as written, with this checkout's wheel standing in for the
 #    release on PyPI.
-"$venv/bin/python" -m pip wheel --no-deps --disable-pip-version-check --wheel-dir "$work/dist" . >"$work/wheel.log" 2>&1 \
+bash scripts/copy-build-source.sh "$work/source"
+"$venv/bin/python" -m pip wheel --no-deps --disable-pip-version-check --wheel-dir "$work/dist" "$work/source" >"$work/wheel.log" 2>&1 \
     || { tail -n 30 "$work/wheel.log" >&2; fail "building the wheel"; }
 wheel=$(ls "$work"/dist/airflow_provider_feishu_workplace-*.whl)
 recipe=$(grep -m 1 "^pip install --constraint $constraints \"apache-airflow==$airflow_version\" " docs/production.md) \

@@ -14,8 +14,9 @@ trap 'rm -rf "$work"' EXIT
 say() { echo "check-wheel: $*"; }
 
 "$python" -m venv "$work/build-venv"
+bash scripts/copy-build-source.sh "$work/source"
 "$work/build-venv/bin/python" -m pip wheel --no-deps --progress-bar off --disable-pip-version-check \
-    --wheel-dir "$work/dist" . >"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log" >&2; say "building the wheel failed"; exit 1; }
+    --wheel-dir "$work/dist" "$work/source" >"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log" >&2; say "building the wheel failed"; exit 1; }
 wheel=$(ls "$work"/dist/airflow_provider_feishu_workplace-*.whl)
 say "built $(basename "$wheel") with $("$python" --version 2>&1)"
 

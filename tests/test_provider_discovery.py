@@ -157,3 +157,13 @@ def test_airflow_connections_test_against_the_double(tmp_path, feishu_double, pa
     assert feishu_double.app_secret not in output
     assert not any(token in output for token in feishu_double.issued_tokens)
     shutil.rmtree(tmp_path / "airflow", ignore_errors=True)
+
+
+def test_the_store_app_plugin_is_found_once():
+    # Seen twice (an egg-info left in the checkout by a build: the Makefile removes it), Airflow 3.3's task
+    # runner stops registering plugins at the duplicate, and OpenLineage's listener is lost with it.
+    from importlib.metadata import entry_points
+
+    found = [ep.value for ep in entry_points(group="airflow.plugins") if ep.name == "feishu_store_apps"]
+
+    assert found == ["airflow_provider_feishu_workplace.store_apps.plugin:FeishuStoreAppsPlugin"]
