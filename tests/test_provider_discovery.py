@@ -162,8 +162,14 @@ def test_airflow_connections_test_against_the_double(tmp_path, feishu_double, pa
 def test_the_store_app_plugin_is_found_once():
     # Seen twice (an egg-info left in the checkout by a build: the Makefile removes it), Airflow 3.3's task
     # runner stops registering plugins at the duplicate, and OpenLineage's listener is lost with it.
-    from importlib.metadata import entry_points
+    from importlib.metadata import distributions
 
-    found = [ep.value for ep in entry_points(group="airflow.plugins") if ep.name == "feishu_store_apps"]
+    # As Airflow reads them: every distribution on sys.path, not one per name as entry_points() does.
+    found = [
+        ep.value
+        for dist in distributions()
+        for ep in dist.entry_points
+        if ep.group == "airflow.plugins" and ep.name == "feishu_store_apps"
+    ]
 
     assert found == ["airflow_provider_feishu_workplace.store_apps.plugin:FeishuStoreAppsPlugin"]
