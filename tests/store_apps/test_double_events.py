@@ -172,7 +172,8 @@ def test_the_control_api_steers_the_pushes(double):
     control = Control(double)
 
     def call(method, path, body=None):
-        reply = control(method, path, {}, {}, json.dumps(body).encode() if body is not None else b"")
+        headers = {"authorization": f"Bearer {control.token}", "host": "127.0.0.1"}
+        reply = control(method, path, {}, headers, json.dumps(body).encode() if body is not None else b"")
         return reply.status, reply.payload
 
     with callback_server(collect) as url:

@@ -14,7 +14,6 @@ import textwrap
 import time
 
 import pytest
-import requests
 
 from airflow_provider_feishu_workplace.testing import served_double
 from tests.store_apps.receiver_server import ENCRYPT_KEY, STORE_CONN, TOKEN, receiver_server
@@ -32,9 +31,7 @@ PULL = textwrap.dedent(
 
 
 def control(served, method: str, path: str, body: dict | None = None) -> dict:
-    answer = requests.request(method, served.control_url + path, json=body, timeout=10)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    return served._control(method, path, body)  # with the run's control token
 
 
 def pull(server, served) -> tuple[dict, str]:
