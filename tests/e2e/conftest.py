@@ -65,7 +65,7 @@ def make_stack_stop(stack_dir: Path) -> subprocess.CompletedProcess:
 
 
 def pytest_collection_modifyitems(items):
-    """The test that stops the stack runs last, after every file's stages (tests/e2e/test_store_apps_live.py too)."""
+    """The test that stops the stack runs last, after the stages of every file (tests/e2e/test_*.py)."""
     items.sort(key=lambda item: item.name.startswith("test_report_and_stack_stop"))
 
 
@@ -74,8 +74,3 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("make e2e report")
         for line in REPORT:
             terminalreporter.write_line(line)
-
-
-def pytest_collection_modifyitems(items):
-    """Keep the stage that stops the stack last, after the stages of every file (tests/e2e/test_*.py)."""
-    items.sort(key=lambda item: item.name.startswith("test_report_and_stack_stop"))
