@@ -484,17 +484,12 @@ def _add_store_app(state: dict) -> None:
 
 def _push_store_events(state: dict) -> None:
     """Have the double push the store app's events (a ticket now, then hourly) to the API server's receiver."""
+    from airflow_provider_feishu_workplace.testing import ServedDouble
+
     info, store = state["double"]["info"], state["store_app"]
     url = f"http://127.0.0.1:{state['ports']['api_server']}/feishu/events/feishu_store"
     body = {"url": url, "encrypt_key": store["encrypt_key_secret"], "verification_token": store["verification_token"]}
-    request = urllib.request.Request(
-        f"{info['control_url']}/events/callback",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        json.load(response)
+    ServedDouble(**info)._control("POST", "/events/callback", body)  # with the run's control token
     state["store_app"]["callback_url"] = url
 
 
