@@ -121,6 +121,8 @@ def test_flask_connection_form_shows_and_checks_the_feishu_fields(airflow_db):
         "extra__feishu__tenant_key": ["Tenant key", "StringField"],
         "extra__feishu__shared_rate_limit": ["Shared rate limit", "StringField"],
         "extra__feishu__shared_rate_limit_password": ["Shared rate limit password", "PasswordField"],
+        "extra__feishu__encrypt_key_secret": ["Encrypt Key", "PasswordField"],
+        "extra__feishu__verification_token": ["Verification Token", "PasswordField"],
     }
     assert 'type="password"' in form["fields"]["extra__feishu__app_ticket_secret"][2]
     assert 'type="password"' in form["fields"]["extra__feishu__shared_rate_limit_password"][2]
