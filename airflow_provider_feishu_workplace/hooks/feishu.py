@@ -602,7 +602,7 @@ class FeishuHook(BaseHook):
             # Other TLS failures (a handshake cut short by a flaky gateway) are worth another attempt.
             raise FeishuTransientError(f"{path}: the TLS handshake failed ({error})") from error
         except requests.RequestException as error:
-            if deadline.expired or isinstance(error, requests.Timeout):
+            if deadline.expired or _timed_out(error):
                 raise self._too_slow(path) from None
             raise FeishuTransientError(f"{path} failed before an answer arrived ({type(error).__name__})") from error
         except FeishuError:
@@ -632,3 +632,14 @@ def _require_positive(name: str, value: Any, *, allow_zero: bool = False) -> Non
     ok = isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 or (allow_zero and value == 0))
     if not ok:
         raise FeishuConfigError(f"{name}={value!r} must be a {'non-negative' if allow_zero else 'positive'} number.")
+
+
+def _timed_out(error: requests.RequestException) -> bool:
+    """Whether the request ran out of time. requests before 2.32.3 reports a read timeout while a streamed body
+    is read as a ConnectionError that wraps urllib3's ReadTimeoutError."""
+    import requests
+    from urllib3.exceptions import ReadTimeoutError
+
+    if isinstance(error, requests.Timeout):
+        return True
+    return any(isinstance(cause, ReadTimeoutError | TimeoutError) for cause in (*error.args[:1], error.__context__))
