@@ -7,11 +7,12 @@ Used by tests/triggers/test_shared_checks.py and scripts/bench_waiting.py.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 import types
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from tests.airflow_versions import AIRFLOW_V_3_0_PLUS
 
 # The stall watch's tick: the loop is asked to wake every STALL_TICK s; a wake-up later than that is a stall.
 STALL_TICK = 0.01
@@ -44,8 +45,8 @@ class InProcessTriggerer:
     def __init__(self) -> None:
         from airflow.jobs.triggerer_job_runner import TriggerRunner
 
+        _import_what_checks_import_lazily()
         self.runner = TriggerRunner()
-        self._airflow_2 = "timeout_after" not in inspect.signature(self.runner.run_trigger).parameters
         self.events: dict[str, tuple[float, Any]] = {}
         self.longest_stall = 0.0
         self.started = time.monotonic()
@@ -64,10 +65,7 @@ class InProcessTriggerer:
 
     def add(self, name: str, trigger: Any) -> None:
         """Run ``trigger`` as the triggerer runs a new one."""
-        if self._airflow_2 and getattr(trigger, "task_instance", None) is None:
-            # Airflow 2's runner reads the trigger's task instance when it cancels it (its trigger_timeout);
-            # these triggers belong to no task: one without a timeout stands in.
-            trigger.task_instance = types.SimpleNamespace(trigger_timeout=None)
+        _as_created_for_no_task(trigger)
         number = len(self._names) + 1
         self._names[number] = name
         self.runner.triggers[number] = {"task": None, "name": name, "events": 0, "is_watcher": False}
@@ -117,6 +115,39 @@ class InProcessTriggerer:
             self.longest_stall = max(self.longest_stall, stall)
             if stall > 0.05:
                 self.stalls.append((time.monotonic(), stall))
+
+
+def _import_what_checks_import_lazily() -> None:
+    """Import here, before any trigger runs, what the provider's check threads would import on their first
+    checks, several threads at once.
+
+    Those imports parse Python: pytest rewrites the asserts of the provider's modules (the package of a pytest
+    plugin) as they are imported, and Airflow 3.0 configures its ORM on the first ``Connection`` made (read in
+    a check thread), importing its models and its execution API's pydantic models, whose schemas parse the
+    signatures of builtins (``inspect.signature``). Python 3.11 before 3.11.8 keeps one AST recursion counter
+    for all threads (CPython gh-106905): two threads parsing at once can fail with ``SystemError: AST
+    constructor recursion depth mismatch``, which crashed a pytest worker on Airflow 3.0 (Python 3.11.2).
+    """
+    from sqlalchemy.orm import configure_mappers
+
+    import airflow_provider_feishu_workplace.days
+    import airflow_provider_feishu_workplace.hooks._deadline
+    import airflow_provider_feishu_workplace.hooks.feishu_workplace  # noqa: F401
+
+    configure_mappers()
+
+
+def _as_created_for_no_task(trigger: Any) -> None:
+    """Set on ``trigger`` what the triggerer's ``create_triggers`` sets for a trigger of no task instance (as
+    these tests' triggers are) before ``run_trigger``, which reads it when it cancels the trigger.
+
+    Airflow 3 sets ``timeout_after`` (3.0's ``run_trigger`` reads the attribute; 3.1's and later are handed it).
+    Airflow 2 reads the task instance's ``trigger_timeout``: a task instance without a timeout stands in.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        trigger.timeout_after = None
+    elif getattr(trigger, "task_instance", None) is None:
+        trigger.task_instance = types.SimpleNamespace(trigger_timeout=None)
 
 
 async def run_triggers(

@@ -14,16 +14,7 @@ import time
 import pytest
 
 from airflow_provider_feishu_workplace.triggers.feishu_workplace import FeishuWorkplaceDataTrigger
-from tests.airflow_versions import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, AIRFLOW_VERSION
 from tests.triggers.in_process_triggerer import InProcessTriggerer, date_time_trigger, run_triggers
-
-# Airflow 3.0's trigger runner differs from 2.11's and 3.1+'s in what this module's in-process harness drives
-# (it reads the triggerer's own timeout_after on cancel), and a pytest worker running it crashed in CI
-# ("SystemError: AST constructor recursion depth mismatch"): on 3.0 the real-triggerer test covers waiting.
-pytestmark = pytest.mark.skipif(
-    AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS,
-    reason=f"Airflow {AIRFLOW_VERSION}: the in-process trigger runner harness does not apply to 3.0",
-)
 
 DAY = "2026-11-19"
 
