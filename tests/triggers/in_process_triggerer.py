@@ -7,6 +7,8 @@ Used by tests/triggers/test_shared_checks.py and scripts/bench_waiting.py.
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
 import time
 import types
 from collections.abc import Callable, Iterable
@@ -40,13 +42,17 @@ class InProcessTriggerer:
     """Airflow's ``TriggerRunner`` without its process: :meth:`add` starts a trigger in ``run_trigger`` on the
     running loop; :attr:`events` holds each trigger's first event and when it came (``time.monotonic()``);
     :attr:`longest_stall` the loop's longest stall since :meth:`start` (or :meth:`reset_stall`); :attr:`started`
-    when it was made."""
+    when it was made; :attr:`compiled_in_threads` what threads other than the main one compiled or parsed while
+    it ran (see :func:`_import_what_checks_import_lazily`)."""
 
     def __init__(self) -> None:
         from airflow.jobs.triggerer_job_runner import TriggerRunner
 
         _import_what_checks_import_lazily()
         self.runner = TriggerRunner()
+        #: "thread name: file name" of each compile() (ast.parse included) outside the main thread until stop()
+        self.compiled_in_threads: list[str] = []
+        _compile_watchers.append(self)
         self.events: dict[str, tuple[float, Any]] = {}
         self.longest_stall = 0.0
         self.started = time.monotonic()
@@ -96,6 +102,7 @@ class InProcessTriggerer:
     async def stop(self) -> None:
         """Cancel every trigger still running, as a triggerer does; raise if one failed."""
         self._stopping = True
+        _compile_watchers.remove(self)
         if self._stall_task is not None:
             await self._stall_task  # stalls are watched while the triggers run, not while they are cancelled
         tasks = {number: details["task"] for number, details in self.runner.triggers.items()}
@@ -135,6 +142,18 @@ def _import_what_checks_import_lazily() -> None:
     import airflow_provider_feishu_workplace.hooks.feishu_workplace  # noqa: F401
 
     configure_mappers()
+
+
+_compile_watchers: list[InProcessTriggerer] = []
+
+
+def _note_compile(event: str, args: tuple) -> None:
+    if event == "compile" and _compile_watchers and threading.current_thread() is not threading.main_thread():
+        for triggerer in _compile_watchers:
+            triggerer.compiled_in_threads.append(f"{threading.current_thread().name}: {args[1]}")
+
+
+sys.addaudithook(_note_compile)  # once, when this module is imported: an audit hook cannot be removed
 
 
 def _as_created_for_no_task(trigger: Any) -> None:
