@@ -12,10 +12,18 @@
 # every direct dependency of the project at the lowest release its bound in pyproject.toml allows
 # (uv's --resolution lowest-direct), the rest at the newest that fits. The .in file is a constraint there,
 # not a requirement, so it pins Airflow and caps the transitive dependencies without being "direct" itself.
+# The runtime dependencies (not the [test] and [examples] extras) are also pinned to their lower bounds
+# (constraints/lowest-floors.py): otherwise a newer provider that Airflow installs (standard, common-io) lifts
+# common-compat above the bound and the bound is never run. The previous output file is removed first: uv
+# would keep its pins as preferences, and a lowered bound would not be taken.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lowest=
-if [ "${1:-}" = --lowest ]; then lowest=1; shift; mkdir -p constraints/lowest; fi
+if [ "${1:-}" = --lowest ]; then
+    lowest=1; shift; mkdir -p constraints/lowest
+    floors=$(mktemp); trap 'rm -f "$floors"' EXIT
+    python3 constraints/lowest-floors.py pyproject.toml >"$floors"
+fi
 versions=("$@")
 if [ ${#versions[@]} -eq 0 ]; then
     for f in constraints/airflow-*.in; do v=${f#constraints/airflow-}; versions+=("${v%.in}"); done
@@ -26,11 +34,12 @@ for v in "${versions[@]}"; do
     if [ -n "$lowest" ]; then
         out=constraints/lowest/airflow-$v.txt
         cmd="uv pip compile --universal --python-version 3.11 --resolution lowest-direct --extra test"
-        cmd+=" --constraint $in pyproject.toml --output-file $out"
+        cmd+=" --constraint $in --constraint <lower bounds> pyproject.toml --output-file $out"
+        rm -f "$out"
     else
         cmd="uv pip compile --universal --python-version 3.11 --extra test pyproject.toml $in --output-file $out"
     fi
-    $cmd --quiet --no-header
+    ${cmd/<lower bounds>/$floors} --quiet --no-header
     python3 - "$v" "$in" "$out" "$cmd" "$(uv --version)" "$lowest" <<'PY'
 import sys
 version, src, out, cmd, uv, lowest = sys.argv[1:]
