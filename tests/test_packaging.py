@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from importlib.metadata import metadata
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 import airflow_provider_feishu_workplace
 
@@ -247,6 +249,27 @@ def test_ci_runs_the_suite_on_the_lowest_direct_dependencies_where_they_are_comp
     )
     assert sorted(rows.group(1).split()) == lowest == ["2.11", "3.0"]
     assert all("test" in targets for airflow, _, targets in _ci_matrix() if airflow in lowest)
+
+
+@pytest.mark.parametrize("airflow", ["2.11", "3.0"])
+def test_the_lowest_constraints_hold_each_runtime_dependency_at_its_lower_bound(airflow):
+    """What CI's lowest rows prove: every runtime dependency (extras included) runs at pyproject's bound."""
+    floors = subprocess.run(
+        [sys.executable, "constraints/lowest-floors.py", "pyproject.toml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    pins = _pins(ROOT / "constraints" / "lowest" / f"airflow-{airflow}.txt", "3.11.2")
+    assert "apache-airflow-providers-common-compat" in {Requirement(floor).name for floor in floors}
+    for floor in floors:
+        requirement = Requirement(floor)
+        (bound,) = requirement.specifier
+        assert Version(pins[requirement.name]) == Version(bound.version), (
+            f"constraints/lowest/airflow-{airflow}.txt pins {requirement.name}=={pins[requirement.name]}, not its "
+            f"lower bound {bound.version}: run bash constraints/compile.sh --lowest {airflow}"
+        )
 
 
 def test_make_takes_the_lowest_constraints_and_venv_for_resolution_lowest():
