@@ -3,6 +3,7 @@ the CI matrix in .ci/run and the package's metadata all say the same thing, so n
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -36,9 +37,10 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def _support_table() -> tuple[list[str], dict[str, dict[str, str]]]:
-    """Return (Airflow columns, {row label: {airflow: cell}}) of docs/supported-versions.md's table."""
-    section = SUPPORTED_VERSIONS_DOC
-    rows = [line for line in section.splitlines() if line.startswith("|")]
+    """Return (Airflow columns, {row label: {airflow: cell}}) of docs/supported-versions.md's first table."""
+    lines = SUPPORTED_VERSIONS_DOC.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
     header = [cell.strip() for cell in rows[0].strip("|").split("|")]
     assert header[0] == "Python \\ Airflow", header
     table = {}
