@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS, AIRFLOW_V_3_3_PLUS
+from airflow.providers.common.compat.version_compat import get_base_airflow_version_tuple
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +18,9 @@ T = TypeVar("T")
 
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
     "ASSET_PARTITIONS",
     "PARTITION_KEYS_IN_DAG_TIME_ZONE",
     "TASK_PARTITION_KEYS",
@@ -37,6 +40,14 @@ __all__ = [
     "set_variable",
     "task_logger",
 ]
+
+_AIRFLOW_VERSION = get_base_airflow_version_tuple()
+# Computed here, not imported from common.compat's version_compat, which names 3.2 and 3.3 only from its 1.13
+# and 1.17: the provider works with common-compat 1.12 (pyproject.toml).
+AIRFLOW_V_3_0_PLUS = _AIRFLOW_VERSION >= (3, 0, 0)
+AIRFLOW_V_3_1_PLUS = _AIRFLOW_VERSION >= (3, 1, 0)
+AIRFLOW_V_3_2_PLUS = _AIRFLOW_VERSION >= (3, 2, 0)
+AIRFLOW_V_3_3_PLUS = _AIRFLOW_VERSION >= (3, 3, 0)
 
 #: Whether this Airflow has asset partitions (AIP-76, from 3.2): partitioned runs, partitioned asset events,
 #: ``CronPartitionTimetable`` and ``PartitionedAssetTimetable``.
@@ -129,8 +140,6 @@ def mask_secret(secret: str) -> None:
     process, which logs such a message's type only: there Airflow's function runs as usual. See
     docs/debug-logs.md.
     """
-    from airflow.providers.common.compat.sdk import mask_secret as airflow_mask_secret
-
     if AIRFLOW_V_3_0_PLUS and _supervisor_in_this_process():
         try:
             from airflow.sdk._shared.secrets_masker import mask_secret as mask_in_this_process
@@ -140,7 +149,25 @@ def mask_secret(secret: str) -> None:
             )
         mask_in_this_process(secret)
         return
-    airflow_mask_secret(secret)
+    _airflow_mask_secret()(secret)
+
+
+def _airflow_mask_secret() -> Callable[[str], None]:
+    """Return Airflow's own ``mask_secret``: where this Airflow keeps it, from 2.11 on.
+
+    ``airflow.providers.common.compat.sdk`` names it only from common-compat 1.22; looking in the same places
+    here lets the provider work with common-compat 1.12 (pyproject.toml).
+    """
+    try:
+        from airflow.sdk.log import mask_secret  # Airflow 3.1 and later
+    except ImportError:
+        try:
+            from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]  # 3.0
+        except ImportError:  # Airflow 2.11
+            from airflow.utils.log.secrets_masker import (  # type: ignore[import-not-found,no-redef,unused-ignore]
+                mask_secret,
+            )
+    return mask_secret
 
 
 def _supervisor_in_this_process() -> bool:

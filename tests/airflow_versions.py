@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from airflow.providers.common.compat.version_compat import (
+from airflow.providers.common.compat.version_compat import get_base_airflow_version_tuple
+
+from airflow_provider_feishu_workplace._compat import (
     AIRFLOW_V_3_0_PLUS,
     AIRFLOW_V_3_1_PLUS,
     AIRFLOW_V_3_2_PLUS,
     AIRFLOW_V_3_3_PLUS,
-    get_base_airflow_version_tuple,
 )
 
 AIRFLOW_VERSION = ".".join(str(part) for part in get_base_airflow_version_tuple())

@@ -3,9 +3,11 @@ the CI matrix in .ci/run and the package's metadata all say the same thing, so n
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from importlib.metadata import metadata
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 import airflow_provider_feishu_workplace
 
@@ -34,9 +37,10 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def _support_table() -> tuple[list[str], dict[str, dict[str, str]]]:
-    """Return (Airflow columns, {row label: {airflow: cell}}) of docs/supported-versions.md's table."""
-    section = SUPPORTED_VERSIONS_DOC
-    rows = [line for line in section.splitlines() if line.startswith("|")]
+    """Return (Airflow columns, {row label: {airflow: cell}}) of docs/supported-versions.md's first table."""
+    lines = SUPPORTED_VERSIONS_DOC.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
     header = [cell.strip() for cell in rows[0].strip("|").split("|")]
     assert header[0] == "Python \\ Airflow", header
     table = {}
@@ -247,6 +251,27 @@ def test_ci_runs_the_suite_on_the_lowest_direct_dependencies_where_they_are_comp
     )
     assert sorted(rows.group(1).split()) == lowest == ["2.11", "3.0"]
     assert all("test" in targets for airflow, _, targets in _ci_matrix() if airflow in lowest)
+
+
+@pytest.mark.parametrize("airflow", ["2.11", "3.0"])
+def test_the_lowest_constraints_hold_each_runtime_dependency_at_its_lower_bound(airflow):
+    """What CI's lowest rows prove: every runtime dependency (extras included) runs at pyproject's bound."""
+    floors = subprocess.run(
+        [sys.executable, "constraints/lowest-floors.py", "pyproject.toml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    pins = _pins(ROOT / "constraints" / "lowest" / f"airflow-{airflow}.txt", "3.11.2")
+    assert "apache-airflow-providers-common-compat" in {Requirement(floor).name for floor in floors}
+    for floor in floors:
+        requirement = Requirement(floor)
+        (bound,) = requirement.specifier
+        assert Version(pins[requirement.name]) == Version(bound.version), (
+            f"constraints/lowest/airflow-{airflow}.txt pins {requirement.name}=={pins[requirement.name]}, not its "
+            f"lower bound {bound.version}: run bash constraints/compile.sh --lowest {airflow}"
+        )
 
 
 def test_make_takes_the_lowest_constraints_and_venv_for_resolution_lowest():

@@ -32,9 +32,7 @@ def latest_ticket(app_id: str) -> StoredTicket | None:
     value = read_json(ticket_key(app_id))
     if not value or not value.get("ticket"):
         return None
-    from airflow.providers.common.compat.sdk import mask_secret
-
-    from airflow_provider_feishu_workplace._compat import reveal_secret
+    from airflow_provider_feishu_workplace._compat import mask_secret, reveal_secret
 
     ticket = reveal_secret(value["ticket"])
     mask_secret(ticket)  # the Variable's value is masked as a whole; the ticket on its own too
