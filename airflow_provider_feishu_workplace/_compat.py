@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS, AIRFLOW_V_3_3_PLUS
+from airflow.providers.common.compat.version_compat import (
+    AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_2_PLUS,
+    AIRFLOW_V_3_3_PLUS,
+    get_base_airflow_version_tuple,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -19,9 +24,11 @@ T = TypeVar("T")
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "ASSET_PARTITIONS",
+    "NESTED_ALIAS_EVENT_EXTRA",
     "PARTITION_KEYS_IN_DAG_TIME_ZONE",
     "TASK_PARTITION_KEYS",
     "add_partitions",
+    "alias_event_extra",
     "aget_connection",
     "day_partition_timetable",
     "event_receiver_attribute",
@@ -47,6 +54,11 @@ TASK_PARTITION_KEYS = AIRFLOW_V_3_3_PLUS
 #: Whether ``CronPartitionTimetable`` writes its keys (scheduled and backfill runs alike) in the DAG's time
 #: zone, from 3.3; 3.2 writes them from the UTC time of each tick, a day early for 06:00 in Asia/Shanghai.
 PARTITION_KEYS_IN_DAG_TIME_ZONE = AIRFLOW_V_3_3_PLUS
+#: Whether an asset event added through an alias may hold lists and objects in its ``extra``: from 3.1.2
+#: (apache/airflow#57352). Before, Airflow groups such events by ``frozenset(extra.items())``, and a nested
+#: value fails the task with "unhashable type: 'dict'": on 2.11 after ``execute()`` (then retried, failing
+#: again), on 3.0 in the API server's update of the task's state.
+NESTED_ALIAS_EVENT_EXTRA = get_base_airflow_version_tuple() >= (3, 1, 2)
 
 
 def make_asset(*, name: str, uri: str, group: str) -> Any:
@@ -71,6 +83,19 @@ def make_asset_alias(name: str) -> Any:
     from airflow.datasets import DatasetAlias  # type: ignore[import-not-found,unused-ignore]  # Airflow 2
 
     return DatasetAlias(name=name)
+
+
+def alias_event_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """Return ``extra`` as this Airflow can record it on an asset event added through an alias.
+
+    Where an alias event's extra must be flat (before 3.1.2, see :data:`NESTED_ALIAS_EVENT_EXTRA`), each
+    list or object value is given as its JSON text; the other values are kept.
+    """
+    if NESTED_ALIAS_EVENT_EXTRA:
+        return extra
+    import json
+
+    return {key: json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v for key, v in extra.items()}
 
 
 def task_logger(name: str) -> Any:
