@@ -159,10 +159,10 @@ def mask_secret(secret: str) -> None:
     if AIRFLOW_V_3_0_PLUS and _supervisor_in_this_process():
         try:
             from airflow.sdk._shared.secrets_masker import mask_secret as mask_in_this_process
-        except ImportError:  # Airflow 3.0 to 3.2 kept the masker here
-            from airflow.sdk.execution_time.secrets_masker import (  # type: ignore[no-redef]
-                mask_secret as mask_in_this_process,
-            )
+        except ImportError:  # before the shared masker: its mask_secret there sends MaskSecret too, so add_mask
+            from airflow.sdk.execution_time.secrets_masker import _secrets_masker
+
+            mask_in_this_process = _secrets_masker().add_mask
         mask_in_this_process(secret)
         return
     airflow_mask_secret(secret)

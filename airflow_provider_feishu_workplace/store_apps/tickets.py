@@ -37,9 +37,7 @@ def latest_ticket(app_id: str) -> StoredTicket | None:
     sealed = value.get(_FIELD) or value.get(_FIELD_BEFORE_0_2_1)
     if not sealed:
         return None
-    from airflow.providers.common.compat.sdk import mask_secret
-
-    from airflow_provider_feishu_workplace._compat import reveal_secret
+    from airflow_provider_feishu_workplace._compat import mask_secret, reveal_secret
 
     ticket = reveal_secret(sealed)
     mask_secret(ticket)  # the Variable's value is masked as a whole; the ticket on its own too
