@@ -47,8 +47,8 @@ def store(examples, dag_folder, monkeypatch):
 
     def run() -> dict[tuple[str, int], str]:
         interval_end = pendulum.parse(DAY, tz="Asia/Shanghai").add(days=1, hours=6)
+        examples.run_started = dt.datetime.now(dt.UTC)
         dag_run = run_dag_test(dag, logical_date=interval_end)
-        examples.run_id = dag_run.run_id
         return {(ti.task_id, ti.map_index): str(ti.state) for ti in dag_run.get_task_instances()}
 
     examples.run_tenants = staticmethod(run)
@@ -116,8 +116,9 @@ def test_a_tenant_stopped_in_the_registry_is_not_mapped_at_all(store):
 def test_each_tenants_pull_records_an_event_on_the_apps_asset_with_its_tenant(store):
     store.run_tenants()
 
-    # Earlier tests' runs of the DAG recorded events in the same database: this run's only.
-    events = [e for e in asset_events("feishu_workplace_tenants") if e.source_run_id == store.run_id]
+    # Earlier tests' runs of the DAG recorded events in the same database, on Airflow 2.11 with the same run id
+    # (its dag.test() replaces the run of the same date): this run's only.
+    events = [e for e in asset_events("feishu_workplace_tenants") if e.timestamp >= store.run_started]
     by_uri: dict[str, list] = {}
     for event in events:
         by_uri.setdefault(_uri(event), []).append(event)
