@@ -22,9 +22,11 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "ASSET_PARTITIONS",
+    "NESTED_ALIAS_EVENT_EXTRA",
     "PARTITION_KEYS_IN_DAG_TIME_ZONE",
     "TASK_PARTITION_KEYS",
     "add_partitions",
+    "alias_event_extra",
     "aget_connection",
     "day_partition_timetable",
     "event_receiver_attribute",
@@ -58,6 +60,11 @@ TASK_PARTITION_KEYS = AIRFLOW_V_3_3_PLUS
 #: Whether ``CronPartitionTimetable`` writes its keys (scheduled and backfill runs alike) in the DAG's time
 #: zone, from 3.3; 3.2 writes them from the UTC time of each tick, a day early for 06:00 in Asia/Shanghai.
 PARTITION_KEYS_IN_DAG_TIME_ZONE = AIRFLOW_V_3_3_PLUS
+#: Whether an asset event added through an alias may hold lists and objects in its ``extra``: from 3.1.2
+#: (apache/airflow#57352). Before, Airflow groups such events by ``frozenset(extra.items())``, and a nested
+#: value fails the task with "unhashable type: 'dict'": on 2.11 after ``execute()`` (then retried, failing
+#: again), on 3.0 in the API server's update of the task's state.
+NESTED_ALIAS_EVENT_EXTRA = _AIRFLOW_VERSION >= (3, 1, 2)
 
 
 def make_asset(*, name: str, uri: str, group: str) -> Any:
@@ -82,6 +89,19 @@ def make_asset_alias(name: str) -> Any:
     from airflow.datasets import DatasetAlias  # type: ignore[import-not-found,unused-ignore]  # Airflow 2
 
     return DatasetAlias(name=name)
+
+
+def alias_event_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """Return ``extra`` as this Airflow can record it on an asset event added through an alias.
+
+    Where an alias event's extra must be flat (before 3.1.2, see :data:`NESTED_ALIAS_EVENT_EXTRA`), each
+    list or object value is given as its JSON text; the other values are kept.
+    """
+    if NESTED_ALIAS_EVENT_EXTRA:
+        return extra
+    import json
+
+    return {key: json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v for key, v in extra.items()}
 
 
 def task_logger(name: str) -> Any:
@@ -143,10 +163,10 @@ def mask_secret(secret: str) -> None:
     if AIRFLOW_V_3_0_PLUS and _supervisor_in_this_process():
         try:
             from airflow.sdk._shared.secrets_masker import mask_secret as mask_in_this_process
-        except ImportError:  # Airflow 3.0 to 3.2 kept the masker here
-            from airflow.sdk.execution_time.secrets_masker import (  # type: ignore[no-redef]
-                mask_secret as mask_in_this_process,
-            )
+        except ImportError:  # before the shared masker: its mask_secret there sends MaskSecret too, so add_mask
+            from airflow.sdk.execution_time.secrets_masker import _secrets_masker
+
+            mask_in_this_process = _secrets_masker().add_mask
         mask_in_this_process(secret)
         return
     _airflow_mask_secret()(secret)

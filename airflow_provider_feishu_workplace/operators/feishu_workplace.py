@@ -17,6 +17,7 @@ from airflow_provider_feishu_workplace._arguments import checked_hook_params, wh
 from airflow_provider_feishu_workplace._compat import (
     TASK_PARTITION_KEYS,
     add_partitions,
+    alias_event_extra,
     make_asset,
     run_partition_key,
 )
@@ -553,7 +554,8 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
                 events[outlet].extra = extra
             elif getattr(outlet, "name", None) == alias.name and type(outlet) is type(alias):
                 # The rendered connection's Asset, through the alias declared at parse time.
-                events[alias].add(feishu_access_asset(self.endpoint, self.feishu_conn_id), extra=extra)
+                asset = feishu_access_asset(self.endpoint, self.feishu_conn_id)
+                events[alias].add(asset, extra=alias_event_extra(extra))
 
 
 class FeishuCustomWorkplaceAccessOperator(FeishuWorkplaceAccessOperator):

@@ -17,6 +17,10 @@ from airflow_provider_feishu_workplace.store_apps._variables import Json, as_utc
 __all__ = ["StoredTicket", "latest_ticket", "save_ticket", "ticket_variable_key"]
 
 ticket_variable_key = ticket_key
+# The ticket's field in the Variable's JSON value. Its name holds "secret" too: Airflow 3.0's REST API masks a
+# JSON value by its own field names only (3.3 also by the Variable's key): it showed a "ticket" field.
+_FIELD = "app_ticket_secret"
+_FIELD_BEFORE_0_2_1 = "ticket"  # a ticket stored by 0.2.0 is still read, until the next push replaces it
 
 
 @dataclass(frozen=True)
@@ -29,12 +33,13 @@ class StoredTicket:
 
 def latest_ticket(app_id: str) -> StoredTicket | None:
     """Return the newest ticket stored for ``app_id``, or ``None`` when none was pushed yet."""
-    value = read_json(ticket_key(app_id))
-    if not value or not value.get("ticket"):
+    value = read_json(ticket_key(app_id)) or {}
+    sealed = value.get(_FIELD) or value.get(_FIELD_BEFORE_0_2_1)
+    if not sealed:
         return None
     from airflow_provider_feishu_workplace._compat import mask_secret, reveal_secret
 
-    ticket = reveal_secret(value["ticket"])
+    ticket = reveal_secret(sealed)
     mask_secret(ticket)  # the Variable's value is masked as a whole; the ticket on its own too
     return StoredTicket(ticket=ticket, received_at=dt.datetime.fromisoformat(value["received_at"]))
 
@@ -52,6 +57,6 @@ def save_ticket(app_id: str, ticket: str, received_at: dt.datetime) -> None:
     def newer(current: Json | None) -> Json | None:
         if current and current.get("received_at") and dt.datetime.fromisoformat(current["received_at"]) >= when:
             return None
-        return {"ticket": seal_secret(ticket), "received_at": when.isoformat()}
+        return {_FIELD: seal_secret(ticket), "received_at": when.isoformat()}
 
     update_json(ticket_key(app_id), newer, description=f"Feishu store app {app_id}: the latest pushed app ticket")

@@ -65,22 +65,39 @@ From a shell, ``python -m airflow_provider_feishu_workplace.testing serve`` runs
 and credentials as a JSON line; ``... faults`` lists the fault kinds. :func:`served_double` does the
 former from Python.
 
-This package imports only the standard library.
+For a store app, :class:`EventPusher` plays the platform's side of the app's event callback: given the
+callback URL (the receiver, ``.../feishu/events/<conn_id>``), the Encrypt Key and the verification token,
+it pushes signed, encrypted ``app_ticket`` events on start, every ``ticket_interval`` seconds and on each
+``app_ticket/resend``, pushes ``app_open`` / ``app_status_change`` / ``order_paid`` on request, and
+redelivers what gets no 200 in time; :class:`PushRecord` is what it reports of each push
+(docs/store-apps.md)::
+
+    with FeishuDouble() as double, EventPusher.for_double(
+        double, "http://127.0.0.1:8080/feishu/events/feishu_store",
+        encrypt_key="...", verification_token="...", ticket_interval=5,
+    ) as pusher:
+        pusher.wait_delivered(pusher.push_tenant_event("app_open", "tenant_a"))
+
+This package imports only the standard library (encrypting an event needs ``cryptography``, which
+Airflow installs).
 """
 
 from airflow_provider_feishu_workplace.testing._double import FeishuDouble, RecordedRequest
 from airflow_provider_feishu_workplace.testing._faults import FAULT_KINDS, HOSTILE_MODES, FaultKind
 from airflow_provider_feishu_workplace.testing._messages import SentMessage
+from airflow_provider_feishu_workplace.testing._pusher import EventPusher, PushRecord
 from airflow_provider_feishu_workplace.testing._route_handlers import PlatformError, RouteRequest, page_of
 from airflow_provider_feishu_workplace.testing._search import SearchSpec
 from airflow_provider_feishu_workplace.testing._subprocess_double import ServedDouble, served_double
 
 __all__ = [
     "FAULT_KINDS",
+    "EventPusher",
     "HOSTILE_MODES",
     "FaultKind",
     "FeishuDouble",
     "PlatformError",
+    "PushRecord",
     "RecordedRequest",
     "RouteRequest",
     "SearchSpec",

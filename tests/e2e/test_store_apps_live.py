@@ -88,7 +88,7 @@ def test_the_receiver_stores_the_pushed_ticket_masked_everywhere_it_shows(store)
     found = live.wait_for(
         "the pushed app_ticket", lambda: variable(store, f"feishu_store_app_ticket_secret.{APP_ID}"), 120
     )
-    assert json.loads(found["value"])["ticket"] == "***"  # the REST API masks it
+    assert json.loads(found["value"])["app_ticket_secret"] == "***"  # the REST API masks it
     ((plain, encrypted),) = store.query(
         "SELECT val, is_encrypted FROM variable WHERE key = %s", (f"feishu_store_app_ticket_secret.{APP_ID}",)
     )
@@ -162,7 +162,9 @@ def test_a_ticket_expiring_mid_run_is_recovered_through_resend(store):
 
 
 def test_no_ticket_or_key_is_in_any_log_or_plain_column(store):
-    ticket = json.loads(store.airflow("variables", "get", f"feishu_store_app_ticket_secret.{APP_ID}"))["ticket"]
+    ticket = json.loads(store.airflow("variables", "get", f"feishu_store_app_ticket_secret.{APP_ID}"))[
+        "app_ticket_secret"
+    ]
     secrets = {
         "ticket": ticket,
         "encrypt key": store.state["store_app"]["encrypt_key_secret"],

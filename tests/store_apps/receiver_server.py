@@ -74,7 +74,7 @@ class ReceiverServer:
         value = self.variable(ticket_key(app_id))
         if value is None:
             return None
-        sealed = json.loads(value)["ticket"]
+        sealed = json.loads(value)["app_ticket_secret"]
         return sealed if AIRFLOW_V_3_0_PLUS else self._decrypt(sealed)
 
     def rest(self, path: str) -> str:

@@ -13,8 +13,7 @@ import time
 import pytest
 import requests
 
-from airflow_provider_feishu_workplace.testing import FeishuDouble
-from airflow_provider_feishu_workplace.testing._pusher import EventPusher
+from airflow_provider_feishu_workplace.testing import EventPusher, FeishuDouble
 from tests.store_apps.callback_server import callback_server
 
 ENCRYPT_KEY = "double-events-encrypt-key"

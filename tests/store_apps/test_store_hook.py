@@ -14,8 +14,7 @@ from airflow_provider_feishu_workplace.hooks.feishu import FeishuHook
 from airflow_provider_feishu_workplace.store_apps import tickets
 from airflow_provider_feishu_workplace.store_apps._keys import resend_key, tenants_key, ticket_key
 from airflow_provider_feishu_workplace.store_apps.receiver import EventReceiver, ReceiverSecrets
-from airflow_provider_feishu_workplace.testing import FeishuDouble
-from airflow_provider_feishu_workplace.testing._pusher import EventPusher
+from airflow_provider_feishu_workplace.testing import EventPusher, FeishuDouble
 from tests.store_apps.callback_server import callback_server
 
 ENCRYPT_KEY, TOKEN = "hook-test-encrypt-key", "hook-test-verification-token"
