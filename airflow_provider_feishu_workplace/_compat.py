@@ -36,6 +36,7 @@ __all__ = [
     "seal_secret",
     "set_variable",
     "task_logger",
+    "tenant_day_partition_mapper",
 ]
 
 #: Whether this Airflow has asset partitions (AIP-76, from 3.2): partitioned runs, partitioned asset events,
@@ -205,16 +206,37 @@ def _day_before_offset(cron: str, timezone: str) -> int:
     return -1 + (tick.date() - tick.astimezone(dt.UTC).date()).days
 
 
-def partitioned_asset_timetable(assets: list[Any]) -> Any:
+def partitioned_asset_timetable(assets: list[Any], *, partition_mapper: Any = None) -> Any:
     """A timetable with one run per partition key once every one of ``assets`` has an event for it (3.2+).
 
     Returns ``None`` before Airflow 3.2, which has no partitions: the caller schedules otherwise.
+
+    :param partition_mapper: how an event's key becomes the run's (Airflow's ``default_partition_mapper``);
+        default: the key itself.
     """
     if not ASSET_PARTITIONS:
         return None
     from airflow.sdk import AssetAll, PartitionedAssetTimetable
 
-    return PartitionedAssetTimetable(assets=AssetAll(*assets))
+    mapper = {} if partition_mapper is None else {"default_partition_mapper": partition_mapper}
+    return PartitionedAssetTimetable(assets=AssetAll(*assets), **mapper)
+
+
+def tenant_day_partition_mapper(timezone: str) -> Any:
+    """Airflow's partition mapper of a store app's tenant-day keys, ``<tenant_key>|YYYY-MM-DD`` (3.3+).
+
+    A ``ProductMapper``: the tenant key as it is, the day as a day in ``timezone`` (the run's partition date).
+    A key of another shape maps to no run (the scheduler logs it). Returns ``None`` before Airflow 3.3, whose
+    tasks cannot name their events' partitions.
+    """
+    if not TASK_PARTITION_KEYS:
+        return None
+    from airflow.sdk import IdentityMapper, ProductMapper, StartOfDayMapper
+
+    from airflow_provider_feishu_workplace.days import PARTITION_KEY_FORMAT, TENANT_DAY_SEPARATOR
+
+    day = StartOfDayMapper(input_format=PARTITION_KEY_FORMAT, output_format=PARTITION_KEY_FORMAT, timezone=timezone)
+    return ProductMapper(IdentityMapper(), day, delimiter=TENANT_DAY_SEPARATOR)
 
 
 def _in_task_runner() -> bool:

@@ -55,8 +55,8 @@ def run_partitioned(dag, key: str, *, logical_date=None, run_conf=None):
         return run_dag_test(dag, logical_date=logical_date or pendulum.now("UTC"), run_conf=run_conf)
 
 
-def scheduled_load_keys() -> list[str]:
-    """Let the scheduler create the load runs the partitioned asset events call for; return their keys.
+def scheduled_load_keys(dag_id: str = LOAD) -> list[str]:
+    """Let the scheduler create the runs of ``dag_id`` the partitioned asset events call for; return their keys.
 
     The runs stay queued (no scheduler runs them here; deleting one would make Airflow create it again): each
     is run through ``dag.test()`` under its key instead.
@@ -68,7 +68,7 @@ def scheduled_load_keys() -> list[str]:
     from sqlalchemy import func
 
     def asset_triggered(session):
-        return session.query(DagRun).filter(DagRun.dag_id == LOAD, DagRun.run_type == "asset_triggered")
+        return session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_type == "asset_triggered")
 
     runner = SchedulerJobRunner(job=Job(), executors=[])
     with create_session() as session:
@@ -76,7 +76,7 @@ def scheduled_load_keys() -> list[str]:
         created = runner._create_dagruns_for_partitioned_asset_dags(session)
         session.flush()
         keys = sorted(run.partition_key for run in asset_triggered(session).filter(DagRun.id > before))
-    assert bool(keys) == (LOAD in created)
+    assert bool(keys) == (dag_id in created)
     return keys
 
 
