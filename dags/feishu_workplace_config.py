@@ -51,8 +51,9 @@ TIMEZONE = os.environ.get("FEISHU_WORKPLACE_TIMEZONE", "Asia/Shanghai")
 POOL = os.environ.get("FEISHU_WORKPLACE_POOL") or "feishu_workplace"
 # One Feishu day = one asset partition (Airflow 3.2+): the extract's runs are keyed by their day and the load
 # runs once per day that all three data sets have. The one place the example DAGs choose their design. On by
-# default from 3.3; on 3.2 only when asked: its `airflow backfill create` keys each run by the UTC date of
-# its 06:00 tick, a day early east of UTC (docs/partitions.md).
+# default from 3.3; on 3.2 only when asked: there the extract runs in the last hour of the day it pulls (so that
+# `airflow backfill create` keys the days it names), and the backfill DAG's range makes unpartitioned events
+# (docs/partitions.md).
 _DEFAULT_PARTITIONS = "on" if PARTITION_KEYS_IN_DAG_TIME_ZONE else "off"
 _PARTITIONS = (os.environ.get("FEISHU_WORKPLACE_PARTITIONS") or _DEFAULT_PARTITIONS).strip().lower()
 if _PARTITIONS not in ("on", "off"):
@@ -131,7 +132,8 @@ def failure_alert():
 def extract_schedule(cron: str):
     """The extract DAG's schedule: ``cron`` in the tenant's time zone, each run for the day before it.
 
-    Partitioned: a ``CronPartitionTimetable`` whose runs carry that day as key; else the interval timetable.
+    Partitioned: a ``CronPartitionTimetable`` whose runs carry their day as key (on Airflow 3.2 it runs at the
+    cron's minute of the last hour of that day instead: docs/partitions.md); else the interval timetable.
     """
     if PARTITIONED:
         return day_partition_timetable(cron, timezone=TIMEZONE, key_format=PARTITION_KEY_FORMAT)
