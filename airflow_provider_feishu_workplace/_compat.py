@@ -41,6 +41,7 @@ __all__ = [
     "seal_secret",
     "set_variable",
     "task_logger",
+    "tenant_day_partition_mapper",
 ]
 
 _AIRFLOW_VERSION = get_base_airflow_version_tuple()
@@ -57,8 +58,9 @@ ASSET_PARTITIONS = AIRFLOW_V_3_2_PLUS
 #: Whether a task can name the partitions of its asset events (``add_partitions``, from 3.3); on 3.2 an event
 #: carries its run's partition key only.
 TASK_PARTITION_KEYS = AIRFLOW_V_3_3_PLUS
-#: Whether ``CronPartitionTimetable`` writes its keys (scheduled and backfill runs alike) in the DAG's time
-#: zone, from 3.3; 3.2 writes them from the UTC time of each tick, a day early for 06:00 in Asia/Shanghai.
+#: Whether ``CronPartitionTimetable`` writes its keys in the DAG's time zone and a backfill takes the partitions
+#: of the days it names, from 3.3; 3.2 writes keys from each tick's UTC time, and a backfill takes the runs whose
+#: tick is in its range (:func:`day_partition_timetable` chooses a timetable that gives each run its day on both).
 PARTITION_KEYS_IN_DAG_TIME_ZONE = AIRFLOW_V_3_3_PLUS
 #: Whether an asset event added through an alias may hold lists and objects in its ``extra``: from 3.1.2
 #: (apache/airflow#57352). Before, Airflow groups such events by ``frozenset(extra.items())``, and a nested
@@ -217,51 +219,93 @@ def add_partitions(outlet_event: Any, keys: list[str]) -> bool:
 
 
 def day_partition_timetable(cron: str, *, timezone: str, key_format: str) -> Any:
-    """A ``CronPartitionTimetable`` on a daily ``cron`` (in ``timezone``) whose runs carry the day before as key.
+    """A ``CronPartitionTimetable`` of a daily ``cron`` (in ``timezone``) whose runs each carry the day they pull.
 
     Returns ``None`` before Airflow 3.2, which has no partitions: the caller schedules otherwise.
 
-    :param key_format: how the day is written as key (``strftime``): only the date, so the previous tick
-        of a daily cron gives the day before the run.
+    Airflow 3.3 and later: runs on ``cron``, each keyed by the day before it. Airflow 3.2: runs at the cron's
+    minute of the day's last hour (23:MM), each keyed by its own day (see :func:`_same_day_cron`).
+
+    :param key_format: how the day is written as key (``strftime``): only the date.
     """
     if not ASSET_PARTITIONS:
         return None
     from airflow.sdk import CronPartitionTimetable
 
-    offset = _day_before_offset(cron, timezone)
-    return CronPartitionTimetable(cron, timezone=timezone, run_offset=offset, key_format=key_format)
-
-
-def _day_before_offset(cron: str, timezone: str) -> int:
-    """The ``run_offset`` whose partition key is the day before a run of the daily ``cron``, in ``timezone``.
-
-    Airflow 3.3 writes the key from the partition's tick in the timetable's time zone: the previous tick, -1.
-    Airflow 3.2 writes it from the tick's UTC time, whose date differs from the local one when the cron's
-    hour is on the other side of UTC midnight (06:00 in Asia/Shanghai is 22:00 UTC the day before): the
-    offset moves by that difference, measured on the next tick (a zone whose UTC offset changes across UTC
-    midnight with daylight saving could be a day off in part of the year: docs/partitions.md).
-    """
     if PARTITION_KEYS_IN_DAG_TIME_ZONE:
-        return -1
+        # The key is written from the partition's tick in the DAG's time zone: the previous tick's day. A
+        # backfill takes the ticks of the days in its range and keys each by its own day (no offset).
+        return CronPartitionTimetable(cron, timezone=timezone, run_offset=-1, key_format=key_format)
+    same_day = _same_day_cron(cron)
+    offset = _utc_day_offset(same_day, timezone)
+    return CronPartitionTimetable(same_day, timezone=timezone, run_offset=offset, key_format=key_format)
+
+
+def _same_day_cron(cron: str) -> str:
+    """``cron`` at 23:MM: the daily tick inside the day a run pulls, as Airflow 3.2's backfills need.
+
+    Airflow 3.2's ``airflow backfill create`` takes the runs whose *tick* is in ``--from-date``..``--to-date``
+    and keys each as a scheduled run (``run_offset`` applied). With a tick the morning after the day it pulls
+    (06:00), a backfill of 08-01..08-05 would make the runs keyed 07-31..08-04; with the tick inside the
+    day it pulls, the keys are the days asked for. The run then waits for the day's publication (the
+    extract's sensor, deferred) instead of starting after it.
+    """
+    fields = cron.split()
+    if len(fields) != 5 or not fields[0].isdigit() or not fields[1].isdigit():
+        raise ValueError(
+            f"cron={cron!r} is not a daily cron at one time ('M H * * *'): a day-partitioned extract on Airflow 3.2 "
+            "runs at that minute of the day's last hour (docs/partitions.md)."
+        )
+    return " ".join([fields[0], "23", *fields[2:]])
+
+
+def _utc_day_offset(cron: str, timezone: str) -> int:
+    """The ``run_offset`` whose key, on Airflow 3.2, is the day of a tick of ``cron`` in ``timezone``.
+
+    Airflow 3.2 writes a key from its tick's UTC time: west of UTC a 23:00 tick is the next day in UTC, so
+    the previous tick (-1) has the UTC date of the local day. Measured on the next tick (a zone whose UTC
+    offset changes with daylight saving across UTC midnight could be a day off in part of the year).
+    """
     import datetime as dt
 
     import pendulum
     from croniter import croniter  # type: ignore[import-untyped]
 
     tick = croniter(cron, pendulum.now(timezone)).get_next(dt.datetime)
-    return -1 + (tick.date() - tick.astimezone(dt.UTC).date()).days
+    return (tick.date() - tick.astimezone(dt.UTC).date()).days
 
 
-def partitioned_asset_timetable(assets: list[Any]) -> Any:
+def partitioned_asset_timetable(assets: list[Any], *, partition_mapper: Any = None) -> Any:
     """A timetable with one run per partition key once every one of ``assets`` has an event for it (3.2+).
 
     Returns ``None`` before Airflow 3.2, which has no partitions: the caller schedules otherwise.
+
+    :param partition_mapper: how an event's key becomes the run's (Airflow's ``default_partition_mapper``);
+        default: the key itself.
     """
     if not ASSET_PARTITIONS:
         return None
     from airflow.sdk import AssetAll, PartitionedAssetTimetable
 
-    return PartitionedAssetTimetable(assets=AssetAll(*assets))
+    mapper = {} if partition_mapper is None else {"default_partition_mapper": partition_mapper}
+    return PartitionedAssetTimetable(assets=AssetAll(*assets), **mapper)
+
+
+def tenant_day_partition_mapper(timezone: str) -> Any:
+    """Airflow's partition mapper of a store app's tenant-day keys, ``<tenant_key>|YYYY-MM-DD`` (3.3+).
+
+    A ``ProductMapper``: the tenant key as it is, the day as a day in ``timezone`` (the run's partition date).
+    A key of another shape maps to no run (the scheduler logs it). Returns ``None`` before Airflow 3.3, whose
+    tasks cannot name their events' partitions.
+    """
+    if not TASK_PARTITION_KEYS:
+        return None
+    from airflow.sdk import IdentityMapper, ProductMapper, StartOfDayMapper
+
+    from airflow_provider_feishu_workplace.days import PARTITION_KEY_FORMAT, TENANT_DAY_SEPARATOR
+
+    day = StartOfDayMapper(input_format=PARTITION_KEY_FORMAT, output_format=PARTITION_KEY_FORMAT, timezone=timezone)
+    return ProductMapper(IdentityMapper(), day, delimiter=TENANT_DAY_SEPARATOR)
 
 
 def _in_task_runner() -> bool:

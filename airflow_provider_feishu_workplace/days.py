@@ -6,7 +6,8 @@ so a sensor waits for exactly the day its DAG's operators pull.
 - :func:`to_day`, :func:`to_day_range`: the date values users pass, as the API's ``yyyy-MM-dd`` days.
 - :func:`run_days`: the calendar days a run without an explicit date pulls (from its data interval).
 - :func:`partition_day`, :func:`partition_keys`: a run's partition key as its day, and days as keys
-  (Airflow 3.2+ asset partitions: one Feishu day is one partition, keyed ``YYYY-MM-DD``).
+  (Airflow 3.2+ asset partitions: one Feishu day is one partition, keyed ``YYYY-MM-DD``);
+  :func:`tenant_partition`: a store app's composite key ``<tenant_key>|YYYY-MM-DD`` as its tenant and day.
 - :func:`checked_timezone`, :func:`run_timezone`: the time zone days are counted in.
 - :func:`is_published`: whether Feishu has published a day yet (one cheap request).
 - :func:`check_publishable_within`: refuse a day that cannot be published before a wait ends.
@@ -17,6 +18,7 @@ zone is needed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Generator, Iterable
@@ -32,6 +34,9 @@ ONE_DAY = dt.timedelta(days=1)
 #: How a Feishu day is written as an asset partition key (``strftime``): the day in the tenant's time zone,
 #: ``2026-11-23``. ``CronPartitionTimetable(key_format=PARTITION_KEY_FORMAT)`` writes its keys so.
 PARTITION_KEY_FORMAT = "%Y-%m-%d"
+#: Between the tenant key and the day in a store app's partition key, ``<tenant_key>|YYYY-MM-DD``: the
+#: delimiter of Airflow's ``ProductMapper``.
+TENANT_DAY_SEPARATOR = "|"
 
 DateLike = str | dt.date | dt.datetime
 
@@ -132,27 +137,63 @@ def partition_day(key: Any) -> dt.date:
     """Return the Feishu day an asset partition key names; refuse a key that names no day.
 
     The key is the day itself, ``YYYY-MM-DD`` (:data:`PARTITION_KEY_FORMAT`), counted in the time zone of
-    the DAG that made it. Composite keys (``tenant|day``) would be split here, the one place keys are read.
+    the DAG that made it. A store app's tenant-day key (``<tenant_key>|YYYY-MM-DD``) is read by
+    :func:`tenant_partition`.
 
     :param key: the run's partition key.
     :raises FeishuConfigError: naming the key and the format, before any request is sent.
     """
-    text = key.strip() if isinstance(key, str) else None
+    day = _key_day(key)
+    if day is None:
+        raise FeishuConfigError(
+            f"partition_key={key!r} names no Feishu day: a partitioned run's key must be the day, 'YYYY-MM-DD' "
+            "(for example '2026-11-23'). Schedule the DAG with CronPartitionTimetable(..., key_format='%Y-%m-%d'), "
+            "or pass date= to the task."
+        )
+    return day
+
+
+def tenant_partition(key: Any) -> tuple[str, dt.date]:
+    """Return the tenant key and the Feishu day a store app's partition key names; refuse any other key.
+
+    The key is ``<tenant_key>|YYYY-MM-DD`` (:func:`partition_keys` with ``tenant_key``): one tenant's day,
+    counted in the time zone of the DAG that pulled it.
+
+    :param key: the run's partition key.
+    :raises FeishuConfigError: naming the key and the format, before any request or read.
+    """
+    from airflow_provider_feishu_workplace.hooks._app_settings import checked_tenant_key
+
+    tenant_key, separator, day_text = key.partition(TENANT_DAY_SEPARATOR) if isinstance(key, str) else ("", "", "")
+    day = _key_day(day_text) if separator else None
+    if day is not None:
+        with contextlib.suppress(FeishuConfigError):  # the message below names the whole key
+            return checked_tenant_key(tenant_key), day
+    raise FeishuConfigError(
+        f"partition_key={key!r} names no tenant's day: a store app's partition key must be "
+        f"'<tenant_key>{TENANT_DAY_SEPARATOR}YYYY-MM-DD' (for example 'tenant_a{TENANT_DAY_SEPARATOR}2026-11-23'; "
+        "a tenant key is letters, digits, '_' and '-'), as the tenants DAG's pulls emit them."
+    )
+
+
+def _key_day(text: Any) -> dt.date | None:
+    text = text.strip() if isinstance(text, str) else None
     if text and _ISO_DAY.fullmatch(text):
         try:
             return dt.date.fromisoformat(text)
         except ValueError:
             pass
-    raise FeishuConfigError(
-        f"partition_key={key!r} names no Feishu day: a partitioned run's key must be the day, 'YYYY-MM-DD' "
-        "(for example '2026-11-23'). Schedule the DAG with CronPartitionTimetable(..., key_format='%Y-%m-%d'), "
-        "or pass date= to the task."
-    )
+    return None
 
 
-def partition_keys(days: Iterable[str]) -> list[str]:
-    """Return the partition keys of ``days`` (``YYYY-MM-DD`` strings, as :func:`day_list` gives them)."""
-    return [dt.date.fromisoformat(day).strftime(PARTITION_KEY_FORMAT) for day in days]
+def partition_keys(days: Iterable[str], *, tenant_key: str | None = None) -> list[str]:
+    """Return the partition keys of ``days`` (``YYYY-MM-DD`` strings, as :func:`day_list` gives them).
+
+    :param tenant_key: a store app's tenant: its tenant-day keys, ``<tenant_key>|YYYY-MM-DD``
+        (read back by :func:`tenant_partition`).
+    """
+    keys = [dt.date.fromisoformat(day).strftime(PARTITION_KEY_FORMAT) for day in days]
+    return keys if tenant_key is None else [f"{tenant_key}{TENANT_DAY_SEPARATOR}{key}" for key in keys]
 
 
 def context_days(context: Any, tz: Any) -> tuple[dt.date, dt.date]:

@@ -9,6 +9,8 @@
 | FEISHU_WORKPLACE_WAREHOUSE_CONN_ID | the SQL database the load DAG writes to (sqlite or postgres) | feishu_warehouse |
 | FEISHU_WORKPLACE_TIMEZONE | the tenant's calendar: days are counted in this time zone | Asia/Shanghai |
 | FEISHU_WORKPLACE_PARTITIONS | one asset partition per Feishu day (docs/partitions.md; 3.2+): on, off | on from 3.3 |
+| FEISHU_WORKPLACE_STORE_CONN_ID | the store app's connection (app_type store), for the tenants DAG | feishu_store |
+| FEISHU_WORKPLACE_TENANT_PARTITIONS | a partition per tenant's day (docs/store-app-tenants.md; 3.3+): on, off | off |
 | FEISHU_WORKPLACE_LOAD_SWEEP | cron of the load's safety-net runs (ignored with partitions); empty: none | 45 * * * * |
 | FEISHU_WORKPLACE_POOL | the pool of the app's pulls (create it with ``airflow pools set``) | feishu_workplace |
 | FEISHU_WORKPLACE_ALERT_CHAT_ID | a Feishu chat (``oc_...``) the app's bot tells of each failed task | none |
@@ -30,9 +32,10 @@ from airflow_provider_feishu_workplace._compat import (
     TASK_PARTITION_KEYS,
     day_partition_timetable,
     partitioned_asset_timetable,
+    tenant_day_partition_mapper,
 )
 from airflow_provider_feishu_workplace.days import PARTITION_KEY_FORMAT
-from airflow_provider_feishu_workplace.operators.feishu_workplace import feishu_access_asset
+from airflow_provider_feishu_workplace.operators.feishu_workplace import feishu_access_alias, feishu_access_asset
 
 FEISHU_CONN_ID = os.environ.get("FEISHU_WORKPLACE_CONN_ID", "feishu_default")
 _AIRFLOW_HOME = os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow"))
@@ -48,8 +51,9 @@ TIMEZONE = os.environ.get("FEISHU_WORKPLACE_TIMEZONE", "Asia/Shanghai")
 POOL = os.environ.get("FEISHU_WORKPLACE_POOL") or "feishu_workplace"
 # One Feishu day = one asset partition (Airflow 3.2+): the extract's runs are keyed by their day and the load
 # runs once per day that all three data sets have. The one place the example DAGs choose their design. On by
-# default from 3.3; on 3.2 only when asked: its `airflow backfill create` keys each run by the UTC date of
-# its 06:00 tick, a day early east of UTC (docs/partitions.md).
+# default from 3.3; on 3.2 only when asked: there the extract runs in the last hour of the day it pulls (so that
+# `airflow backfill create` keys the days it names), and the backfill DAG's range makes unpartitioned events
+# (docs/partitions.md).
 _DEFAULT_PARTITIONS = "on" if PARTITION_KEYS_IN_DAG_TIME_ZONE else "off"
 _PARTITIONS = (os.environ.get("FEISHU_WORKPLACE_PARTITIONS") or _DEFAULT_PARTITIONS).strip().lower()
 if _PARTITIONS not in ("on", "off"):
@@ -74,6 +78,39 @@ except Exception as error:
 DATASETS = ("workplace", "custom_workplace", "block")
 ASSETS = {dataset: feishu_access_asset(dataset, FEISHU_CONN_ID) for dataset in DATASETS}
 
+STORE_CONN_ID = os.environ.get("FEISHU_WORKPLACE_STORE_CONN_ID", "feishu_store")
+# A store app's tenants (feishu_workplace_tenants): with tenant partitions each tenant's pull emits its day as
+# partition `<tenant_key>|YYYY-MM-DD`, and feishu_workplace_load_tenants loads each tenant's day on its own,
+# once all three data sets have it; without, the tenants DAG loads every tenant's days itself. Opt-in: a task
+# names its events' partitions from Airflow 3.3 (on 3.2 an event carries its run's key, and a tenants run
+# pulls every tenant).
+_TENANT_PARTITIONS = (os.environ.get("FEISHU_WORKPLACE_TENANT_PARTITIONS") or "off").strip().lower()
+if _TENANT_PARTITIONS not in ("on", "off"):
+    raise ValueError(f"FEISHU_WORKPLACE_TENANT_PARTITIONS={_TENANT_PARTITIONS!r} is unknown: use 'on' or 'off'.")
+if _TENANT_PARTITIONS == "on" and not TASK_PARTITION_KEYS:
+    raise ValueError(
+        "FEISHU_WORKPLACE_TENANT_PARTITIONS='on' needs Airflow 3.3 or later (a task naming its asset events' "
+        "partitions): use 'off'."
+    )
+TENANT_PARTITIONS = _TENANT_PARTITIONS == "on"
+STORE_ASSETS = {dataset: feishu_access_asset(dataset, STORE_CONN_ID) for dataset in DATASETS}
+
+
+def tenant_pull_outlets(dataset: str) -> list:
+    """The outlets of a tenants DAG's (mapped) pull of ``dataset``.
+
+    With tenant partitions the store app's Asset itself: Airflow names partitions on an Asset's events only,
+    not through an alias. Else the data set's alias (docs/store-app-tenants.md, "Asset events per tenant").
+    """
+    return [STORE_ASSETS[dataset]] if TENANT_PARTITIONS else [feishu_access_alias(dataset)]
+
+
+def tenant_load_schedule():
+    """The tenant load's schedule: one run per tenant-day partition that all three data sets have (3.3+)."""
+    return partitioned_asset_timetable(
+        [STORE_ASSETS[dataset] for dataset in DATASETS], partition_mapper=tenant_day_partition_mapper(TIMEZONE)
+    )
+
 
 # A failed task's alert goes to this chat, as the app's bot (scope im:message:send_as_bot; the bot in the chat).
 ALERT_CHAT_ID = (os.environ.get("FEISHU_WORKPLACE_ALERT_CHAT_ID") or "").strip() or None
@@ -95,7 +132,8 @@ def failure_alert():
 def extract_schedule(cron: str):
     """The extract DAG's schedule: ``cron`` in the tenant's time zone, each run for the day before it.
 
-    Partitioned: a ``CronPartitionTimetable`` whose runs carry that day as key; else the interval timetable.
+    Partitioned: a ``CronPartitionTimetable`` whose runs carry their day as key (on Airflow 3.2 it runs at the
+    cron's minute of the last hour of that day instead: docs/partitions.md); else the interval timetable.
     """
     if PARTITIONED:
         return day_partition_timetable(cron, timezone=TIMEZONE, key_format=PARTITION_KEY_FORMAT)

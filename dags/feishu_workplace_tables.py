@@ -431,10 +431,7 @@ def replace_day(
             current = cursor.fetchone()
             if current is not None and current[0] == fingerprint:
                 return None
-        cursor.execute(f"DELETE FROM {table.name} WHERE date = {p}", (day,))
-        insert_sql = table.insert_sql(p)
-        for start in range(0, len(day_rows), BATCH_ROWS):
-            cursor.executemany(insert_sql, day_rows[start : start + BATCH_ROWS])
+        _replace_rows(cursor, table, p, {"date": day}, day_rows)
         cursor.execute(f"DELETE FROM {STATE_TABLE} WHERE table_name = {p} AND day = {p}", (table.name, day))
         loaded_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         cursor.execute(
@@ -443,6 +440,34 @@ def replace_day(
             (table.name, day, source[:2048], fingerprint, len(day_rows), loaded_at),
         )
         return len(day_rows)
+
+
+def replace_tenant_day(
+    hook: Any, table: Table, tenant_key: str, day: str, rows: Iterable[tuple], *, source: str
+) -> int:
+    """Replace one tenant's rows of ``day`` in a :func:`tenant_table` with ``rows``, in one transaction.
+
+    The rows are checked first, as :func:`replace_day` does; the other tenants' rows of the day are left as
+    they are, and loads of other tenants' days run alongside (on PostgreSQL). No load state is recorded:
+    a tenant-day partition's run loads its day whenever it runs.
+
+    :return: the number of rows inserted.
+    """
+    day_rows = checked_day_rows(table, day, rows, source=source)
+    if any(row[1] != tenant_key for row in day_rows):
+        raise ValueError(f"{source} holds rows of another tenant than {tenant_key!r}")
+    with transaction(hook, f"feishu_workplace:{table.name}:{tenant_key}:{day}") as cursor:
+        _replace_rows(cursor, table, hook.placeholder, {"date": day, "tenant_key": tenant_key}, day_rows)
+    return len(day_rows)
+
+
+def _replace_rows(cursor: Any, table: Table, p: str, match: dict[str, str], rows: list[tuple]) -> None:
+    """Delete the table's rows whose columns equal ``match``'s values; insert ``rows``."""
+    where = " AND ".join(f"{name} = {p}" for name in match)
+    cursor.execute(f"DELETE FROM {table.name} WHERE {where}", tuple(match.values()))
+    insert_sql = table.insert_sql(p)
+    for start in range(0, len(rows), BATCH_ROWS):
+        cursor.executemany(insert_sql, rows[start : start + BATCH_ROWS])
 
 
 def checked_day_rows(

@@ -14,7 +14,9 @@ A store app (an ISV's marketplace app) is installed by many tenants. The receive
   single-tenant load does (see ``feishu_workplace_load``).
 
 Each pull adds an asset event to the connection's Asset (``feishu-workplace://<conn>/<dataset>``) through the
-data set's alias, with the tenant in its ``extra``: see docs/store-app-tenants.md.
+data set's alias, with the tenant in its ``extra``: see docs/store-app-tenants.md. With tenant partitions
+(FEISHU_WORKPLACE_TENANT_PARTITIONS, Airflow 3.3+) each pull's event names its tenant's day as partition,
+``<tenant_key>|YYYY-MM-DD``, and ``feishu_workplace_load_tenants`` loads each tenant's day instead of ``load_*``.
 
 | variable | meaning | default |
 |---|---|---|
@@ -27,21 +29,27 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 
 import pendulum
 from airflow.providers.common.compat.sdk import DAG, Param, task
 from airflow.timetables.interval import CronDataIntervalTimetable
-from feishu_workplace_config import DATASETS, LAKE, LAKE_CONN_ID, POOL, TIMEZONE, WAREHOUSE_CONN_ID, lake_path
-
-from airflow_provider_feishu_workplace.days import run_days
-from airflow_provider_feishu_workplace.operators.feishu_workplace import (
-    FeishuWorkplaceAccessOperator,
-    feishu_access_alias,
+from feishu_workplace_config import (
+    DATASETS,
+    LAKE,
+    LAKE_CONN_ID,
+    POOL,
+    STORE_CONN_ID,
+    TENANT_PARTITIONS,
+    TIMEZONE,
+    WAREHOUSE_CONN_ID,
+    lake_path,
+    tenant_pull_outlets,
 )
 
+from airflow_provider_feishu_workplace.days import run_days
+from airflow_provider_feishu_workplace.operators.feishu_workplace import FeishuWorkplaceAccessOperator
+
 log = logging.getLogger(__name__)
-STORE_CONN_ID = os.environ.get("FEISHU_WORKPLACE_STORE_CONN_ID", "feishu_store")
 # The day a run pulls, as in feishu_workplace_extract: the `day` param, else the run's own day.
 DAY = "{{ tenant_day(params.day, data_interval_start, data_interval_end, dag_run.start_date) }}"
 # Each mapped pull's tenant is its own `tenant_key` (rendered before output_path: template_fields' order).
@@ -68,15 +76,19 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     user_defined_macros={"tenant_day": tenant_day},
-    params={"day": Param(None, type=["null", "string"], format="date", description="Pull this day (YYYY-MM-DD)")},
+    params={
+        "day": Param(None, type=["null", "string"], format="date", description="Pull this day (YYYY-MM-DD)"),
+        "tenant_key": Param(None, type=["null", "string"], description="Pull this active tenant only"),
+    },
     default_args={"retries": 3, "retry_delay": dt.timedelta(seconds=30), "retry_exponential_backoff": True},
     tags=["feishu", "store-app"],
     doc_md=__doc__,
 ):
 
     @task
-    def tenants() -> list[str]:
-        """The tenant keys of the store app that are active now (from the receiver's registry)."""
+    def tenants(params=None) -> list[str]:
+        """The tenant keys of the store app that are active now (from the receiver's registry), or the
+        ``tenant_key`` param's alone (a rerun of one tenant's day)."""
         from airflow.providers.common.compat.sdk import BaseHook
 
         from airflow_provider_feishu_workplace.store_apps.tenants import active_tenants
@@ -84,6 +96,11 @@ with DAG(
         app_id = (BaseHook.get_connection(STORE_CONN_ID).login or "").strip()
         keys = active_tenants(app_id)
         log.info("Store app %s has %d active tenants", app_id, len(keys))
+        only = (params or {}).get("tenant_key")
+        if only:
+            if only not in keys:
+                raise ValueError(f"tenant_key={only!r} is not an active tenant of store app {app_id}: {keys}")
+            return [only]
         return keys
 
     @task(trigger_rule="all_done")
@@ -143,7 +160,10 @@ with DAG(
             output_conn_id=LAKE_CONN_ID,
             pool=POOL,
             map_index_template=TENANT,
-            # A mapped task's outlets come from partial(): the alias, which each pull's event goes through.
-            outlets=[feishu_access_alias(dataset)],
+            # A mapped task's outlets come from partial(): the alias, which each pull's event goes through, or
+            # with tenant partitions the app's Asset, whose events name the tenant's day.
+            outlets=tenant_pull_outlets(dataset),
+            emit_partitions=TENANT_PARTITIONS,
         ).expand(tenant_key=active)
-        pulls >> load.override(task_id=f"load_{dataset}")(dataset)
+        if not TENANT_PARTITIONS:  # else feishu_workplace_load_tenants loads each tenant's day on its own
+            pulls >> load.override(task_id=f"load_{dataset}")(dataset)

@@ -133,6 +133,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         event, so ``PartitionedAssetTimetable`` consumers get one run per day. By default only in
         partitioned runs (Airflow 3.2+); ``True`` (Airflow 3.3+) also in others, such as a manual range.
         Unpartitioned consumers (plain asset schedules) ignore partitioned events: leave it off for them.
+        With ``tenant_key`` each key is the tenant's day, ``<tenant_key>|YYYY-MM-DD``.
     """
 
     #: The data set this operator pulls: a registered name or a SearchEndpoint record.
@@ -539,7 +540,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             extra["tenant_key"] = self.tenant_key  # one event per tenant's pull, on the app's Asset
         run_key = run_partition_key(context)
         emit = run_key is not None if self.emit_partitions is None else self.emit_partitions
-        keys = partition_keys(_written_days(first_day, last_day, days)) if emit else []
+        keys = partition_keys(_written_days(first_day, last_day, days), tenant_key=self.tenant_key) if emit else []
         alias = feishu_access_alias(self.endpoint)
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
