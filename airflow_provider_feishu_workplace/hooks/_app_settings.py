@@ -66,7 +66,7 @@ class FeishuAppSettings:
         return {"app_id": self.app_id, "app_secret": self.app_secret}
 
 
-def _credentials(conn: Any) -> dict[str, str]:
+def _credentials(conn: Any) -> dict[str, Any]:
     """The connection's ``app_id`` (login) and ``app_secret`` (password), or raise naming the empty one."""
     app_id = (conn.login or "").strip()
     app_secret = conn.password or ""
@@ -105,7 +105,7 @@ def _app_kind(conn_id: str, extras: dict[str, Any], tenant_key: str | None) -> d
     return {"app_type": app_type, "app_ticket": app_ticket, "tenant_key": tenant_key}
 
 
-def _shared_rate_limit(conn_id: str, extras: dict[str, Any]) -> dict[str, str | None]:
+def _shared_rate_limit(conn_id: str, extras: dict[str, Any]) -> dict[str, Any]:
     """The ``shared_rate_limit`` URL and its Redis password, from the connection's extras."""
     url = _optional_text(extras.get(SHARED_RATE_LIMIT_KEY))
     if url is not None:
