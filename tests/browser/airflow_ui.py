@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -98,13 +98,26 @@ def running_ui(home: Path) -> Iterator[AirflowUI]:
         if AIRFLOW_V_3_0_PLUS
         else ["webserver", "-H", "127.0.0.1", "-p", port, "--workers", "1"]
     )
+    with airflow_service(command, env, log, ready=ui.ready):
+        yield ui
+
+
+@contextmanager
+def airflow_service(
+    command: list[str], env: dict[str, str], log: Path, *, ready: Callable[[], bool]
+) -> Iterator[subprocess.Popen]:
+    """Run ``airflow <command>`` in a session of its own (output appended to ``log``) for the ``with`` block.
+
+    Waits until ``ready()``; raises with the log's tail if the service exits first or is not ready within
+    ``START_TIMEOUT`` seconds. At the end its session gets SIGTERM, and SIGKILL if it is still there 30 s later.
+    """
     with open(log, "ab") as output:
         server = subprocess.Popen(
             [AIRFLOW, *command], stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while not ui.ready():
+        while not ready():
             if server.poll() is not None:
                 raise RuntimeError(f"airflow {command[0]} exited with {server.returncode}:\n{log.read_text()[-3000:]}")
             if time.monotonic() > deadline:
@@ -112,7 +125,7 @@ def running_ui(home: Path) -> Iterator[AirflowUI]:
                     f"airflow {command[0]} did not answer in {START_TIMEOUT} s:\n{log.read_text()[-3000:]}"
                 )
             time.sleep(0.5)
-        yield ui
+        yield server
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
