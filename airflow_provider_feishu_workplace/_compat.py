@@ -29,7 +29,6 @@ __all__ = [
     "alias_event_extra",
     "aget_connection",
     "day_partition_timetable",
-    "event_receiver_attribute",
     "get_variable",
     "make_asset",
     "make_asset_alias",
@@ -341,21 +340,6 @@ def set_variable(key: str, value: str, *, description: str) -> None:
     from airflow.models.variable import Variable as ModelVariable
 
     ModelVariable.set(key, value, description=description)
-
-
-def event_receiver_attribute() -> tuple[str, Callable[[], list[Any]]]:
-    """The plugin attribute that serves the store-app event receiver here, and what builds its value.
-
-    Airflow 3's API server mounts the plugin's ``fastapi_apps``; Airflow 2's webserver registers its
-    ``flask_blueprints``.
-    """
-    from airflow_provider_feishu_workplace.store_apps import _web
-
-    if AIRFLOW_V_3_0_PLUS:
-        return "fastapi_apps", lambda: [
-            {"app": _web.fastapi_app(), "url_prefix": _web.ROUTE_PREFIX, "name": "Feishu store-app events"}
-        ]
-    return "flask_blueprints", lambda: [_web.flask_blueprint()]
 
 
 def seal_secret(secret: str) -> str:

@@ -365,17 +365,11 @@ def figure_pacing() -> Figure:
 def peak_rss(blocks_per_day: int, days: int, output_format: str = "jsonl") -> dict[str, int]:
     """Run the operator in a fresh process (scripts/bench_memory_child.py); return what it reports."""
     output_dir = WORK / f"memory-{blocks_per_day}x{days}-{output_format}"
+    from bench_child import run_child
+
     child = SCRIPTS / "bench_memory_child.py"
-    done = subprocess.run(
-        [sys.executable, str(child), str(blocks_per_day), str(days), str(output_dir), output_format],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH_RESULT "):
-            return json.loads(line.removeprefix("BENCH_RESULT "))
-    raise RuntimeError(f"the memory child failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    args = [str(child), str(blocks_per_day), str(days), str(output_dir), output_format]
+    return run_child(args, what="the memory child", timeout=600)
 
 
 def figure_memory(output_format: str = "jsonl") -> Figure:

@@ -13,10 +13,11 @@ reports ``ru_maxrss``, but on Linux that keeps the parent's size when a big pare
 
 from __future__ import annotations
 
-import json
 import resource
 import sys
 from pathlib import Path
+
+from bench_child import print_result
 
 FIRST_DAY = (2025, 1, 1)
 
@@ -72,7 +73,7 @@ def main() -> None:
     blocks_per_day, days, output_dir = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
     output_format = sys.argv[4] if len(sys.argv) > 4 else "jsonl"
     output_dir.mkdir(parents=True, exist_ok=True)
-    print("BENCH_RESULT " + json.dumps(run(blocks_per_day, days, output_dir, output_format)), flush=True)
+    print_result(run(blocks_per_day, days, output_dir, output_format))
 
 
 if __name__ == "__main__":

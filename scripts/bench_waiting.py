@@ -27,12 +27,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import bench_child
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (10, 100, 1000)
@@ -151,17 +152,9 @@ def run_child(n: int, scenario: str, served) -> dict:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     info = json.dumps({name: getattr(served, name) for name in served.__dataclass_fields__})
-    done = subprocess.run(
-        [sys.executable, __file__, "child", str(n), scenario, info],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    return bench_child.run_child(
+        [__file__, "child", str(n), scenario, info], what=f"the waiting child ({n}, {scenario})", timeout=300, env=env
     )
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH_RESULT "):
-            return json.loads(line.removeprefix("BENCH_RESULT "))
-    raise RuntimeError(f"the waiting child ({n}, {scenario}) failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
 
 
 @dataclass
@@ -239,7 +232,7 @@ def main() -> None:
 
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
         result = asyncio.run(child(int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])))
-        print("BENCH_RESULT " + json.dumps(result), flush=True)
+        bench_child.print_result(result)
         return
     started = time.monotonic()
     os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".bench" / "airflow"))

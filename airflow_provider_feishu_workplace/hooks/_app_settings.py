@@ -53,56 +53,72 @@ class FeishuAppSettings:
         extras = conn.extra_dejson or {}
         if tenant_key is not None:
             checked_tenant_key(tenant_key)
-        app_id = (conn.login or "").strip()
-        app_secret = conn.password or ""
-        if not app_id:
-            raise FeishuConfigError(
-                f"Connection {conn_id!r} has no App ID: put the app's id (cli_...) in the connection's login field."
-            )
-        if not app_secret:
-            raise FeishuConfigError(
-                f"Connection {conn_id!r} has no App Secret: put the app's secret in the connection's password field."
-            )
-        app_type = str(extras.get("app_type") or "self_built").strip()
-        if app_type not in APP_TYPES:
-            raise FeishuConfigError(
-                f"Connection {conn_id!r} has app_type={app_type!r}: use 'self_built' or 'store' in its extras."
-            )
-        if tenant_key is not None and app_type != "store":
-            raise FeishuConfigError(
-                f"tenant_key={tenant_key!r} was given, but connection {conn_id!r} is a {app_type} app, which reads "
-                "its own tenant only: leave tenant_key out, or use a store app's connection (app_type 'store')."
-            )
-        app_ticket = _optional_text(extras.get(APP_TICKET_KEY)) or _optional_text(extras.get(LEGACY_APP_TICKET_KEY))
-        tenant_key = _optional_text(tenant_key) or _optional_text(extras.get("tenant_key"))
-        # A store app's ticket is the one the platform pushes to the receiver (store_apps); the extra is only a
-        # fallback for deployments that inject it from a secrets backend.
-        if app_type == "store" and not tenant_key:
-            raise FeishuConfigError(
-                f"Connection {conn_id!r} is a store app but has no tenant_key: set it in the connection's extras "
-                "(the tenant key of the tenant whose data is read, from its app_open event)."
-            )
-        shared_rate_limit = _optional_text(extras.get(SHARED_RATE_LIMIT_KEY))
-        if shared_rate_limit is not None:
-            from airflow_provider_feishu_workplace.hooks._shared_limit import check_url
-
-            check_url(shared_rate_limit, where=f"connection {conn_id!r}'s extra {SHARED_RATE_LIMIT_KEY!r}")
-        password = extras.get(SHARED_RATE_LIMIT_PASSWORD_KEY)
-        if password is not None and not isinstance(password, str):
-            raise FeishuConfigError(
-                f"Connection {conn_id!r} has a {SHARED_RATE_LIMIT_PASSWORD_KEY!r} extra that is not text: give "
-                "Redis's password as a string."
-            )
+        # Checked in this order, so the first field to fix is named first; the host last.
         return cls(
+            **_credentials(conn),
+            **_app_kind(conn_id, extras, tenant_key),
+            **_shared_rate_limit(conn_id, extras),
             base_url=normalize_base_url(conn.host, conn.port, conn_id=conn_id),
-            app_id=app_id,
-            app_secret=app_secret,
-            app_type=app_type,
-            app_ticket=app_ticket,
-            tenant_key=tenant_key,
-            shared_rate_limit=shared_rate_limit,
-            shared_rate_limit_password=password or None,
         )
+
+    def credentials(self) -> dict[str, str]:
+        """The app's id and secret, as the token requests' bodies carry them."""
+        return {"app_id": self.app_id, "app_secret": self.app_secret}
+
+
+def _credentials(conn: Any) -> dict[str, Any]:
+    """The connection's ``app_id`` (login) and ``app_secret`` (password), or raise naming the empty one."""
+    app_id = (conn.login or "").strip()
+    app_secret = conn.password or ""
+    if not app_id:
+        raise FeishuConfigError(
+            f"Connection {conn.conn_id!r} has no App ID: put the app's id (cli_...) in the connection's login field."
+        )
+    if not app_secret:
+        raise FeishuConfigError(
+            f"Connection {conn.conn_id!r} has no App Secret: put the app's secret in the connection's password field."
+        )
+    return {"app_id": app_id, "app_secret": app_secret}
+
+
+def _app_kind(conn_id: str, extras: dict[str, Any], tenant_key: str | None) -> dict[str, Any]:
+    """The ``app_type``, ``app_ticket`` and ``tenant_key`` fields: the app's kind and, for a store app, its tenant."""
+    app_type = str(extras.get("app_type") or "self_built").strip()
+    if app_type not in APP_TYPES:
+        raise FeishuConfigError(
+            f"Connection {conn_id!r} has app_type={app_type!r}: use 'self_built' or 'store' in its extras."
+        )
+    if tenant_key is not None and app_type != "store":
+        raise FeishuConfigError(
+            f"tenant_key={tenant_key!r} was given, but connection {conn_id!r} is a {app_type} app, which reads "
+            "its own tenant only: leave tenant_key out, or use a store app's connection (app_type 'store')."
+        )
+    app_ticket = _optional_text(extras.get(APP_TICKET_KEY)) or _optional_text(extras.get(LEGACY_APP_TICKET_KEY))
+    tenant_key = _optional_text(tenant_key) or _optional_text(extras.get("tenant_key"))
+    # A store app's ticket is the one the platform pushes to the receiver (store_apps); the extra is only a
+    # fallback for deployments that inject it from a secrets backend.
+    if app_type == "store" and not tenant_key:
+        raise FeishuConfigError(
+            f"Connection {conn_id!r} is a store app but has no tenant_key: set it in the connection's extras "
+            "(the tenant key of the tenant whose data is read, from its app_open event)."
+        )
+    return {"app_type": app_type, "app_ticket": app_ticket, "tenant_key": tenant_key}
+
+
+def _shared_rate_limit(conn_id: str, extras: dict[str, Any]) -> dict[str, Any]:
+    """The ``shared_rate_limit`` URL and its Redis password, from the connection's extras."""
+    url = _optional_text(extras.get(SHARED_RATE_LIMIT_KEY))
+    if url is not None:
+        from airflow_provider_feishu_workplace.hooks._shared_limit import check_url
+
+        check_url(url, where=f"connection {conn_id!r}'s extra {SHARED_RATE_LIMIT_KEY!r}")
+    password = extras.get(SHARED_RATE_LIMIT_PASSWORD_KEY)
+    if password is not None and not isinstance(password, str):
+        raise FeishuConfigError(
+            f"Connection {conn_id!r} has a {SHARED_RATE_LIMIT_PASSWORD_KEY!r} extra that is not text: give "
+            "Redis's password as a string."
+        )
+    return {"shared_rate_limit": url, "shared_rate_limit_password": password or None}
 
 
 def checked_tenant_key(tenant_key: Any) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Collection, Iterator
-from functools import cached_property
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, replace
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
@@ -49,6 +50,28 @@ APP_TOKEN_REJECTED = 10013
 # The SDK drops a token 10 minutes before it expires; so do we.
 TOKEN_SAFETY_MARGIN_SECONDS = 600
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One request as the funnel sends it: every attempt (and every page, but for its token) sends the same.
+
+    :param method: the HTTP method.
+    :param path: the API path, starting with ``/open-apis/``.
+    :param params: query-string parameters.
+    :param json_body: the JSON body.
+    :param retry_codes: the API's own "internal error, retry" codes, retried like a 5xx.
+    :param scope: the scope the API needs, named when the app lacks it.
+    :param rate_limit_group: the pacer to wait on; ``None``: :meth:`FeishuHook.rate_limit_group` of the request.
+    """
+
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json_body: dict[str, Any] | None = None
+    retry_codes: Collection[int] = ()
+    scope: str | None = None
+    rate_limit_group: str | None = None
 
 
 class FeishuHook(BaseHook):
@@ -95,6 +118,18 @@ class FeishuHook(BaseHook):
     default_conn_name = "feishu_default"
     conn_type = "feishu"
     hook_name = HOOK_NAME  # "Feishu (Lark)": the UI's type search finds it by either name
+
+    # The keyword arguments, kept as given once checked (see the class docstring and _OPTION_CHECKS).
+    timeout: float
+    max_attempts: int
+    retry_deadline: float
+    backoff_base: float
+    backoff_max: float
+    requests_per_second: float | None
+    shared_rate_limit: str | None
+    max_pages: int | None
+    ticket_wait: float
+    tenant_key: str | None
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -153,34 +188,12 @@ class FeishuHook(BaseHook):
         ticket_wait: float = 60.0,
         tenant_key: str | None = None,
     ) -> None:
+        arguments = locals()
         super().__init__()
-        for name, value in (
-            ("timeout", timeout),
-            ("retry_deadline", retry_deadline),
-            ("backoff_max", backoff_max),
-            ("ticket_wait", ticket_wait),
-        ):
-            _require_positive(name, value)
-        _require_positive("backoff_base", backoff_base, allow_zero=True)
-        if requests_per_second is not None:
-            _require_positive("requests_per_second", requests_per_second)
-        whole_number("max_attempts", max_attempts)
-        whole_number("max_pages", max_pages, allow_none=True)
         self.feishu_conn_id = feishu_conn_id
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.retry_deadline = retry_deadline
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        if shared_rate_limit is not None:
-            from airflow_provider_feishu_workplace.hooks._shared_limit import check_url
-
-            check_url(shared_rate_limit)
-        self.requests_per_second = requests_per_second
-        self.shared_rate_limit = shared_rate_limit
-        self.max_pages = max_pages
-        self.ticket_wait = ticket_wait
-        self.tenant_key = tenant_key
+        # Each keyword argument is checked by its rule and kept as the attribute of the same name.
+        for name, check in _OPTION_CHECKS.items():
+            setattr(self, name, check(name, arguments[name]))
         self._token: str | None = None
         self._app_ticket_sent: str | None = None  # a store app's ticket, kept out of error messages
         self._token_refresh_at = 0.0
@@ -245,9 +258,7 @@ class FeishuHook(BaseHook):
             where = STORE_TENANT_TOKEN_PATH
         else:
             answer = self._request(
-                "POST",
-                SELF_BUILT_TOKEN_PATH,
-                json_body={"app_id": settings.app_id, "app_secret": settings.app_secret},
+                ApiRequest("POST", SELF_BUILT_TOKEN_PATH, json_body=settings.credentials()),
                 authenticated=False,
                 started=started,
             )
@@ -264,10 +275,9 @@ class FeishuHook(BaseHook):
         for renewed in (False, True):
             app_token = self._store_app_token(started)
             try:
+                body = {"app_access_token": app_token, "tenant_key": settings.tenant_key}
                 return self._request(
-                    "POST",
-                    STORE_TENANT_TOKEN_PATH,
-                    json_body={"app_access_token": app_token, "tenant_key": settings.tenant_key},
+                    ApiRequest("POST", STORE_TENANT_TOKEN_PATH, json_body=body),
                     authenticated=False,
                     started=started,
                     secrets=(app_token,),
@@ -294,9 +304,7 @@ class FeishuHook(BaseHook):
 
         def resend() -> None:
             self._request(
-                "POST",
-                STORE_TICKET_RESEND_PATH,
-                json_body={"app_id": settings.app_id, "app_secret": settings.app_secret},
+                ApiRequest("POST", STORE_TICKET_RESEND_PATH, json_body=settings.credentials()),
                 authenticated=False,
                 started=started,
             )
@@ -320,9 +328,9 @@ class FeishuHook(BaseHook):
             self._app_ticket_sent = ticket
             try:
                 answer = self._request(
-                    "POST",
-                    STORE_APP_TOKEN_PATH,
-                    json_body={"app_id": settings.app_id, "app_secret": settings.app_secret, "app_ticket": ticket},
+                    ApiRequest(
+                        "POST", STORE_APP_TOKEN_PATH, json_body={**settings.credentials(), "app_ticket": ticket}
+                    ),
                     authenticated=False,
                     started=started,
                 )
@@ -380,10 +388,8 @@ class FeishuHook(BaseHook):
         """
         method = self._checked_call(method, path, params, json)
         self.settings  # noqa: B018 - read the connection now, so a bad one fails here
-        answer = self._request(
-            method, path, params=params, json_body=json, retry=retry, rate_limit_group=rate_limit_group
-        )
-        return answer.get("data")
+        request = ApiRequest(method, path, params=params, json_body=json, rate_limit_group=rate_limit_group)
+        return self._request(request, retry=retry).get("data")
 
     @staticmethod
     def rate_limit_group(method: str, path: str) -> str:
@@ -442,19 +448,14 @@ class FeishuHook(BaseHook):
             items_key=items_key,
             last_page_may_carry_token=True,
         )
-        return self._follow_pages(method, path, query, paginator, json_body=json, rate_limit_group=rate_limit_group)
+        request = ApiRequest(method, path, params=query, json_body=json, rate_limit_group=rate_limit_group)
+        return self._follow_pages(request, paginator)
 
-    def _follow_pages(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, str],
-        paginator: PageTokenPaginator,
-        **request_options: Any,
-    ) -> Iterator[Any]:
-        """Yield the items of every page ``paginator`` follows; ``request_options`` go to :meth:`_request`."""
+    def _follow_pages(self, request: ApiRequest, paginator: PageTokenPaginator) -> Iterator[Any]:
+        """Yield the items of every page ``paginator`` follows; ``request.params`` is the first page's query."""
+        query = request.params or {}
         while paginator.has_next_page:
-            answer = self._request(method, path, params=paginator.update_request(query), **request_options)
+            answer = self._request(replace(request, params=paginator.update_request(query)))
             yield from paginator.update_state(answer)
 
     @staticmethod
@@ -477,29 +478,22 @@ class FeishuHook(BaseHook):
 
     def _request(
         self,
-        method: str,
-        path: str,
+        request: ApiRequest,
         *,
-        params: dict[str, Any] | None = None,
-        json_body: dict[str, Any] | None = None,
         authenticated: bool = True,
         started: float | None = None,
         secrets: tuple[str, ...] = (),
         retry: bool = True,
-        retry_codes: Collection[int] = (),
-        scope: str | None = None,
-        rate_limit_group: str | None = None,
     ) -> dict[str, Any]:
         """Send one request with pacing, retries of transient failures and one token renewal.
 
+        :param authenticated: send the tenant access token (fetched first if needed).
         :param started: when the retry clock started (a token request counts on its caller's clock).
         :param secrets: more values, besides the app's, that must not appear in an error message.
         :param retry: retry transient failures; rate limits and a rejected token are retried regardless.
-        :param retry_codes: the API's own "internal error, retry" codes, retried like a 5xx.
-        :param scope: the scope the API needs, named when the app lacks it.
-        :param rate_limit_group: the pacer to wait on; ``None``: :meth:`rate_limit_group` of the request.
         """
-        group = rate_limit_group or rate_limit_group_default(method, path)
+        if request.rate_limit_group is None:
+            request = replace(request, rate_limit_group=rate_limit_group_default(request.method, request.path))
         started = time.monotonic() if started is None else started
         token_renewed = False
         attempt = 0
@@ -508,16 +502,7 @@ class FeishuHook(BaseHook):
             # Outside the try: a token request has had its own retries, and must not be retried again here.
             token = self._tenant_access_token(started) if authenticated else None
             try:
-                return self._send_once(
-                    method,
-                    path,
-                    params=params,
-                    json_body=json_body,
-                    token=token,
-                    retry_codes=retry_codes,
-                    scope=scope,
-                    rate_limit_group=group,
-                )
+                return self._send_once(request, token)
             except FeishuError as error:
                 error.scrub(self._secrets(token, *secrets))  # a server may echo what it was sent
                 renewable = isinstance(error, FeishuTokenInvalidError) and authenticated and not token_renewed
@@ -525,7 +510,7 @@ class FeishuHook(BaseHook):
                 # so the resend still ends within retry_deadline + timeout.
                 if renewable and time.monotonic() - started + self.timeout <= self.retry_deadline:
                     token_renewed = True
-                    self.log.info("Feishu rejected the tenant access token on %s; fetching a new one", path)
+                    self.log.info("Feishu rejected the tenant access token on %s; fetching a new one", request.path)
                     self._drop_token(rejected=token)  # another thread may have renewed it already
                     attempt -= 1  # a renewed token is a fresh start, not a failed attempt
                     continue
@@ -546,29 +531,19 @@ class FeishuHook(BaseHook):
         app = (settings.app_secret, settings.app_ticket) if settings is not None else ()
         return (*app, self._app_ticket_sent, self._token, *more)
 
-    def _send_once(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None,
-        json_body: dict[str, Any] | None,
-        token: str | None,
-        retry_codes: Collection[int],
-        scope: str | None,
-        rate_limit_group: str,
-    ) -> dict[str, Any]:
+    def _send_once(self, request: ApiRequest, token: str | None) -> dict[str, Any]:
         import requests
 
         from airflow_provider_feishu_workplace.hooks._deadline import RequestDeadline
 
         settings = self.settings
+        path = request.path
         url = settings.base_url + path
         headers = {}
         shared_url = self.shared_rate_limit or settings.shared_rate_limit
         # Token requests are paced only across processes: within one, each hook asks once per token.
         if self.requests_per_second and (token is not None or shared_url):
-            key = (settings.base_url, settings.app_id, rate_limit_group)
+            key = (settings.base_url, settings.app_id, request.rate_limit_group)
             shared_pacer(key, self.requests_per_second, shared_url, settings.shared_rate_limit_password).wait()
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -578,10 +553,10 @@ class FeishuHook(BaseHook):
                 # Streamed, so that an answer far larger than any page is refused instead of read into memory.
                 # Redirects are never followed: the secret and the token go to the configured origin only.
                 response = self.session.request(
-                    method,
+                    request.method,
                     url,
-                    params=params,
-                    json=json_body,
+                    params=request.params,
+                    json=request.json_body,
                     headers=headers,
                     timeout=self.timeout,
                     stream=True,
@@ -612,7 +587,12 @@ class FeishuHook(BaseHook):
         if deadline.expired:  # cut off at the end of the body: what arrived may be short
             raise self._too_slow(path)
         return payload_or_error(
-            response.status_code, response.headers, body, where=path, retry_codes=retry_codes, scope=scope
+            response.status_code,
+            response.headers,
+            body,
+            where=path,
+            retry_codes=request.retry_codes,
+            scope=request.scope,
         )
 
     def _too_slow(self, path: str) -> FeishuTransientError:
@@ -628,10 +608,34 @@ class FeishuHook(BaseHook):
         return delay
 
 
-def _require_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
+def _positive(name: str, value: Any, *, allow_zero: bool = False) -> Any:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 or (allow_zero and value == 0))
     if not ok:
         raise FeishuConfigError(f"{name}={value!r} must be a {'non-negative' if allow_zero else 'positive'} number.")
+    return value
+
+
+def _shared_rate_limit_url(name: str, value: Any) -> Any:
+    if value is not None:
+        from airflow_provider_feishu_workplace.hooks._shared_limit import check_url
+
+        check_url(value)
+    return value
+
+
+#: How each keyword argument of FeishuHook (but the connection id) is checked, in the order they are checked.
+_OPTION_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "timeout": _positive,
+    "retry_deadline": _positive,
+    "backoff_max": _positive,
+    "ticket_wait": _positive,
+    "backoff_base": partial(_positive, allow_zero=True),
+    "requests_per_second": lambda name, value: value if value is None else _positive(name, value),
+    "max_attempts": whole_number,
+    "max_pages": partial(whole_number, allow_none=True),
+    "shared_rate_limit": _shared_rate_limit_url,
+    "tenant_key": lambda name, value: value,  # checked with the connection (a store app's tenant)
+}
 
 
 def _timed_out(error: requests.RequestException) -> bool:

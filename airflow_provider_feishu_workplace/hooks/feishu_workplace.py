@@ -11,7 +11,7 @@ from airflow_provider_feishu_workplace.days import DateLike, to_day_range
 from airflow_provider_feishu_workplace.endpoints import BLOCK, CUSTOM_WORKPLACE, WORKPLACE, SearchEndpoint, get_endpoint
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
 from airflow_provider_feishu_workplace.hooks._paginator import MAX_PAGES, PageTokenPaginator
-from airflow_provider_feishu_workplace.hooks.feishu import FeishuHook
+from airflow_provider_feishu_workplace.hooks.feishu import ApiRequest, FeishuHook
 
 __all__ = ["FeishuHook", "FeishuWorkplaceHook"]
 
@@ -125,9 +125,8 @@ class FeishuWorkplaceHook(FeishuHook):
         self, endpoint: SearchEndpoint, query: dict[str, str], paginator: PageTokenPaginator
     ) -> Generator[dict[str, Any], None, None]:
         own_codes = () if endpoint.internal_error_code is None else (endpoint.internal_error_code,)
-        yield from self._follow_pages(
-            "POST", endpoint.path, query, paginator, retry_codes=own_codes, scope=endpoint.scope
-        )
+        request = ApiRequest("POST", endpoint.path, params=query, retry_codes=own_codes, scope=endpoint.scope)
+        yield from self._follow_pages(request, paginator)
         self.log.info(
             "Read %d %s items for %s..%s in %d pages",
             paginator.items,

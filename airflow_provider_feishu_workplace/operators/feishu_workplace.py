@@ -89,6 +89,27 @@ def feishu_access_asset(dataset: str | SearchEndpoint, feishu_conn_id: str = "fe
     )
 
 
+#: The operator's templated keyword arguments (its ``template_fields``).
+_TEMPLATED_ARGUMENTS = ("feishu_conn_id", "tenant_key", "date", "from_date", "to_date", "output_path", "output_conn_id")
+#: The operator's keyword arguments kept as the attribute of the same name (templated ones rendered by Airflow).
+_KEPT_ARGUMENTS = (
+    *_TEMPLATED_ARGUMENTS,
+    "output_format",
+    "timezone",
+    "on_empty_day",
+    "allow_partial_day",
+    "max_xcom_records",
+    "max_xcom_bytes",
+    "page_size",
+    "emit_partitions",
+)
+
+
+def _per_day(output_path: str | None) -> bool:
+    """Whether ``output_path`` writes one file per day (it holds ``{date}``)."""
+    return bool(output_path) and DATE_PLACEHOLDER in str(output_path)
+
+
 class FeishuWorkplaceAccessOperator(BaseOperator):
     """Pull a run's days of workplace access data into XCom, or into a JSON Lines or Parquet file.
 
@@ -138,16 +159,25 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
 
     #: The data set this operator pulls: a registered name or a SearchEndpoint record.
     dataset: str | SearchEndpoint = "workplace"
-    template_fields: Sequence[str] = (
-        "feishu_conn_id",
-        "tenant_key",
-        "date",
-        "from_date",
-        "to_date",
-        "output_path",
-        "output_conn_id",
-    )
+    template_fields: Sequence[str] = _TEMPLATED_ARGUMENTS
     ui_color = "#3370ff"
+
+    # The keyword arguments kept as given, once checked (see the class docstring and _KEPT_ARGUMENTS).
+    feishu_conn_id: str
+    tenant_key: str | None
+    date: str | dt.date | None
+    from_date: str | dt.date | None
+    to_date: str | dt.date | None
+    output_path: str | None
+    output_conn_id: str | None
+    output_format: str | None
+    timezone: str | None
+    on_empty_day: str
+    allow_partial_day: bool
+    max_xcom_records: int
+    max_xcom_bytes: int
+    page_size: int | None
+    emit_partitions: bool | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Refuse a subclass that names no data set: it would pull workplace data under another name."""
@@ -185,6 +215,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
         emit_partitions: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        arguments = locals()
         if emit_partitions and not TASK_PARTITION_KEYS:
             raise FeishuConfigError(
                 "emit_partitions=True needs an Airflow whose tasks can name their events' partitions (3.3 and "
@@ -220,33 +251,20 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             raise FeishuConfigError(
                 f"from_date={from_date!r} and to_date={to_date!r}: pass both (the range is inclusive), or neither."
             )
-        self.feishu_conn_id = feishu_conn_id
-        self.tenant_key = tenant_key
-        self.date = date
-        self.from_date = from_date
-        self.to_date = to_date
-        self.output_path = output_path
-        if self._per_day and "{{" not in str(output_path):
+        if _per_day(output_path) and "{{" not in str(output_path):
             from airflow_provider_feishu_workplace.outputs.day_paths import check_day_template
 
             check_day_template(str(output_path), DATE_PLACEHOLDER)  # two days to one file fail the DAG file
-        self.output_conn_id = output_conn_id
         if output_format is not None:
             from airflow_provider_feishu_workplace.outputs.files import output_format_for
 
             # An unknown format, or one a literal path's suffix contradicts, fails the DAG file, not the run.
             output_format_for("" if "{{" in str(output_path or "") else output_path or "", output_format)
-        self.output_format = output_format
         if timezone is not None:
             checked_timezone(timezone)
-        self.timezone = timezone
-        self.on_empty_day = on_empty_day
-        self.allow_partial_day = allow_partial_day
-        self.max_xcom_records = max_xcom_records
-        self.max_xcom_bytes = max_xcom_bytes
-        self.page_size = page_size
+        for name in _KEPT_ARGUMENTS:
+            setattr(self, name, arguments[name])
         self.hook_params = hook_params or {}
-        self.emit_partitions = emit_partitions
         # (path, items, bytes) of each file this run wrote: the outputs its lineage reports.
         self._written_files: list[tuple[Any, int, int | None]] = []
 
@@ -320,7 +338,7 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
 
     @property
     def _per_day(self) -> bool:
-        return bool(self.output_path) and DATE_PLACEHOLDER in str(self.output_path)
+        return _per_day(self.output_path)
 
     def _day_paths(self, first_day: dt.date, last_day: dt.date) -> dict[str, Any]:
         """Return each day's output path, ``{date}`` replaced by the day."""

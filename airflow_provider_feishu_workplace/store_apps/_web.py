@@ -1,16 +1,18 @@
 """The receiver on each web framework Airflow serves: a FastAPI app (Airflow 3) and a Flask blueprint (2.11).
 
 Both carry the raw body and headers to :func:`.receiver.handle` and send back its answer; neither parses
-nor logs anything itself. :mod:`airflow_provider_feishu_workplace._compat` picks the one this Airflow uses.
+nor logs anything itself. :func:`event_receiver_attribute` picks the one this Airflow serves.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoint's annotations at runtime, and
 # ``Request`` is imported inside the function that builds the app.
+from collections.abc import Callable
 from typing import Any
 
+from airflow_provider_feishu_workplace._compat import AIRFLOW_V_3_0_PLUS
 from airflow_provider_feishu_workplace.store_apps.receiver import MAX_BODY_BYTES, REFUSED
 
-__all__ = ["ROUTE_PREFIX", "fastapi_app", "flask_blueprint"]
+__all__ = ["ROUTE_PREFIX", "event_receiver_attribute", "fastapi_app", "flask_blueprint"]
 
 #: Where the receiver is mounted: ``POST {ROUTE_PREFIX}/{conn_id}``.
 ROUTE_PREFIX = "/feishu/events"
@@ -84,3 +86,16 @@ def flask_blueprint() -> Any:
 
     blueprint.record_once(exempt_from_csrf)
     return blueprint
+
+
+def event_receiver_attribute() -> tuple[str, Callable[[], list[Any]]]:
+    """The plugin attribute that serves the store-app event receiver here, and what builds its value.
+
+    Airflow 3's API server mounts the plugin's ``fastapi_apps``; Airflow 2's webserver registers its
+    ``flask_blueprints``.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        return "fastapi_apps", lambda: [
+            {"app": fastapi_app(), "url_prefix": ROUTE_PREFIX, "name": "Feishu store-app events"}
+        ]
+    return "flask_blueprints", lambda: [flask_blueprint()]

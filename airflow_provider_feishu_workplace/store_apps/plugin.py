@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowPlugin
 
-from airflow_provider_feishu_workplace._compat import event_receiver_attribute
+from airflow_provider_feishu_workplace.store_apps._web import event_receiver_attribute
 
 __all__ = ["FeishuStoreAppsPlugin"]
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_feishu_workplace.testing._pusher import EventPusher
@@ -80,14 +81,14 @@ class Control:
             ("POST", "/publish"): self._publish,
             ("POST", "/faults"): self._inject,
             ("GET", "/requests"): self._requests,
-            ("DELETE", "/requests"): self._clear,
+            ("DELETE", "/requests"): _done("cleared", self.double.clear_requests),
             ("GET", "/stats"): self._stats,
             ("POST", "/endpoints"): self._add_endpoint,
-            ("POST", "/reset"): self._reset,
+            ("POST", "/reset"): _done("reset", self.double.reset),
             ("POST", "/events/callback"): self._push_to,
             ("POST", "/events"): self._push_event,
             ("GET", "/events"): self._pushed_events,
-            ("POST", "/tickets/expire"): self._expire_tickets,
+            ("POST", "/tickets/expire"): _done("expired", self.double._issuer.expire_tickets),
             ("POST", "/tenants"): self._set_tenant,
         }
         route = routes.get((method, path.rstrip("/") or "/"))
@@ -156,19 +157,11 @@ class Control:
             total += count
         return {"total": total, "by_endpoint": by_endpoint}
 
-    def _clear(self, query: dict[str, str], body: Any) -> dict[str, Any]:
-        self.double.clear_requests()
-        return {"cleared": True}
-
     def _add_endpoint(self, query: dict[str, str], body: Any) -> dict[str, Any]:
         fields = dict(_object(body, "POST /endpoints"))
         name = fields.pop("name", None)
         spec = self.double.add_endpoint(name, **fields)
         return {"added": spec.name, "path": spec.path}
-
-    def _reset(self, query: dict[str, str], body: Any) -> dict[str, Any]:
-        self.double.reset()
-        return {"reset": True}
 
     # -- store-app events ------------------------------------------------------------------
 
@@ -208,10 +201,6 @@ class Control:
             ]
         }
 
-    def _expire_tickets(self, query: dict[str, str], body: Any) -> dict[str, Any]:
-        self.double._issuer.expire_tickets()
-        return {"expired": True}
-
     def _set_tenant(self, query: dict[str, str], body: Any) -> dict[str, Any]:
         fields = _object(body, "POST /tenants")
         enabled = fields.get("enabled", True)
@@ -224,6 +213,16 @@ class Control:
         if self.pusher is None:
             raise BadRequest("no callback yet: POST /events/callback first")
         return self.pusher
+
+
+def _done(key: str, action: Callable[[], object]) -> Callable[[dict[str, str], Any], dict[str, Any]]:
+    """A control endpoint that takes no arguments: it does ``action`` and answers ``{key: true}``."""
+
+    def answer(query: dict[str, str], body: Any) -> dict[str, Any]:
+        action()
+        return {key: True}
+
+    return answer
 
 
 def _hostname(host: str) -> str:

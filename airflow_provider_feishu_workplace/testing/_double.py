@@ -6,6 +6,7 @@ import collections
 import dataclasses
 import datetime
 import json
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -16,7 +17,7 @@ from typing import Any
 from airflow_provider_feishu_workplace.testing import _auth, _connection, _faults, _replies, _routes
 from airflow_provider_feishu_workplace.testing._data import DEFAULT_TIMEZONE, Dataset
 from airflow_provider_feishu_workplace.testing._http_server import DoubleServer
-from airflow_provider_feishu_workplace.testing._messages import Messenger, SentMessage
+from airflow_provider_feishu_workplace.testing._messages import Messenger
 from airflow_provider_feishu_workplace.testing._platform import Incoming, Platform
 from airflow_provider_feishu_workplace.testing._ratelimit import RateLimiter
 from airflow_provider_feishu_workplace.testing._replies import Reply
@@ -59,9 +60,14 @@ class RecordedRequest:
     received_at: float = 0.0
 
 
+def _held_by(path: str, doc: str) -> Any:
+    """A read-only attribute of the double that one of its parts holds, e.g. ``"_messenger.sent"``."""
+    return property(operator.attrgetter(path), doc=doc)
+
+
 def _credential(name: str, doc: str) -> Any:
     """A read-only attribute that reads the double's :class:`Credentials` field ``name``."""
-    return property(lambda double: getattr(double.credentials, name), doc=doc)
+    return _held_by(f"credentials.{name}", doc)
 
 
 class FeishuDouble:
@@ -228,15 +234,10 @@ class FeishuDouble:
     def available_until(self, day: datetime.date | None) -> None:
         self._dataset.available_until = day
 
-    @property
-    def custom_workplace_ids(self) -> list[str]:
-        """Ids of the custom workplaces that have data, sorted."""
-        return self._dataset.custom_workplace_ids
-
-    @property
-    def block_ids(self) -> list[str]:
-        """Ids of the blocks that have data, sorted."""
-        return self._dataset.block_ids
+    custom_workplace_ids = _held_by(
+        "_dataset.custom_workplace_ids", "Ids of the custom workplaces that have data, sorted (``list[str]``)."
+    )
+    block_ids = _held_by("_dataset.block_ids", "Ids of the blocks that have data, sorted (``list[str]``).")
 
     def expected_items(
         self,
@@ -400,15 +401,15 @@ class FeishuDouble:
 
     # -- messages --------------------------------------------------------------------------
 
-    @property
-    def chat_ids(self) -> set[str]:
-        """The chats the bot is in (a live, mutable set): a message to another chat answers 230002."""
-        return self._messenger.chat_ids
-
-    @property
-    def sent_messages(self) -> list[SentMessage]:
-        """The messages the double accepted on ``POST /open-apis/im/v1/messages``, oldest first (a copy)."""
-        return self._messenger.sent
+    chat_ids = _held_by(
+        "_messenger.chat_ids",
+        "The chats the bot is in (a live, mutable ``set[str]``): a message to another chat answers 230002.",
+    )
+    sent_messages = _held_by(
+        "_messenger.sent",
+        "The messages (:class:`SentMessage`) the double accepted on ``POST /open-apis/im/v1/messages``, oldest "
+        "first (a copy).",
+    )
 
     # -- faults, clock, audit --------------------------------------------------------------
 
@@ -440,10 +441,10 @@ class FeishuDouble:
         """Move the token clock forward, e.g. past the 30-minute reuse window or past expiry."""
         self._issuer.advance(seconds)
 
-    @property
-    def issued_tokens(self) -> list[str]:
-        """Every tenant and app access token issued so far (a copy), e.g. to check none leaked."""
-        return self._issuer.issued
+    issued_tokens = _held_by(
+        "_issuer.issued",
+        "Every tenant and app access token issued so far (a ``list[str]`` copy), e.g. to check none leaked.",
+    )
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -536,15 +537,12 @@ class FeishuDouble:
         received_at = time.monotonic()
         endpoint = self._routes.endpoint_for(method, path)
         body = _json_object(raw_body)
-        reply = self._platform.handle(Incoming(endpoint, method, path, query, headers, body))
+        incoming = Incoming(endpoint, method, path, query, headers, body)
+        reply = self._platform.handle(incoming)
         reply.log_id = _replies.new_log_id()
+        # The record is the request as the platform saw it, and how it was answered.
         record = RecordedRequest(
-            method=method,
-            path=path,
-            endpoint=endpoint,
-            query=query,
-            body=body,
-            headers=headers,
+            **incoming._asdict(),
             status=None if reply.reset else reply.status,
             code=reply.code,
             fault=reply.fault,

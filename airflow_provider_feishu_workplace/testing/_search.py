@@ -10,13 +10,10 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from airflow_provider_feishu_workplace.testing import _page_tokens, _replies
 from airflow_provider_feishu_workplace.testing._replies import Reply
-
-if TYPE_CHECKING:
-    from airflow_provider_feishu_workplace.testing._data import Dataset
 
 DEFAULT_PAGE_SIZE = 20
 
@@ -141,7 +138,22 @@ def parse(spec: SearchSpec, query: dict[str, str]) -> PageRequest | Reply:
     return PageRequest(spec, from_date, to_date, page_size, filter_id, fingerprint, offset, page_token or None)
 
 
-def search(spec: SearchSpec, query: dict[str, str], dataset: Dataset) -> Reply:
+class ItemSource(Protocol):
+    """Where a search's items come from: the double's data (``testing._data.Dataset``, which reads :data:`SPECS`).
+
+    Both take the data set's name, the first and last day, and the id filtered on (``None``: every id).
+    """
+
+    def count(self, kind: str, first: datetime.date, last: datetime.date, filter_id: str | None, /) -> int:
+        """Return how many items the query pages through."""
+
+    def page(
+        self, kind: str, first: datetime.date, last: datetime.date, offset: int, limit: int, filter_id: str | None, /
+    ) -> list[dict[str, Any]]:
+        """Return up to ``limit`` of the query's items from ``offset`` on."""
+
+
+def search(spec: SearchSpec, query: dict[str, str], dataset: ItemSource) -> Reply:
     """Answer one page of the endpoint ``spec`` describes for the query-string parameters ``query``."""
     endpoint = spec.name
     request = parse(spec, query)

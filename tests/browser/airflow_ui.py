@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -98,13 +98,26 @@ def running_ui(home: Path) -> Iterator[AirflowUI]:
         if AIRFLOW_V_3_0_PLUS
         else ["webserver", "-H", "127.0.0.1", "-p", port, "--workers", "1"]
     )
+    with airflow_service(command, env, log, ready=ui.ready):
+        yield ui
+
+
+@contextmanager
+def airflow_service(
+    command: list[str], env: dict[str, str], log: Path, *, ready: Callable[[], bool]
+) -> Iterator[subprocess.Popen]:
+    """Run ``airflow <command>`` in a session of its own (output appended to ``log``) for the ``with`` block.
+
+    Waits until ``ready()``; raises with the log's tail if the service exits first or is not ready within
+    ``START_TIMEOUT`` seconds. At the end its session gets SIGTERM, and SIGKILL if it is still there 30 s later.
+    """
     with open(log, "ab") as output:
         server = subprocess.Popen(
             [AIRFLOW, *command], stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while not ui.ready():
+        while not ready():
             if server.poll() is not None:
                 raise RuntimeError(f"airflow {command[0]} exited with {server.returncode}:\n{log.read_text()[-3000:]}")
             if time.monotonic() > deadline:
@@ -112,7 +125,7 @@ def running_ui(home: Path) -> Iterator[AirflowUI]:
                     f"airflow {command[0]} did not answer in {START_TIMEOUT} s:\n{log.read_text()[-3000:]}"
                 )
             time.sleep(0.5)
-        yield ui
+        yield server
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -176,14 +189,28 @@ class AirflowUI:
         button); return the message shown."""
         raise NotImplementedError
 
-    def rest_connection(self, conn_id: str) -> dict[str, Any]:
+    def _rest_auth(self) -> dict[str, Any]:
+        """The keyword arguments of ``requests`` that sign a REST call in as the UI's admin."""
         raise NotImplementedError
+
+    # The REST API, the same on every UI but for its prefix and sign-in
+    api_prefix: str
+
+    def _rest(self, method: str, path: str) -> requests.Response:
+        return requests.request(method, f"{self.url}{self.api_prefix}{path}", timeout=30, **self._rest_auth())
+
+    def rest_connection(self, conn_id: str) -> dict[str, Any]:
+        answer = self._rest("GET", f"/connections/{conn_id}")
+        answer.raise_for_status()
+        return answer.json()
 
     def rest_connections(self) -> str:
-        raise NotImplementedError
+        answer = self._rest("GET", "/connections")
+        answer.raise_for_status()
+        return answer.text
 
     def delete(self, conn_id: str) -> None:
-        raise NotImplementedError
+        self._rest("DELETE", f"/connections/{conn_id}")
 
 
 def _field_rows_script(root_selector: str, row_selector: str, help_selector: str) -> str:
@@ -219,6 +246,7 @@ class ReactUI(AirflowUI):
     """Airflow 3's React UI: the Add Connection dialog, the list's Test / Edit icons, toasts."""
 
     _token: str | None = None
+    api_prefix = "/api/v2"
 
     def ready(self) -> bool:
         try:
@@ -360,23 +388,10 @@ class ReactUI(AirflowUI):
             page.unroute("**/api/v2/connections/test")
         return toast.inner_text()
 
-    def _headers(self) -> dict[str, str]:
+    def _rest_auth(self) -> dict[str, Any]:
         if self._token is None:
             self._token = requests.get(f"{self.url}/auth/token", timeout=30).json()["access_token"]
-        return {"Authorization": f"Bearer {self._token}"}
-
-    def rest_connection(self, conn_id: str) -> dict[str, Any]:
-        answer = requests.get(f"{self.url}/api/v2/connections/{conn_id}", headers=self._headers(), timeout=30)
-        answer.raise_for_status()
-        return answer.json()
-
-    def rest_connections(self) -> str:
-        answer = requests.get(f"{self.url}/api/v2/connections", headers=self._headers(), timeout=30)
-        answer.raise_for_status()
-        return answer.text
-
-    def delete(self, conn_id: str) -> None:
-        requests.delete(f"{self.url}/api/v2/connections/{conn_id}", headers=self._headers(), timeout=30)
+        return {"headers": {"Authorization": f"Bearer {self._token}"}}
 
 
 class FlaskUI(AirflowUI):
@@ -384,6 +399,7 @@ class FlaskUI(AirflowUI):
 
     user = "admin"
     password = ""
+    api_prefix = "/api/v1"
 
     def ready(self) -> bool:
         try:
@@ -458,18 +474,5 @@ class FlaskUI(AirflowUI):
         alert.wait_for()
         return alert.inner_text()
 
-    def _auth(self) -> tuple[str, str]:
-        return (self.user, self.password)
-
-    def rest_connection(self, conn_id: str) -> dict[str, Any]:
-        answer = requests.get(f"{self.url}/api/v1/connections/{conn_id}", auth=self._auth(), timeout=30)
-        answer.raise_for_status()
-        return answer.json()
-
-    def rest_connections(self) -> str:
-        answer = requests.get(f"{self.url}/api/v1/connections", auth=self._auth(), timeout=30)
-        answer.raise_for_status()
-        return answer.text
-
-    def delete(self, conn_id: str) -> None:
-        requests.delete(f"{self.url}/api/v1/connections/{conn_id}", auth=self._auth(), timeout=30)
+    def _rest_auth(self) -> dict[str, Any]:
+        return {"auth": (self.user, self.password)}

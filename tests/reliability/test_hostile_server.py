@@ -71,193 +71,125 @@ def uv_raised(expected: list[dict]) -> list[dict]:
     return [*expected[:2], changed, *expected[3:]]
 
 
+def item_error(case_id: str, mode: str, message: str, searches: int = 3, inject: dict | None = None, **options):
+    """A hostile item the operator's checks refuse (``FeishuItemError``); by default on the second page."""
+    inject = {"skip": 1} if inject is None else inject
+    return pytest.param(Case(mode, message, FeishuItemError, searches, inject, **options), id=case_id)
+
+
+def page_error(case_id: str, mode: str, message: str, searches: int, inject: dict | None = None, **options):
+    """A hostile page the hook refuses (``FeishuProtocolError``); by default the second page."""
+    inject = {"skip": 1} if inject is None else inject
+    return pytest.param(Case(mode, message, FeishuProtocolError, searches, inject, **options), id=case_id)
+
+
+def corrected(case_id: str, mode: str, message: str, **options):
+    """A hostile answer the operator corrects, logs and counts, writing a complete file."""
+    return pytest.param(Case(mode, message, None, 3, **options), id=case_id)
+
+
 NAMES = "(date 2026-11-19, block_id '{item[block_id]}'), item #3 received: field"
+TOKEN_AGAIN = "handed out a page_token it had handed out before"
+HUGE_BODY = "with more than 10 MiB, far more than any page takes"
 CASES = [
     # items with missing fields
-    pytest.param(Case("missing_field", f"{NAMES} access_data is missing", FeishuItemError, 3), id="no-access-data"),
-    pytest.param(
-        Case(
-            "missing_field",
-            "(date missing, block_id '{item[block_id]}'), item #3 received: field date is missing",
-            FeishuItemError,
-            3,
-            {"skip": 1, "field": "date"},
-        ),
-        id="no-date",
+    item_error("no-access-data", "missing_field", f"{NAMES} access_data is missing"),
+    item_error(
+        "no-date",
+        "missing_field",
+        "(date missing, block_id '{item[block_id]}'), item #3 received: field date is missing",
+        inject={"skip": 1, "field": "date"},
     ),
-    pytest.param(
-        Case(
-            "missing_field",
-            "(date 2026-11-19, block_id missing), item #3 received: field block_id is missing",
-            FeishuItemError,
-            3,
-            {"skip": 1, "field": "block_id"},
-        ),
-        id="no-block-id",
+    item_error(
+        "no-block-id",
+        "missing_field",
+        "(date 2026-11-19, block_id missing), item #3 received: field block_id is missing",
+        inject={"skip": 1, "field": "block_id"},
     ),
-    pytest.param(
-        Case(
-            "missing_field",
-            f"{NAMES} access_data.uv is missing",
-            FeishuItemError,
-            3,
-            {"skip": 1, "field": "access_data.uv"},
-        ),
-        id="no-uv",
+    item_error(
+        "no-uv", "missing_field", f"{NAMES} access_data.uv is missing", inject={"skip": 1, "field": "access_data.uv"}
     ),
     # wrong types
-    pytest.param(
-        Case(
-            "string_pv",
-            f"{NAMES} access_data.pv is '{{item[access_data][pv]}}' (a string), not a whole number",
-            FeishuItemError,
-            3,
-        ),
-        id="string-pv",
+    item_error(
+        "string-pv",
+        "string_pv",
+        f"{NAMES} access_data.pv is '{{item[access_data][pv]}}' (a string), not a whole number",
     ),
-    pytest.param(
-        Case(
-            "string_pv",
-            "workplace item (date 2026-11-19), item #1 received: field all_workplace.pv is '",
-            FeishuItemError,
-            1,
-            {},
-            dataset="workplace",
-        ),
-        id="string-pv-workplace",
+    item_error(
+        "string-pv-workplace",
+        "string_pv",
+        "workplace item (date 2026-11-19), item #1 received: field all_workplace.pv is '",
+        searches=1,
+        inject={},
+        dataset="workplace",
     ),
-    pytest.param(
-        Case("null_access_data", f"{NAMES} access_data is None (null)", FeishuItemError, 3), id="null-access-data"
+    item_error("null-access-data", "null_access_data", f"{NAMES} access_data is None (null)"),
+    item_error(
+        "null-access-data-custom",
+        "null_access_data",
+        "custom_workplace item (date 2026-11-19, custom_workplace_id '",
+        searches=1,
+        inject={},
+        dataset="custom_workplace",
+        page_size=100,
     ),
-    pytest.param(
-        Case(
-            "null_access_data",
-            "custom_workplace item (date 2026-11-19, custom_workplace_id '",
-            FeishuItemError,
-            1,
-            {},
-            dataset="custom_workplace",
-            page_size=100,
-        ),
-        id="null-access-data-custom",
-    ),
-    pytest.param(
-        Case("not_an_object", "block item that is not an object: item #3 received is a string", FeishuItemError, 3),
-        id="item-not-an-object",
-    ),
+    item_error("item-not-an-object", "not_an_object", "block item that is not an object: item #3 received is a string"),
     # negative and doubtful counts
-    pytest.param(
-        Case(
-            "negative_pv",
-            f"{NAMES} access_data.pv is -{{item[access_data][pv]}}: a count cannot be negative",
-            FeishuItemError,
-            3,
-        ),
-        id="negative-pv",
+    item_error(
+        "negative-pv",
+        "negative_pv",
+        f"{NAMES} access_data.pv is -{{item[access_data][pv]}}: a count cannot be negative",
     ),
-    pytest.param(
-        Case(
-            "negative_uv",
-            f"{NAMES} access_data.uv is -{{item[access_data][uv]}}: a count cannot be negative",
-            FeishuItemError,
-            3,
-        ),
-        id="negative-uv",
+    item_error(
+        "negative-uv",
+        "negative_uv",
+        f"{NAMES} access_data.uv is -{{item[access_data][uv]}}: a count cannot be negative",
     ),
-    pytest.param(
-        Case(
-            "uv_above_pv",
-            "1 block items had uv greater than pv; they were kept as Feishu sent them",
-            None,
-            3,
-            output=uv_raised,
-        ),
-        id="uv-above-pv-kept-and-counted",
+    corrected(
+        "uv-above-pv-kept-and-counted",
+        "uv_above_pv",
+        "1 block items had uv greater than pv; they were kept as Feishu sent them",
+        output=uv_raised,
     ),
     # days outside the range, repeats and conflicts
-    pytest.param(
-        Case(
-            "out_of_range_date", "Dropped 0 repeated items and 1 items for days outside 2026-11-19..2026-11-19", None, 3
-        ),
-        id="out-of-range-dropped-and-counted",
+    corrected(
+        "out-of-range-dropped-and-counted",
+        "out_of_range_date",
+        "Dropped 0 repeated items and 1 items for days outside 2026-11-19..2026-11-19",
     ),
-    pytest.param(
-        Case("duplicate_item", "Dropped 1 repeated items and 0 items for days outside", None, 3),
-        id="repeat-on-next-page-dropped-and-counted",
+    corrected(
+        "repeat-on-next-page-dropped-and-counted",
+        "duplicate_item",
+        "Dropped 1 repeated items and 0 items for days outside",
     ),
-    pytest.param(
-        Case(
-            "conflicting_duplicate",
-            "(date 2026-11-19, block_id '{item[block_id]}') twice with different values "
-            '(item #3 received has {{"access_data": {{"pv": ',
-            FeishuItemError,
-            3,
-            previous_item=True,
-        ),
-        id="conflicting-repeat",
+    item_error(
+        "conflicting-repeat",
+        "conflicting_duplicate",
+        "(date 2026-11-19, block_id '{item[block_id]}') twice with different values "
+        '(item #3 received has {{"access_data": {{"pv": ',
+        previous_item=True,
     ),
     # paging
-    pytest.param(
-        Case("has_more_without_token", "has_more is true but there is no page_token", FeishuProtocolError, 2),
-        id="has-more-without-token",
+    page_error("has-more-without-token", "has_more_without_token", "has_more is true but there is no page_token", 2),
+    page_error(
+        "token-repeats-forever", "repeat_token", f"{TOKEN_AGAIN}, so paging would loop", 2, {"skip": 1, "times": None}
     ),
-    pytest.param(
-        Case(
-            "repeat_token",
-            "handed out a page_token it had handed out before, so paging would loop",
-            FeishuProtocolError,
-            2,
-            {"skip": 1, "times": None},
-        ),
-        id="token-repeats-forever",
+    page_error("token-cycle-a-b-a", "token_cycle", TOKEN_AGAIN, 3, {"times": None}, page_size=1),
+    # The default budget of a one-day query: 10,000 items a day in pages of 200.
+    page_error(
+        "endless-new-tokens", "endless_pages", "it still had more after 50 pages", 50, {"times": None}, page_size=200
     ),
-    pytest.param(
-        Case(
-            "token_cycle",
-            "handed out a page_token it had handed out before",
-            FeishuProtocolError,
-            3,
-            {"times": None},
-            page_size=1,
-        ),
-        id="token-cycle-a-b-a",
-    ),
-    pytest.param(
-        # The default budget of a one-day query: 10,000 items a day in pages of 200.
-        Case(
-            "endless_pages", "it still had more after 50 pages", FeishuProtocolError, 50, {"times": None}, page_size=200
-        ),
-        id="endless-new-tokens",
-    ),
-    pytest.param(
-        Case(
-            "empty_pages",
-            "3 empty pages in a row each said has_more",
-            FeishuProtocolError,
-            4,
-            {"skip": 1, "times": None},
-        ),
-        id="endless-empty-pages",
+    page_error(
+        "endless-empty-pages",
+        "empty_pages",
+        "3 empty pages in a row each said has_more",
+        4,
+        {"skip": 1, "times": None},
     ),
     # answers larger than any page
-    pytest.param(
-        Case("oversized_page", "the page has 3 items, more than the page_size of 2", FeishuProtocolError, 2),
-        id="more-items-than-page-size",
-    ),
-    pytest.param(
-        Case("huge_body", "with more than 10 MiB, far more than any page takes", FeishuProtocolError, 2),
-        id="huge-body",
-    ),
-    pytest.param(
-        Case(
-            "huge_body",
-            "with more than 10 MiB, far more than any page takes",
-            FeishuProtocolError,
-            2,
-            {"skip": 1, "content_length": False},
-        ),
-        id="huge-body-without-content-length",
-    ),
+    page_error("more-items-than-page-size", "oversized_page", "the page has 3 items, more than the page_size of 2", 2),
+    page_error("huge-body", "huge_body", HUGE_BODY, 2),
+    page_error("huge-body-without-content-length", "huge_body", HUGE_BODY, 2, {"skip": 1, "content_length": False}),
 ]
 
 

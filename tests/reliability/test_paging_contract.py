@@ -72,52 +72,33 @@ def put(value, *path):
     return edit
 
 
+ENDED_WITH_TOKEN = "has_more is false but the page carries a page_token"
+MORE_WITHOUT_TOKEN = "has_more is true but there is no page_token"
+NO_ITEMS = "no 'items' list but says has_more"
+
+
+def broken(case_id: str, page: int, edit, message: str):
+    """A case: page ``page`` (0-based) edited by ``edit``, the error naming ``message`` after ``page + 1`` searches."""
+    return pytest.param(on_page(page, edit), message, page + 1, id=case_id)
+
+
 BROKEN = [
-    pytest.param(on_page(0, drop("data", "has_more")), "has_more is missing", 1, id="token-without-has-more"),
-    pytest.param(on_page(2, drop("data", "has_more")), "has_more is missing", 3, id="last-page-without-has-more"),
-    pytest.param(
-        on_page(0, put(None, "data", "has_more")), "has_more is null, not true or false", 1, id="has-more-null"
-    ),
-    pytest.param(
-        on_page(0, put("false", "data", "has_more")),
-        "has_more is 'false', not true or false",
-        1,
-        id="has-more-a-string",
-    ),
-    pytest.param(on_page(0, put(1, "data", "has_more")), "has_more is 1, not true or false", 1, id="has-more-1"),
-    pytest.param(
-        on_page(0, put(False, "data", "has_more")),
-        "has_more is false but the page carries a page_token",
-        1,
-        id="has-more-false-with-token",
-    ),
-    pytest.param(
-        on_page(2, put("p6", "data", "page_token")),
-        "has_more is false but the page carries a page_token",
-        3,
-        id="last-page-with-token",
-    ),
-    pytest.param(
-        on_page(0, drop("data", "page_token")),
-        "has_more is true but there is no page_token",
-        1,
-        id="has-more-without-token",
-    ),
-    pytest.param(
-        on_page(0, put("", "data", "page_token")),
-        "has_more is true but there is no page_token",
-        1,
-        id="has-more-with-empty-token",
-    ),
-    pytest.param(on_page(0, put(2, "data", "page_token")), "page_token is 2, not a string", 1, id="token-a-number"),
-    pytest.param(on_page(0, drop("data")), "'data' is missing", 1, id="no-data"),
-    pytest.param(on_page(1, put(None, "data")), "'data' is null, not an object", 2, id="data-null"),
-    pytest.param(on_page(0, put([], "data")), "'data' is a list, not an object", 1, id="data-a-list"),
-    pytest.param(on_page(0, drop("data", "items")), "no 'items' list but says has_more", 1, id="no-items-with-more"),
-    pytest.param(
-        on_page(1, put(None, "data", "items")), "no 'items' list but says has_more", 2, id="items-null-with-more"
-    ),
-    pytest.param(on_page(2, put({"0": 1}, "data", "items")), "'items' is a dict, not a list", 3, id="items-an-object"),
+    broken("token-without-has-more", 0, drop("data", "has_more"), "has_more is missing"),
+    broken("last-page-without-has-more", 2, drop("data", "has_more"), "has_more is missing"),
+    broken("has-more-null", 0, put(None, "data", "has_more"), "has_more is null, not true or false"),
+    broken("has-more-a-string", 0, put("false", "data", "has_more"), "has_more is 'false', not true or false"),
+    broken("has-more-1", 0, put(1, "data", "has_more"), "has_more is 1, not true or false"),
+    broken("has-more-false-with-token", 0, put(False, "data", "has_more"), ENDED_WITH_TOKEN),
+    broken("last-page-with-token", 2, put("p6", "data", "page_token"), ENDED_WITH_TOKEN),
+    broken("has-more-without-token", 0, drop("data", "page_token"), MORE_WITHOUT_TOKEN),
+    broken("has-more-with-empty-token", 0, put("", "data", "page_token"), MORE_WITHOUT_TOKEN),
+    broken("token-a-number", 0, put(2, "data", "page_token"), "page_token is 2, not a string"),
+    broken("no-data", 0, drop("data"), "'data' is missing"),
+    broken("data-null", 1, put(None, "data"), "'data' is null, not an object"),
+    broken("data-a-list", 0, put([], "data"), "'data' is a list, not an object"),
+    broken("no-items-with-more", 0, drop("data", "items"), NO_ITEMS),
+    broken("items-null-with-more", 1, put(None, "data", "items"), NO_ITEMS),
+    broken("items-an-object", 2, put({"0": 1}, "data", "items"), "'items' is a dict, not a list"),
 ]
 
 

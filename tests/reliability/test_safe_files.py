@@ -131,39 +131,37 @@ def test_a_hard_link_planted_under_a_pace_files_name_is_refused(feishu_connectio
         pull(folder)
 
 
-def test_a_folder_others_can_write_to_without_the_sticky_bit_is_refused(feishu_connection, tmp_path):
-    folder = tmp_path / "shared"
-    folder.mkdir()
-    folder.chmod(0o777)
+def folder_with_mode(path: Path, mode: int) -> Path:
+    path.mkdir()
+    path.chmod(mode)
+    return path
 
-    with pytest.raises(FeishuConfigError, match=r"chmod \+t"):
+
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        pytest.param(0o777, r"chmod \+t", id="others-can-write"),
+        pytest.param(0o770, "other users", id="group-can-write"),
+    ],
+)
+def test_a_folder_others_can_write_to_without_the_sticky_bit_is_refused(feishu_connection, tmp_path, mode, message):
+    folder = folder_with_mode(tmp_path / "shared", mode)
+
+    with pytest.raises(FeishuConfigError, match=message):
         pull(folder)
 
     assert pace_files(folder) == []
 
 
-def test_a_group_writable_folder_without_the_sticky_bit_is_refused_too(feishu_connection, tmp_path):
-    folder = tmp_path / "shared"
-    folder.mkdir()
-    folder.chmod(0o770)
-
-    with pytest.raises(FeishuConfigError, match="other users"):
-        pull(folder)
-
-
 def test_a_sticky_folder_others_can_write_to_is_used(feishu_connection, tmp_path):
-    folder = tmp_path / "sticky"
-    folder.mkdir()
-    folder.chmod(0o1777)
+    folder = folder_with_mode(tmp_path / "sticky", 0o1777)
 
     assert pull(folder) == 5
     assert {stat.S_IMODE(path.stat().st_mode) for path in pace_files(folder)} == {0o600}
 
 
 def test_in_a_sticky_folder_a_pace_file_owned_by_another_user_is_refused(feishu_double, tmp_path):
-    folder = tmp_path / "sticky"
-    folder.mkdir()
-    folder.chmod(0o1777)
+    folder = folder_with_mode(tmp_path / "sticky", 0o1777)
     assert pull_in_a_task_process(folder, feishu_double) == "5"
     for path in pace_files(folder):
         os.chown(path, OTHER_UID, OTHER_UID)  # as if another user had made it first
@@ -225,9 +223,7 @@ def test_an_output_folder_others_can_write_to_without_the_sticky_bit_is_refused(
 
     from airflow_provider_feishu_workplace.outputs.files import check_writable
 
-    folder = tmp_path / "shared-out"
-    folder.mkdir()
-    folder.chmod(mode)
+    folder = folder_with_mode(tmp_path / "shared-out", mode)
     target = folder / "part.jsonl"
 
     with pytest.raises(FeishuConfigError, match=r"chmod \+t"):
@@ -239,9 +235,7 @@ def test_an_output_folder_others_can_write_to_without_the_sticky_bit_is_refused(
 
 
 def test_an_output_in_a_sticky_folder_others_can_write_to_is_written(tmp_path):
-    folder = tmp_path / "sticky-out"
-    folder.mkdir()
-    folder.chmod(0o1777)
+    folder = folder_with_mode(tmp_path / "sticky-out", 0o1777)
 
     with output_file(folder / "part.jsonl") as output:
         output.write({"a": 1})

@@ -79,11 +79,8 @@ def skip_if_reschedule_cannot_run(mode_args: str) -> None:
         skip_unless(RESCHEDULE_SENSORS_RUN_IN_DAG_TEST, "dag.test() cannot run a rescheduled sensor (airflow_versions)")
 
 
-def sensor_checks(double) -> list[tuple[str, str, str]]:
-    return [(r.query["from_date"], r.query["to_date"], r.query["page_size"]) for r in double.calls("workplace")]
-
-
-@pytest.mark.parametrize(
+#: A test run with the sensor in each of its modes (its arguments for the DAG file).
+EVERY_MODE = pytest.mark.parametrize(
     "mode_args",
     [
         pytest.param('mode="poke", deferrable=False', id="poke"),
@@ -91,6 +88,13 @@ def sensor_checks(double) -> list[tuple[str, str, str]]:
         pytest.param("deferrable=True", id="deferrable"),
     ],
 )
+
+
+def sensor_checks(double) -> list[tuple[str, str, str]]:
+    return [(r.query["from_date"], r.query["to_date"], r.query["page_size"]) for r in double.calls("workplace")]
+
+
+@EVERY_MODE
 def test_waits_until_the_double_publishes_the_day_mid_wait(run_sensor, feishu_conn, mode_args):
     skip_if_reschedule_cannot_run(mode_args)
     states, seconds = run_sensor("sensor_mid_wait", f"poke_interval=1, timeout=60, {mode_args}", publish_in=2.5)
@@ -103,14 +107,7 @@ def test_waits_until_the_double_publishes_the_day_mid_wait(run_sensor, feishu_co
     assert set(checks) == {(DAY, DAY, "1")}  # one cheap request per check: one item of that day
 
 
-@pytest.mark.parametrize(
-    "mode_args",
-    [
-        pytest.param('mode="poke", deferrable=False', id="poke"),
-        pytest.param('mode="reschedule", deferrable=False', id="reschedule"),
-        pytest.param("deferrable=True", id="deferrable"),
-    ],
-)
+@EVERY_MODE
 def test_runs_its_checks_as_its_own_task_not_as_a_nested_operator(run_sensor, feishu_conn, monkeypatch, mode_args):
     # Airflow's guard against an operator's execute() run from another's is off in unit-test mode: on here.
     # On Airflow 2.11 a sensor whose execute() calls super().execute() trips it at every run (issue 21); with
@@ -145,14 +142,7 @@ def test_bad_credentials_fail_at_once_without_waiting(run_sensor, feishu_conn, m
     assert feishu_conn.count("token") == 1  # a rejected secret is not retried
 
 
-@pytest.mark.parametrize(
-    "mode_args",
-    [
-        pytest.param('mode="poke", deferrable=False', id="poke"),
-        pytest.param('mode="reschedule", deferrable=False', id="reschedule"),
-        pytest.param("deferrable=True", id="deferrable"),
-    ],
-)
+@EVERY_MODE
 def test_times_out_as_configured(run_sensor, feishu_conn, mode_args):
     skip_if_reschedule_cannot_run(mode_args)
     states, seconds = run_sensor("sensor_timeout", f"poke_interval=1, timeout=3, {mode_args}", publish_in=None)

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +18,7 @@ from pathlib import Path
 import requests
 
 from tests.airflow_versions import AIRFLOW_V_3_0_PLUS
-from tests.browser.airflow_ui import AIRFLOW, START_TIMEOUT, _run, free_port, server_env
+from tests.browser.airflow_ui import _run, airflow_service, free_port, server_env
 
 APP_ID = "cli_store0123456789"
 APP_SECRET = "store-app-secret-0123456789"
@@ -125,24 +121,8 @@ def receiver_server(home: Path, *, app_id: str = APP_ID, app_secret: str = APP_S
     ]
     url = f"http://127.0.0.1:{port}"
     health = f"{url}/api/v2/monitor/health" if AIRFLOW_V_3_0_PLUS else f"{url}/health"
-    with open(log, "ab") as output:
-        server = subprocess.Popen(
-            [AIRFLOW, *command], stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _healthy(health):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"airflow {command[0]} did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with airflow_service(command, env, log, ready=lambda: _healthy(health)):
         yield ReceiverServer(url=url, env=env, home=home, log=log)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
 
 
 def _healthy(url: str) -> bool:

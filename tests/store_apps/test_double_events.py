@@ -15,6 +15,7 @@ import requests
 
 from airflow_provider_feishu_workplace.testing import EventPusher, FeishuDouble
 from tests.store_apps.callback_server import callback_server
+from tests.waiting import first_true
 
 ENCRYPT_KEY = "double-events-encrypt-key"
 TOKEN = "double-events-verification-token"
@@ -37,16 +38,25 @@ def app_token_code(double: FeishuDouble, ticket: str) -> int:
 
 
 def wait_until(condition, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s")
+    result = first_true(condition, timeout, every=0.05)
+    assert result, f"not within {timeout} s"
+    return result
+
+
+def lark_answer(handler):
+    """A callback that hands each push to lark-oapi's ``handler`` and answers what it answers."""
+    from lark_oapi.core.model import RawRequest
+
+    def answer(path, headers, body):
+        request = RawRequest()
+        request.uri, request.headers, request.body = path, headers, body
+        response = handler.do(request)
+        return response.status_code, response.content
+
+    return answer
 
 
 def test_lark_oapis_dispatcher_accepts_the_pushed_tickets_and_tenant_events(double):
-    from lark_oapi.core.model import RawRequest
     from lark_oapi.event.dispatcher_handler import EventDispatcherHandler
 
     received: list[dict] = []
@@ -58,14 +68,8 @@ def test_lark_oapis_dispatcher_accepts_the_pushed_tickets_and_tenant_events(doub
         .build()
     )
 
-    def lark_answer(path, headers, body):
-        request = RawRequest()
-        request.uri, request.headers, request.body = path, headers, body
-        response = handler.do(request)
-        return response.status_code, response.content
-
     with (
-        callback_server(lark_answer) as url,
+        callback_server(lark_answer(handler)) as url,
         EventPusher.for_double(
             double, url, encrypt_key=ENCRYPT_KEY, verification_token=TOKEN, ticket_interval=0.5, **FAST
         ) as pusher,
@@ -83,7 +87,6 @@ def test_lark_oapis_dispatcher_accepts_the_pushed_tickets_and_tenant_events(doub
 
 
 def test_lark_oapi_refuses_the_push_when_the_encrypt_key_differs(double):
-    from lark_oapi.core.model import RawRequest
     from lark_oapi.event.dispatcher_handler import EventDispatcherHandler
 
     handler = (
@@ -92,13 +95,7 @@ def test_lark_oapi_refuses_the_push_when_the_encrypt_key_differs(double):
         .build()
     )
 
-    def lark_answer(path, headers, body):
-        request = RawRequest()
-        request.uri, request.headers, request.body = path, headers, body
-        response = handler.do(request)
-        return response.status_code, response.content
-
-    with callback_server(lark_answer) as url:
+    with callback_server(lark_answer(handler)) as url:
         pusher = EventPusher.for_double(double, url, encrypt_key=ENCRYPT_KEY, verification_token=TOKEN, **FAST)
         with pusher:
             first = wait_until(lambda: pusher.records and len(pusher.records[0].statuses) == 5 and pusher.records[0])

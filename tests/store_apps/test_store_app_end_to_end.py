@@ -11,12 +11,12 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 from airflow_provider_feishu_workplace.testing import served_double
 from tests.store_apps.receiver_server import ENCRYPT_KEY, STORE_CONN, TOKEN, receiver_server
+from tests.waiting import first_true
 
 PULL = textwrap.dedent(
     """
@@ -42,12 +42,7 @@ def pull(server, served) -> tuple[dict, str]:
 
 
 def wait_for(condition, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.2)
-    pytest.fail(f"{what} within {timeout} s")
+    return first_true(condition, timeout) or pytest.fail(f"{what} within {timeout} s")
 
 
 def test_a_store_app_pulls_with_the_pushed_ticket_and_recovers_an_expired_one_through_resend(tmp_path):

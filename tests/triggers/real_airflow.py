@@ -28,6 +28,7 @@ import pytest
 
 from airflow_provider_feishu_workplace.testing import ServedDouble, served_double
 from tests.airflow_versions import AIRFLOW_VERSION, real_airflow_services
+from tests.waiting import first_true
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
@@ -113,12 +114,9 @@ def started(env: dict[str, str], services: list[tuple[str, list[str]]], logs: Pa
 
 
 def wait_for(what: str, condition: Callable[[], object], timeout: float, logs: Path) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.2)
-    pytest.fail(f"Airflow {AIRFLOW_VERSION}: {what} within {timeout:.0f} s\n{log_tails(logs)}")
+    return first_true(condition, timeout) or pytest.fail(
+        f"Airflow {AIRFLOW_VERSION}: {what} within {timeout:.0f} s\n{log_tails(logs)}"
+    )
 
 
 def log_tails(logs: Path, lines: int = 25) -> str:
