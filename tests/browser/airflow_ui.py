@@ -135,6 +135,14 @@ def airflow_service(
             server.wait(timeout=30)
 
 
+def answers_health(url: str) -> bool:
+    """Whether an Airflow server's health endpoint at ``url`` answers 200 (it is up)."""
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 class AirflowUI:
     """How a user drives the connection pages of one Airflow UI (a Playwright page in, plain data out)."""
 
@@ -143,9 +151,13 @@ class AirflowUI:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    # Implemented per UI
+    #: Where the server answers 200 once it serves.
+    health_path: str
+
     def ready(self) -> bool:
-        raise NotImplementedError
+        return answers_health(f"{self.url}{self.health_path}")
+
+    # Implemented per UI
 
     def login(self, page) -> None:
         raise NotImplementedError
@@ -247,12 +259,7 @@ class ReactUI(AirflowUI):
 
     _token: str | None = None
     api_prefix = "/api/v2"
-
-    def ready(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
+    health_path = "/api/v2/monitor/health"
 
     def login(self, page) -> None:
         # Every user is an admin; the first visit still passes through the login redirect, which lands on
@@ -400,12 +407,7 @@ class FlaskUI(AirflowUI):
     user = "admin"
     password = ""
     api_prefix = "/api/v1"
-
-    def ready(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/health", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
+    health_path = "/health"
 
     def login(self, page) -> None:
         page.goto(f"{self.url}/login/")

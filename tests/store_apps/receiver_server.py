@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 
 from tests.airflow_versions import AIRFLOW_V_3_0_PLUS
-from tests.browser.airflow_ui import _run, airflow_service, free_port, server_env
+from tests.browser.airflow_ui import _run, airflow_service, answers_health, free_port, server_env
 
 APP_ID = "cli_store0123456789"
 APP_SECRET = "store-app-secret-0123456789"
@@ -121,12 +121,5 @@ def receiver_server(home: Path, *, app_id: str = APP_ID, app_secret: str = APP_S
     ]
     url = f"http://127.0.0.1:{port}"
     health = f"{url}/api/v2/monitor/health" if AIRFLOW_V_3_0_PLUS else f"{url}/health"
-    with airflow_service(command, env, log, ready=lambda: _healthy(health)):
+    with airflow_service(command, env, log, ready=lambda: answers_health(health)):
         yield ReceiverServer(url=url, env=env, home=home, log=log)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
