@@ -86,9 +86,20 @@ def partitioned_examples(monkeypatch):
     monkeypatch.setenv("FEISHU_WORKPLACE_PARTITIONS", "on")
 
 
+def sync_to_db(dag_folder) -> None:
+    """Write the folder's DAGs to the metadata database, as the DAG processor does: Airflow queues partitions
+    for the load the database holds (an earlier test's unpartitioned one, otherwise)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(dag_folder.parse(), BUNDLE_NAME, None)
+
+
 @pytest.fixture
-def pipeline(examples):
+def pipeline(examples, dag_folder):
     """The examples, with the load unpaused (Airflow queues no partition for a paused DAG) and a load tally."""
+    sync_to_db(dag_folder)
     set_paused(LOAD, False)
     scheduled_load_keys()  # drop what earlier tests in this process left pending
 
@@ -214,14 +225,11 @@ def test_a_five_day_backfill_dag_run_gives_five_partitioned_loads_and_the_wareho
 def airflow_backfill_keys(dag_folder, first_day: str, last_day: str) -> list[str]:
     """``airflow backfill create`` of the extract from ``first_day`` to ``last_day`` (in the DAG's time zone):
     the partition keys of the runs it makes, which are then removed (the tests run each under its key)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import sync_bag_to_db
     from airflow.models.backfill import Backfill, _create_backfill
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
-    DagBundlesManager().sync_bundles_to_db()
-    sync_bag_to_db(dag_folder.parse(), BUNDLE_NAME, None)  # what the DAG processor does before a backfill
+    sync_to_db(dag_folder)  # what the DAG processor does before a backfill
     backfill = _create_backfill(
         dag_id="feishu_workplace_extract",
         from_date=pendulum.parse(first_day, tz="Asia/Shanghai"),

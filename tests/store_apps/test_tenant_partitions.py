@@ -18,7 +18,7 @@ from airflow_provider_feishu_workplace._compat import TASK_PARTITION_KEYS
 from tests.airflow_versions import AIRFLOW_VERSION, asset_events, run_dag_test, set_paused
 from tests.conftest import task_states
 from tests.dags.test_example_dags import expected_rows
-from tests.dags.test_partitions import run_partitioned, scheduled_load_keys
+from tests.dags.test_partitions import run_partitioned, scheduled_load_keys, sync_to_db
 from tests.store_apps.test_tenants_dag import DATASETS, TABLES, TENANTS, store, warehouse_rows  # noqa: F401
 
 pytestmark = pytest.mark.skipif(
@@ -39,6 +39,7 @@ def tenant_partitions(monkeypatch):
 @pytest.fixture
 def pipeline(store, dag_folder):
     """The tenants DAG and the tenant load (unpaused: Airflow queues no partition for a paused DAG), a load tally."""
+    sync_to_db(dag_folder)
     bag = dag_folder.parse()
     tenants_dag, load_dag = bag.get_dag("feishu_workplace_tenants"), bag.get_dag(LOAD_TENANTS)
     for task in load_dag.tasks:
