@@ -290,8 +290,11 @@ def partitioned_asset_timetable(assets: list[Any], *, partition_mapper: Any = No
     return PartitionedAssetTimetable(assets=AssetAll(*assets), **mapper)
 
 
-def tenant_day_partition_mapper(timezone: str) -> Any:
-    """Airflow's partition mapper of a store app's tenant-day keys, ``<tenant_key>|YYYY-MM-DD`` (3.3+).
+def tenant_day_partition_mapper(timezone: str, *, day_format: str, separator: str) -> Any:
+    """Airflow's partition mapper of a store app's tenant-day keys, ``<tenant_key><separator><day>`` (3.3+).
+
+    ``day_format`` and ``separator`` are the key's own facts, kept in :mod:`..days` (given here, so that this
+    module does not import it back).
 
     A ``ProductMapper``: the tenant key as it is, the day as a day in ``timezone`` (the run's partition date).
     A key of another shape maps to no run (the scheduler logs it). Returns ``None`` before Airflow 3.3, whose
@@ -301,10 +304,8 @@ def tenant_day_partition_mapper(timezone: str) -> Any:
         return None
     from airflow.sdk import IdentityMapper, ProductMapper, StartOfDayMapper
 
-    from airflow_provider_feishu_workplace.days import PARTITION_KEY_FORMAT, TENANT_DAY_SEPARATOR
-
-    day = StartOfDayMapper(input_format=PARTITION_KEY_FORMAT, output_format=PARTITION_KEY_FORMAT, timezone=timezone)
-    return ProductMapper(IdentityMapper(), day, delimiter=TENANT_DAY_SEPARATOR)
+    day = StartOfDayMapper(input_format=day_format, output_format=day_format, timezone=timezone)
+    return ProductMapper(IdentityMapper(), day, delimiter=separator)
 
 
 def _in_task_runner() -> bool:

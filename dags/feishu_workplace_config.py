@@ -34,7 +34,7 @@ from airflow_provider_feishu_workplace._compat import (
     partitioned_asset_timetable,
     tenant_day_partition_mapper,
 )
-from airflow_provider_feishu_workplace.days import PARTITION_KEY_FORMAT
+from airflow_provider_feishu_workplace.days import PARTITION_KEY_FORMAT, TENANT_DAY_SEPARATOR
 from airflow_provider_feishu_workplace.operators.feishu_workplace import feishu_access_alias, feishu_access_asset
 
 FEISHU_CONN_ID = os.environ.get("FEISHU_WORKPLACE_CONN_ID", "feishu_default")
@@ -107,9 +107,8 @@ def tenant_pull_outlets(dataset: str) -> list:
 
 def tenant_load_schedule():
     """The tenant load's schedule: one run per tenant-day partition that all three data sets have (3.3+)."""
-    return partitioned_asset_timetable(
-        [STORE_ASSETS[dataset] for dataset in DATASETS], partition_mapper=tenant_day_partition_mapper(TIMEZONE)
-    )
+    mapper = tenant_day_partition_mapper(TIMEZONE, day_format=PARTITION_KEY_FORMAT, separator=TENANT_DAY_SEPARATOR)
+    return partitioned_asset_timetable([STORE_ASSETS[dataset] for dataset in DATASETS], partition_mapper=mapper)
 
 
 # A failed task's alert goes to this chat, as the app's bot (scope im:message:send_as_bot; the bot in the chat).

@@ -81,11 +81,12 @@ def folder_of(module: str) -> str:
     return parts[1] if len(parts) > 1 else "(package)"
 
 
-def cycles(edges: list[Import]) -> list[list[str]]:
-    """The cycles among module-level imports (a module imported while it is itself being imported)."""
+def cycles(edges: list[Import], *, lazy_too: bool = False) -> list[list[str]]:
+    """The cycles among module-level imports (a module imported while it is itself being imported); with
+    ``lazy_too``, among all imports (two modules that each reach for the other: one concern in two places)."""
     graph: dict[str, set[str]] = defaultdict(set)
     for edge in edges:
-        if not edge.lazy:
+        if lazy_too or not edge.lazy:
             graph[edge.importer].add(edge.imported)
     found, state = [], {}
 
@@ -110,7 +111,10 @@ def print_graph() -> None:
     for name in modules:
         by_folder[folder_of(name)].append(name.rpartition(".")[2] if name.count(".") > 1 else "__init__")
     lazy = sum(edge.lazy for edge in edges)
-    print(f"{len(modules)} modules, {len(edges)} imports between them ({lazy} lazy), {len(cycles(edges))} cycles")
+    print(
+        f"{len(modules)} modules, {len(edges)} imports between them ({lazy} lazy), {len(cycles(edges))} cycles"
+        f" ({len(cycles(edges, lazy_too=True))} counting lazy imports)"
+    )
     print("Folders: " + "; ".join(f"{f}/ ({', '.join(sorted(n))})" for f, n in sorted(by_folder.items()) if len(n) > 1))
     print("Root modules: " + ", ".join(sorted(f for f, n in by_folder.items() if len(n) == 1)))
     print("Imports between folders (module-level ->, lazy ~>):")

@@ -52,6 +52,10 @@ def test_no_module_level_import_cycle(structure):
     assert structure.cycles(structure.import_graph()) == []
 
 
+def test_no_import_circle_even_through_lazy_imports(structure):
+    assert structure.cycles(structure.import_graph(), lazy_too=True) == []
+
+
 def test_the_reader_sees_lazy_and_module_level_imports_apart(structure, tmp_path, monkeypatch):
     package = tmp_path / "airflow_provider_feishu_workplace"
     package.mkdir()
@@ -64,3 +68,4 @@ def test_the_reader_sees_lazy_and_module_level_imports_apart(structure, tmp_path
 
     assert edges == {("a", "b", False), ("b", "a", True)}
     assert structure.cycles(structure.import_graph()) == []
+    assert structure.cycles(structure.import_graph(), lazy_too=True) == [[f"{package.name}.{m}" for m in "aba"]]
