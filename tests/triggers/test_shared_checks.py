@@ -119,8 +119,11 @@ def test_checks_of_many_days_stay_under_the_apps_share_of_the_limit(feishu_conn)
     assert len({call.query["from_date"] for call in feishu_conn.calls("workplace")}) >= 15
     # Slots 1/rate s apart (arrival times on loopback may move by a few milliseconds).
     assert len(times) <= (times[-1] - times[0]) * rate * 1.05 + 1, (len(times), times[-1] - times[0])
-    busiest_second = max(sum(1 for t in times if start <= t < start + 1) for start in times)
-    assert busiest_second <= rate + 1, busiest_second
+    # The pacer hands out slots 1/rate s apart, but a loaded machine can hold a request back and let it
+    # arrive with the next one (CI saw 7 in one second at rate 5): the busiest two seconds are counted, with
+    # room for such a pair. A pacer not shared by the 40 days' checks would send about 200 a second.
+    busiest_two_seconds = max(sum(1 for t in times if start <= t < start + 2) for start in times)
+    assert busiest_two_seconds <= 2 * rate + 2, busiest_two_seconds
 
 
 def test_a_transient_fault_during_the_wait_is_waited_out(feishu_conn, caplog, capfd):
