@@ -134,7 +134,10 @@ def _import_what_checks_import_lazily() -> None:
     signatures of builtins (``inspect.signature``). Python 3.11 before 3.11.8 keeps one AST recursion counter
     for all threads (CPython gh-106905): two threads parsing at once can fail with ``SystemError: AST
     constructor recursion depth mismatch``, which crashed a pytest worker on Airflow 3.0 (Python 3.11.2).
+    Airflow 2.11 encrypts a connection's password as the connection is made (Fernet), and cryptography compiles
+    as it loads its OpenSSL backend on first use: one connection is made here first.
     """
+    from airflow.models.connection import Connection
     from sqlalchemy.orm import configure_mappers
 
     import airflow_provider_feishu_workplace.days
@@ -142,6 +145,7 @@ def _import_what_checks_import_lazily() -> None:
     import airflow_provider_feishu_workplace.hooks.feishu_workplace  # noqa: F401
 
     configure_mappers()
+    Connection(conn_id="warm_up", conn_type="http", password="warm up")
 
 
 _compile_watchers: list[InProcessTriggerer] = []
