@@ -43,14 +43,14 @@ class InProcessTriggerer:
     running loop; :attr:`events` holds each trigger's first event and when it came (``time.monotonic()``);
     :attr:`longest_stall` the loop's longest stall since :meth:`start` (or :meth:`reset_stall`); :attr:`started`
     when it was made; :attr:`compiled_in_threads` what threads other than the main one compiled or parsed while
-    it ran (see :func:`_import_what_checks_import_lazily`)."""
+    importing, as it ran (see :func:`_import_what_checks_import_lazily`)."""
 
     def __init__(self) -> None:
         from airflow.jobs.triggerer_job_runner import TriggerRunner
 
         _import_what_checks_import_lazily()
         self.runner = TriggerRunner()
-        #: "thread name: file name" of each compile() (ast.parse included) outside the main thread until stop()
+        #: "thread name: file name" of each compile() made by an import outside the main thread, until stop()
         self.compiled_in_threads: list[str] = []
         _compile_watchers.append(self)
         self.events: dict[str, tuple[float, Any]] = {}
@@ -152,9 +152,27 @@ _compile_watchers: list[InProcessTriggerer] = []
 
 
 def _note_compile(event: str, args: tuple) -> None:
-    if event == "compile" and _compile_watchers and threading.current_thread() is not threading.main_thread():
+    if (
+        event == "compile"
+        and _compile_watchers
+        and threading.current_thread() is not threading.main_thread()
+        and _importing()
+    ):
         for triggerer in _compile_watchers:
             triggerer.compiled_in_threads.append(f"{threading.current_thread().name}: {args[1]}")
+
+
+def _importing() -> bool:
+    """Whether this compile is part of an import (a module's code, or what its top level runs): what the
+    warm-up above takes out of the check threads. Other parses (``ast.parse`` of a string, ``<unknown>``: Python
+    3.11 does so to place a traceback's carets, ``inspect`` for a builtin's signature) are not imports and
+    are not counted."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 sys.addaudithook(_note_compile)  # once, when this module is imported: an audit hook cannot be removed

@@ -73,7 +73,8 @@ def test_fifty_slow_checks_leave_an_unrelated_trigger_on_time(feishu_conn):
 
     stalls = [(round(at - triggerer.started, 2), round(seconds, 3)) for at, seconds in triggerer.stalls]
     assert -0.1 <= lateness <= 0.5, f"the unrelated trigger fired {lateness:.2f} s late (loop stalls: {stalls})"
-    # Nothing was compiled in the check threads, so no two threads parsed at once (what crashes Python < 3.11.8).
+    # No import compiled in the check threads, so no two threads parsed modules at once (what crashes Python
+    # < 3.11.8).
     assert triggerer.compiled_in_threads == []
     assert max(to_thread_seconds) < 0.5, to_thread_seconds
     # The Feishu checks were really under way, and slow, all along: 4 threads, answers after 2 s each.
