@@ -6,9 +6,12 @@ argument, the bad value and the fix. This module imports nothing heavy.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
+
+_TENANT_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def whole_number(name: str, value: Any, *, allow_none: bool = False) -> Any:
@@ -49,3 +52,17 @@ def checked_hook_params(hook_params: Any, hook_class: type) -> dict[str, Any]:
             "(the connection id is the task's feishu_conn_id)."
         )
     return hook_params
+
+
+def checked_tenant_key(tenant_key: Any) -> str:
+    """Return ``tenant_key`` if it looks like a tenant key, else raise naming it.
+
+    Tenant keys are short hex-like ids; they name lake folders and asset events, so nothing else (a ``/``,
+    ``..``, a template left unrendered) is let through.
+    """
+    if not isinstance(tenant_key, str) or not _TENANT_KEY.fullmatch(tenant_key):
+        raise FeishuConfigError(
+            f"tenant_key={tenant_key!r} is not a tenant key: give the key from the tenant's app_open event "
+            "(letters, digits, '_' and '-', at most 128)."
+        )
+    return tenant_key

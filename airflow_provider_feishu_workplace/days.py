@@ -24,6 +24,7 @@ import re
 from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from airflow_provider_feishu_workplace._arguments import checked_tenant_key
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
 
 if TYPE_CHECKING:
@@ -162,8 +163,6 @@ def tenant_partition(key: Any) -> tuple[str, dt.date]:
     :param key: the run's partition key.
     :raises FeishuConfigError: naming the key and the format, before any request or read.
     """
-    from airflow_provider_feishu_workplace.hooks._app_settings import checked_tenant_key
-
     tenant_key, separator, day_text = key.partition(TENANT_DAY_SEPARATOR) if isinstance(key, str) else ("", "", "")
     day = _key_day(day_text) if separator else None
     if day is not None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_feishu_workplace._arguments import checked_tenant_key
 from airflow_provider_feishu_workplace.exceptions import FeishuConfigError
 
 FEISHU_BASE_URL = "https://open.feishu.cn"
@@ -22,7 +22,6 @@ LEGACY_APP_TICKET_KEY = "app_ticket"
 # of its own that Airflow hides ("password" in the key).
 SHARED_RATE_LIMIT_KEY = "shared_rate_limit"
 SHARED_RATE_LIMIT_PASSWORD_KEY = "shared_rate_limit_password"
-_TENANT_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -119,20 +118,6 @@ def _shared_rate_limit(conn_id: str, extras: dict[str, Any]) -> dict[str, Any]:
             "Redis's password as a string."
         )
     return {"shared_rate_limit": url, "shared_rate_limit_password": password or None}
-
-
-def checked_tenant_key(tenant_key: Any) -> str:
-    """Return ``tenant_key`` if it looks like a tenant key, else raise naming it.
-
-    Tenant keys are short hex-like ids; they name lake folders and asset events, so nothing else (a ``/``,
-    ``..``, a template left unrendered) is let through.
-    """
-    if not isinstance(tenant_key, str) or not _TENANT_KEY.fullmatch(tenant_key):
-        raise FeishuConfigError(
-            f"tenant_key={tenant_key!r} is not a tenant key: give the key from the tenant's app_open event "
-            "(letters, digits, '_' and '-', at most 128)."
-        )
-    return tenant_key
 
 
 def normalize_base_url(host: str | None, port: int | None = None, *, conn_id: str = "?") -> str:

@@ -13,7 +13,7 @@ from airflow.providers.common.compat.sdk import (
     BaseOperator,
 )
 
-from airflow_provider_feishu_workplace._arguments import checked_hook_params, whole_number
+from airflow_provider_feishu_workplace._arguments import checked_hook_params, checked_tenant_key, whole_number
 from airflow_provider_feishu_workplace._compat import (
     TASK_PARTITION_KEYS,
     add_partitions,
@@ -283,8 +283,6 @@ class FeishuWorkplaceAccessOperator(BaseOperator):
             first_day, last_day = self.resolve_days(context)
             hook_params = checked_hook_params(self.hook_params, FeishuWorkplaceHook)
             if self.tenant_key is not None:
-                from airflow_provider_feishu_workplace.hooks._app_settings import checked_tenant_key
-
                 # Before any path is opened: the tenant key may name the output's folder.
                 hook_params = {**hook_params, "tenant_key": checked_tenant_key(self.tenant_key)}
             output: Any = self._output_path() if self.output_path else None  # a path, or a dict of them per day
